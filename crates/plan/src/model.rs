@@ -1,0 +1,336 @@
+//! The resolved, validated plan: what the engine runs.
+//!
+//! Everything here is already checked and compiled: durations are `Duration`s, methods are
+//! `http::Method`s, templates are pre-parsed into literal byte runs and expressions, variables
+//! are resolved to slot indices. The engine does no string parsing per request, and nothing in
+//! this module is mutated after `load` returns it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, Method};
+
+use crate::template::Template;
+
+/// A whole plan, resolved against the environment and `--var`s.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    /// Base URL the relative step paths are joined to (`target:`), if any.
+    pub target: Option<Origin>,
+    /// Path prefix of `target` (e.g. `/v1` for `https://api.example.com/v1`), without trailing `/`.
+    pub target_path: String,
+    pub http: HttpOptions,
+    pub scenarios: Vec<Scenario>,
+    pub phases: Vec<Phase>,
+    pub thresholds: Vec<Threshold>,
+    /// Runtime variable slots (captures and data-feeder columns). Plan `vars` are constants and
+    /// are inlined into templates at load time, so they have no slot.
+    pub slots: Vec<SlotDef>,
+    pub feeders: Vec<Feeder>,
+    /// The plan as resolved, as JSON, with every value that came from a secret-looking
+    /// environment variable (or `--var`) replaced by `"***"`. Written to the run directory.
+    pub redacted: serde_json::Value,
+    /// The original file name, for messages.
+    pub source_name: String,
+}
+
+/// scheme://host:port of an HTTP endpoint, prepared once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Value of the `Host` header / `:authority` (host, plus `:port` when not the default).
+    pub authority: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Offer h2 by ALPN on TLS connections (default true).
+    pub http2: bool,
+    /// Speak HTTP/2 with prior knowledge over plain TCP (h2c). Default false.
+    pub h2c: bool,
+    /// Skip TLS certificate verification (default false: real verification).
+    pub insecure: bool,
+    /// Default per-request timeout (default 30s).
+    pub timeout: Duration,
+    /// TCP (+TLS) connect timeout (default 10s).
+    pub connect_timeout: Duration,
+    /// Headers sent with every request (step headers override by name).
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Bytes of a response body kept for checks and captures; the rest is counted and discarded
+    /// (default 1 MiB).
+    pub max_body: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub steps: Vec<Step>,
+    /// Pause after each iteration of this scenario.
+    pub think: Option<Think>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique within its scenario; reports key steps by `scenario/name` when names collide
+    /// across scenarios, by `name` otherwise.
+    pub name: String,
+    pub kind: StepKind,
+    /// Pause after this step.
+    pub think: Option<Think>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Http(HttpStep),
+    /// A pause as a step of its own (`- think: 1s`). Records nothing.
+    Pause(Think),
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpStep {
+    pub method: Method,
+    pub origin: Origin,
+    /// Path and query, starting with `/`, query parameters already appended (URL-escaped).
+    pub path_and_query: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<Body>,
+    /// Overrides `HttpOptions::timeout`.
+    pub timeout: Option<Duration>,
+    /// Statuses that count as success; default `200..=399`.
+    pub expect_status: Vec<StatusRange>,
+    pub checks: Vec<Check>,
+    pub captures: Vec<Capture>,
+    pub sign: Option<Sign>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub template: Template,
+    /// `application/json` for `json:`, the `content_type:` key or none for `body:`.
+    pub content_type: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl StatusRange {
+    pub fn contains(&self, s: u16) -> bool {
+        self.lo <= s && s <= self.hi
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Shown in reports and error kinds (`check:<name>`); defaults to the check's expression.
+    pub name: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Status(Vec<StatusRange>),
+    HeaderExists(HeaderName),
+    HeaderEquals(HeaderName, String),
+    HeaderContains(HeaderName, String),
+    BodyContains(Bytes),
+    BodyNotContains(Bytes),
+    /// The value at the path equals this JSON value.
+    JsonEquals(JsonPath, serde_json::Value),
+    /// The path selects something (not null).
+    JsonExists(JsonPath),
+}
+
+/// A JSON pointer (`/a/0/b`) or a simple JSONPath (`$.a[0].b`, `$['a']`), compiled to segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPath {
+    pub source: String,
+    pub segments: Vec<JsonSeg>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonSeg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Slot in `Plan::slots` the captured bytes go into.
+    pub slot: usize,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    /// A string is captured without quotes; other JSON values as their JSON text.
+    Json(JsonPath),
+    Header(HeaderName),
+}
+
+/// HMAC-SHA256 request signing.
+#[derive(Debug, Clone)]
+pub struct Sign {
+    pub secret: Bytes,
+    pub header: HeaderName,
+    pub encoding: SignEncoding,
+    /// Prepended to the encoded signature in the header value (e.g. `sha256=`).
+    pub prefix: String,
+    /// When set, the current Unix time (seconds) is sent in this header and the signed payload
+    /// is `"{timestamp}.{body}"`; otherwise the payload is the body alone.
+    pub timestamp_header: Option<HeaderName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignEncoding {
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Think {
+    Fixed(Duration),
+    Uniform(Duration, Duration),
+    /// Exponentially distributed with this mean (a Poisson user).
+    Exponential(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct SlotDef {
+    pub name: String,
+    pub kind: SlotKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    Capture,
+    /// Column `column` of feeder `feeder`.
+    Data { feeder: usize, column: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct Feeder {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Bytes>>,
+    pub mode: FeedMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedMode {
+    /// Next row (shared counter across all VUs) at every iteration, wrapping around.
+    Sequential,
+    /// Row `vu_id % rows` for every iteration of a VU.
+    PerVu,
+    /// A uniformly random row at every iteration.
+    Random,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    /// Scenarios and their weights; each iteration picks one by weight.
+    pub mix: Vec<Weighted>,
+    pub load: Load,
+    /// How long iterations in flight may run on after the phase's time is up (or a VU is ramped
+    /// down) before they are cancelled. Default 30s.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weighted {
+    pub scenario: usize,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load {
+    /// Closed model: `vus` loop for `duration`.
+    Closed { vus: u32, duration: Duration },
+    /// Closed model, VU count moves linearly between stage targets.
+    RampingVus { start_vus: u32, stages: Vec<Stage> },
+    /// Open model: `rate` arrivals per second, each run by a free VU (up to `max_vus`).
+    Open {
+        rate: f64,
+        duration: Duration,
+        max_vus: u32,
+        pre_vus: u32,
+    },
+    /// Open model, rate moves linearly between stage targets (arrivals/s).
+    RampingRate {
+        start_rate: f64,
+        stages: Vec<Stage>,
+        max_vus: u32,
+        pre_vus: u32,
+    },
+    /// `vus` share `iterations` iterations in total, bounded by `max_duration`.
+    Iterations {
+        vus: u32,
+        iterations: u64,
+        max_duration: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub target: f64,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The expression as written (`p95 < 500ms`), for reports.
+    pub expr: String,
+    pub metric: Metric,
+    pub op: CmpOp,
+    /// Latency metrics in milliseconds, `error_rate` as a fraction (5% → 0.05), `rps` per second.
+    pub value: f64,
+    pub scope: Scope,
+    /// Stop the run as soon as this threshold fails (checked every second, after `delay`).
+    pub abort_on_fail: bool,
+    /// Minimum run time before `abort_on_fail` may trigger (default 10s).
+    pub delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    Avg,
+    Min,
+    Max,
+    /// 0 < q < 100: p50, p90, p95, p99, p(99.9)…
+    Percentile(f64),
+    ErrorRate,
+    Rps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn holds(self, measured: f64, limit: f64) -> bool {
+        match self {
+            CmpOp::Lt => measured < limit,
+            CmpOp::Le => measured <= limit,
+            CmpOp::Gt => measured > limit,
+            CmpOp::Ge => measured >= limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Only this phase (by name); all phases when `None`.
+    pub phase: Option<String>,
+    /// Only this step (by name); all steps when `None`.
+    pub step: Option<String>,
+}

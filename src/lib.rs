@@ -1,0 +1,1 @@
+//! stampede: a load-testing tool that ends in an answer.
