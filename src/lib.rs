@@ -1,1 +1,14 @@
 //! stampede: a load-testing tool that ends in an answer.
+//!
+//! Data flows one way (see docs/ARCHITECTURE.md): `plan` (crate `stampede-plan`) → [`engine`]
+//! → [`recorder`] intervals → [`rundir`] → [`analysis`] → [`report`].
+
+pub mod analysis;
+pub mod cli;
+pub mod engine;
+pub mod http;
+pub mod outcome;
+pub mod recorder;
+pub mod report;
+pub mod rundir;
+pub mod runner;

@@ -210,7 +210,10 @@ pub struct SlotDef {
 pub enum SlotKind {
     Capture,
     /// Column `column` of feeder `feeder`.
-    Data { feeder: usize, column: usize },
+    Data {
+        feeder: usize,
+        column: usize,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,150 @@
+//! Merging a phase's intervals: histograms are added (never percentiles averaged).
+
+use std::collections::BTreeMap;
+
+use crate::recorder::{new_hist, Hist, Interval, StepInterval};
+
+#[derive(Debug, Clone)]
+pub struct StepAgg {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub kinds: BTreeMap<String, u64>,
+    pub latency: Hist,
+    pub service: Hist,
+}
+
+impl StepAgg {
+    fn new(name: &str) -> StepAgg {
+        StepAgg {
+            name: name.to_string(),
+            requests: 0,
+            errors: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            statuses: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            latency: new_hist(),
+            service: new_hist(),
+        }
+    }
+
+    pub fn add(&mut self, s: &StepInterval) {
+        self.requests += s.requests;
+        self.errors += s.errors;
+        self.bytes_in += s.bytes_in;
+        self.bytes_out += s.bytes_out;
+        for (k, v) in &s.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+        for (k, v) in &s.kinds {
+            *self.kinds.entry(k.clone()).or_default() += v;
+        }
+        let _ = self.latency.add(&s.latency);
+        let _ = self.service.add(&s.service);
+    }
+
+    fn merge(&mut self, o: &StepAgg) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        for (k, v) in &o.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.kinds {
+            *self.kinds.entry(k.clone()).or_default() += v;
+        }
+        let _ = self.latency.add(&o.latency);
+        let _ = self.service.add(&o.service);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PhaseAgg {
+    pub name: String,
+    /// Seconds measured (the sum of the intervals' lengths).
+    pub duration_s: f64,
+    pub iterations: u64,
+    pub dropped: u64,
+    pub vus_max: u64,
+    /// Steps in order of first appearance.
+    pub steps: Vec<StepAgg>,
+    /// Seconds since the run start of the phase's first interval.
+    pub start_t: f64,
+}
+
+impl PhaseAgg {
+    pub fn new(name: &str) -> PhaseAgg {
+        PhaseAgg {
+            name: name.to_string(),
+            duration_s: 0.0,
+            iterations: 0,
+            dropped: 0,
+            vus_max: 0,
+            steps: Vec::new(),
+            start_t: f64::NAN,
+        }
+    }
+
+    pub fn add(&mut self, iv: &Interval) {
+        if self.start_t.is_nan() {
+            self.start_t = iv.t;
+        }
+        self.duration_s += iv.dur;
+        self.iterations += iv.iterations;
+        self.dropped += iv.dropped;
+        self.vus_max = self.vus_max.max(iv.vus);
+        for s in &iv.steps {
+            match self.steps.iter_mut().find(|a| a.name == s.name) {
+                Some(a) => a.add(s),
+                None => {
+                    let mut a = StepAgg::new(&s.name);
+                    a.add(s);
+                    self.steps.push(a);
+                }
+            }
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.steps.iter().map(|s| s.requests).sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.steps.iter().map(|s| s.errors).sum()
+    }
+
+    /// All steps (or only `step`) merged into one.
+    pub fn merged(&self, step: Option<&str>) -> StepAgg {
+        let mut out = StepAgg::new(step.unwrap_or("all"));
+        for s in self
+            .steps
+            .iter()
+            .filter(|s| step.is_none_or(|n| n == s.name))
+        {
+            out.merge(s);
+        }
+        out
+    }
+}
+
+/// Groups intervals by phase, in the order `phase_order` gives (phases without intervals get
+/// an empty aggregate, so a phase that never ran still shows).
+pub fn aggregate(phase_order: &[String], intervals: &[Interval]) -> Vec<PhaseAgg> {
+    let mut out: Vec<PhaseAgg> = phase_order.iter().map(|n| PhaseAgg::new(n)).collect();
+    for iv in intervals {
+        match out.iter_mut().find(|p| p.name == iv.phase) {
+            Some(p) => p.add(iv),
+            None => {
+                let mut p = PhaseAgg::new(&iv.phase);
+                p.add(iv);
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,292 @@
+//! The run summary, schema `stampede.summary/v1` (DESIGN.md). Fields are only ever added.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::aggregate::{aggregate, PhaseAgg, StepAgg};
+use super::thresholds::evaluate;
+use crate::outcome::{classify, ErrorClass};
+use crate::rundir::{Run, RunStatus};
+
+pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";
+
+/// A measured value within this fraction of its limit makes a pass conditional.
+const NEAR_LIMIT: f64 = 0.10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    PassedWithConditions,
+    Failed,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASSED",
+            Verdict::PassedWithConditions => "PASSED WITH CONDITIONS",
+            Verdict::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub name: String,
+    pub verdict: Verdict,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub target: Option<String>,
+    /// Why the verdict is not a plain pass.
+    pub conditions: Vec<String>,
+    pub phases: Vec<PhaseSummary>,
+    /// Problems reading the run directory (e.g. a torn last line after a crash).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    pub name: String,
+    pub model: String,
+    pub description: String,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    pub iterations: u64,
+    /// Open model: arrivals that never found a free VU before the phase ended.
+    pub dropped_iterations: u64,
+    pub vus_max: u64,
+    pub latency_ms: Option<LatencyMs>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Errors by where they come from: configuration, load, check, other.
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub steps: Vec<StepSummary>,
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    /// From the intended start (open model) or the send (closed model) to the last byte.
+    pub latency_ms: Option<LatencyMs>,
+    /// From the send to the last byte.
+    pub service_ms: Option<LatencyMs>,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyMs {
+    pub avg: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub expr: String,
+    /// The measured value (ms, fraction or per second); null when there was nothing to measure.
+    pub value: Option<f64>,
+    pub limit: f64,
+    pub passed: bool,
+    /// Passed, but within 10% of the limit.
+    pub near_limit: bool,
+    pub step: Option<String>,
+}
+
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn latency(h: &crate::recorder::Hist) -> Option<LatencyMs> {
+    if h.is_empty() {
+        return None;
+    }
+    let q = |q: f64| r3(h.value_at_quantile(q) as f64 / 1000.0);
+    Some(LatencyMs {
+        avg: r3(h.mean() / 1000.0),
+        min: r3(h.min() as f64 / 1000.0),
+        p50: q(0.50),
+        p90: q(0.90),
+        p95: q(0.95),
+        p99: q(0.99),
+        p99_9: q(0.999),
+        max: r3(h.max() as f64 / 1000.0),
+    })
+}
+
+fn rate(n: u64, d: u64) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        r3(n as f64 / d as f64 * 1000.0) / 1000.0
+    }
+}
+
+fn step_summary(s: &StepAgg, duration_s: f64) -> StepSummary {
+    StepSummary {
+        name: s.name.clone(),
+        requests: s.requests,
+        errors: s.errors,
+        error_rate: rate(s.errors, s.requests),
+        rps: if duration_s > 0.0 {
+            r3(s.requests as f64 / duration_s)
+        } else {
+            0.0
+        },
+        latency_ms: latency(&s.latency),
+        service_ms: latency(&s.service),
+        status_codes: s
+            .statuses
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        errors_by_kind: s.kinds.clone(),
+        bytes_in: s.bytes_in,
+        bytes_out: s.bytes_out,
+    }
+}
+
+fn near(value: f64, limit: f64) -> bool {
+    if limit == 0.0 {
+        return false;
+    }
+    ((limit - value) / limit).abs() <= NEAR_LIMIT
+}
+
+fn phase_summary(run: &Run, agg: &PhaseAgg) -> PhaseSummary {
+    let meta = run.meta.phases.iter().find(|p| p.name == agg.name);
+    let all = agg.merged(None);
+    let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in &all.kinds {
+        let class = match classify(k) {
+            ErrorClass::Configuration => "configuration",
+            ErrorClass::Load => "load",
+            ErrorClass::Check => "check",
+            ErrorClass::Other => "other",
+        };
+        *by_class.entry(class.into()).or_default() += v;
+    }
+    let thresholds = run
+        .meta
+        .thresholds
+        .iter()
+        .filter(|t| t.applies_to(&agg.name))
+        .map(|t| {
+            let (value, passed) = evaluate(t, agg);
+            ThresholdResult {
+                expr: t.expr.clone(),
+                value: value.map(|v| (v * 1e6).round() / 1e6),
+                limit: t.value,
+                passed,
+                near_limit: passed && value.is_some_and(|v| near(v, t.value)),
+                step: t.step.clone(),
+            }
+        })
+        .collect();
+    PhaseSummary {
+        name: agg.name.clone(),
+        model: meta.map(|m| m.model.clone()).unwrap_or_default(),
+        description: meta.map(|m| m.description.clone()).unwrap_or_default(),
+        duration_s: r3(agg.duration_s),
+        requests: all.requests,
+        errors: all.errors,
+        error_rate: rate(all.errors, all.requests),
+        rps: if agg.duration_s > 0.0 {
+            r3(all.requests as f64 / agg.duration_s)
+        } else {
+            0.0
+        },
+        iterations: agg.iterations,
+        dropped_iterations: agg.dropped,
+        vus_max: agg.vus_max,
+        latency_ms: latency(&all.latency),
+        errors_by_kind: all.kinds.clone(),
+        errors_by_class: by_class,
+        steps: agg
+            .steps
+            .iter()
+            .map(|s| step_summary(s, agg.duration_s))
+            .collect(),
+        thresholds,
+    }
+}
+
+/// The summary of a run directory's contents.
+pub fn summarize(run: &Run) -> Summary {
+    let order: Vec<String> = run.meta.phases.iter().map(|p| p.name.clone()).collect();
+    let aggs = aggregate(&order, &run.intervals);
+    // Phases that never started (skipped by a stop) are left out; the status says why.
+    let phases: Vec<PhaseSummary> = aggs
+        .iter()
+        .filter(|a| !a.start_t.is_nan())
+        .map(|a| phase_summary(run, a))
+        .collect();
+    let mut conditions = Vec::new();
+    let mut failed = false;
+    for p in &phases {
+        for t in &p.thresholds {
+            if !t.passed {
+                failed = true;
+            } else if t.near_limit {
+                conditions.push(format!("{}: {} is within 10% of its limit", p.name, t.expr));
+            }
+        }
+        if p.dropped_iterations > 0 {
+            conditions.push(format!(
+                "{}: {} arrivals were dropped (no free VU before the phase ended): raise max_vus",
+                p.name, p.dropped_iterations
+            ));
+        }
+    }
+    match run.meta.status {
+        RunStatus::Aborted => failed = true,
+        RunStatus::Interrupted => {
+            conditions.push("the run was interrupted before all phases finished".into())
+        }
+        RunStatus::Running => conditions
+            .push("the run did not finish (its process ended without writing an end time)".into()),
+        RunStatus::Completed => {}
+    }
+    let verdict = if failed {
+        Verdict::Failed
+    } else if conditions.is_empty() {
+        Verdict::Passed
+    } else {
+        Verdict::PassedWithConditions
+    };
+    Summary {
+        schema: SUMMARY_SCHEMA.into(),
+        name: run.meta.name.clone(),
+        verdict,
+        status: run.meta.status,
+        started_at: run.meta.started_at.clone(),
+        ended_at: run.meta.ended_at.clone(),
+        target: run.meta.target.clone(),
+        conditions,
+        phases,
+        warnings: run
+            .skipped
+            .iter()
+            .map(|(line, e)| format!("intervals.jsonl:{line}: skipped an unreadable record ({e})"))
+            .collect(),
+    }
+}

@@ -1,0 +1,84 @@
+//! The command line: arguments in, exit code out. Thin on purpose: each command calls library
+//! code, so tests can drive the same paths in-process.
+
+mod host;
+pub mod run;
+mod summary;
+mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes (DESIGN.md): 0 passed, 1 a threshold failed, 2 bad input, 130 interrupted.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stampede",
+    version,
+    about = "Load tests that end in an answer: capacity, bottlenecks, and what changed."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a plan's phases in order, write the run directory, print the summary.
+    Run(run::RunArgs),
+    /// Check a plan without running it.
+    Validate(validate::ValidateArgs),
+    /// Print the summary of a run directory (also of one whose process was killed).
+    Summary(summary::SummaryArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_INVALID
+            } else {
+                EXIT_OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Validate(a) => validate::validate(a),
+        Command::Summary(a) => summary::summary(a),
+    };
+    ExitCode::from(code)
+}
+
+/// `--var K=V`.
+pub(crate) fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected K=V, got `{s}`")),
+    }
+}
+
+/// Loads a plan for a command; prints the located error and gives exit code 2 on failure.
+pub(crate) fn load_plan(
+    path: &Path,
+    vars: &[(String, String)],
+) -> Result<stampede_plan::Plan, u8> {
+    let env = |k: &str| std::env::var(k).ok();
+    let opts = stampede_plan::LoadOptions {
+        vars: vars.to_vec(),
+        env: &env,
+    };
+    stampede_plan::load_file(path, &opts).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })
+}

@@ -1,0 +1,184 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::host;
+use super::{load_plan, parse_var, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
+use crate::analysis::Verdict;
+use crate::engine::Controls;
+use crate::report::terminal::render_summary;
+use crate::rundir::RunStatus;
+use crate::runner::{run_plan, HostFacts, RunnerOptions};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan file (YAML).
+    plan: PathBuf,
+    /// Run only this phase (repeatable; plan order is kept).
+    #[arg(long = "phase", value_name = "NAME")]
+    phases: Vec<String>,
+    /// Set a plan variable (overrides `vars:` and `${K}` from the environment).
+    #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// The run directory to write (default: runs/<timestamp>-<plan name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Load-generating threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Run share I of N of every phase (0-based), for distributed runs.
+    #[arg(long, value_name = "I/N", value_parser = parse_segment)]
+    segment: Option<(u64, u64)>,
+    /// Seed for the random choices of templates, think times and scenario mixes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// No live progress line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_segment(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let i: u64 = i.trim().parse().map_err(|_| "I must be a whole number")?;
+    let n: u64 = n.trim().parse().map_err(|_| "N must be a whole number")?;
+    if n == 0 || i >= n {
+        return Err(format!("segment {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s
+    }
+}
+
+/// Picks `runs/<timestamp>-<name>`, adding `-2`, `-3`… if it exists.
+pub fn default_out(name: &str) -> PathBuf {
+    let base = PathBuf::from("runs").join(format!("{}-{}", host::now_compact(), slug(name)));
+    let mut out = base.clone();
+    let mut n = 2;
+    while out.exists() {
+        out = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    out
+}
+
+pub fn run(a: RunArgs) -> u8 {
+    let plan = match load_plan(&a.plan, &a.vars) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if plan.phases.is_empty() {
+        eprintln!(
+            "error: {}: the plan has no `phases`, so there is nothing to run\n  hint: add a phase (e.g. `phases: [{{ name: smoke, scenario: NAME, vus: 1, duration: 10s }}]`), or use `stampede capacity`",
+            a.plan.display()
+        );
+        return EXIT_INVALID;
+    }
+    let mut phases = Vec::new();
+    for want in &a.phases {
+        match plan.phases.iter().position(|p| &p.name == want) {
+            Some(i) => phases.push(i),
+            None => {
+                let names: Vec<_> = plan.phases.iter().map(|p| p.name.as_str()).collect();
+                eprintln!(
+                    "error: --phase {want}: the plan has no such phase (it has: {})",
+                    names.join(", ")
+                );
+                return EXIT_INVALID;
+            }
+        }
+    }
+    phases.sort_unstable();
+    phases.dedup();
+    if phases.is_empty() {
+        phases = (0..plan.phases.len()).collect();
+    }
+    let out = a.out.clone().unwrap_or_else(|| default_out(&plan.name));
+    let opts = RunnerOptions {
+        plan_file: a.plan.display().to_string(),
+        phases,
+        out,
+        workers: a.workers.unwrap_or_else(host::cores).max(1),
+        segment: a.segment.unwrap_or((0, 1)),
+        seed: a.seed,
+        progress: !a.quiet,
+    };
+    execute(Arc::new(plan), opts)
+}
+
+/// Runs with Ctrl-C handling and prints the outcome; returns the exit code.
+pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let controls = Controls::default();
+    let host = HostFacts {
+        host: host::hostname(),
+        cores: host::cores(),
+        memory_bytes: host::memory_bytes(),
+        now: host::now_rfc3339(),
+    };
+    let result = rt.block_on(async {
+        let c = controls.clone();
+        // First Ctrl-C: stop gracefully (in-flight requests get 2 s); second: stop now.
+        let signals = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!("\ninterrupted: finishing requests in flight (Ctrl-C again to stop now)");
+            c.stop.cancel();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            c.kill.cancel();
+        });
+        let r = run_plan(plan, opts, host, controls.clone(), host::now_rfc3339).await;
+        signals.abort();
+        r
+    });
+    match result {
+        Err(crate::runner::RunError::RunDir(e @ crate::rundir::RunDirError::Exists { .. })) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+        Ok(outcome) => {
+            print!("{}", render_summary(&outcome.summary));
+            println!("run directory: {}", outcome.dir.display());
+            println!("summary: {}", outcome.dir.join("summary.json").display());
+            match (outcome.status, outcome.summary.verdict) {
+                (RunStatus::Interrupted, _) => EXIT_INTERRUPTED,
+                (_, Verdict::Failed) => EXIT_FAILED,
+                _ => EXIT_OK,
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use crate::analysis::{summarize, Verdict};
+use crate::report::terminal::render_summary;
+use crate::rundir::read_run;
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// A run directory written by `stampede run`.
+    run_dir: PathBuf,
+    /// Print the `stampede.summary/v1` JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Rebuilds the summary from the run directory alone. Exit code as for the run: 1 when a
+/// threshold failed.
+pub fn summary(a: SummaryArgs) -> u8 {
+    let run = match read_run(&a.run_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let s = summarize(&run);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+    } else {
+        print!("{}", render_summary(&s));
+    }
+    if s.verdict == Verdict::Failed {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}

@@ -1,0 +1,153 @@
+//! Merging the workers' per-second snapshots into one interval per second of each phase.
+
+use std::collections::BTreeMap;
+
+use tokio::time::Instant;
+
+use super::program::Program;
+use crate::recorder::{Interval, StepInterval, WorkerInterval};
+
+/// Collects one phase's worker snapshots; yields merged intervals in order.
+pub struct PhaseCollector {
+    phase: String,
+    workers: usize,
+    start: Instant,
+    /// Seconds from the run start to the phase start.
+    offset: f64,
+    /// Per worker: the sequence number of its final snapshot, once sent.
+    last: Vec<Option<u64>>,
+    /// Per worker: how many snapshots it has sent.
+    sent: Vec<u64>,
+    pending: BTreeMap<u64, Pending>,
+    next: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    parts: Vec<WorkerInterval>,
+    /// Whether any contributing worker was still running for the whole second.
+    full: bool,
+    ended: Option<Instant>,
+}
+
+impl PhaseCollector {
+    pub fn new(phase: String, workers: usize, start: Instant, offset: f64) -> PhaseCollector {
+        PhaseCollector {
+            phase,
+            workers,
+            start,
+            offset,
+            last: vec![None; workers],
+            sent: vec![0; workers],
+            pending: BTreeMap::new(),
+            next: 0,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.last.iter().all(Option::is_some) && self.pending.is_empty()
+    }
+
+    pub fn add(&mut self, worker: usize, seq: u64, data: WorkerInterval, ended: Option<Instant>) {
+        if worker >= self.workers {
+            return;
+        }
+        self.sent[worker] = seq + 1;
+        let p = self.pending.entry(seq).or_default();
+        p.parts.push(data);
+        match ended {
+            Some(e) => {
+                self.last[worker] = Some(seq);
+                p.ended = Some(p.ended.map_or(e, |x: Instant| x.max(e)));
+            }
+            None => p.full = true,
+        }
+    }
+
+    /// Intervals that every worker has reported (or finished before), in order.
+    pub fn ready(&mut self, program: &Program) -> Vec<Interval> {
+        let mut out = Vec::new();
+        loop {
+            let seq = self.next;
+            let complete = (0..self.workers)
+                .all(|w| self.sent[w] > seq || self.last[w].is_some_and(|l| l < seq));
+            if !complete {
+                break;
+            }
+            let Some(p) = self.pending.remove(&seq) else {
+                if self.last.iter().all(Option::is_some) {
+                    break;
+                }
+                self.next += 1;
+                continue;
+            };
+            self.next += 1;
+            out.push(self.merge(program, seq, p));
+        }
+        out
+    }
+
+    fn merge(&self, program: &Program, seq: u64, p: Pending) -> Interval {
+        let seq_start = self.start + std::time::Duration::from_secs(seq);
+        let dur = if p.full {
+            1.0
+        } else {
+            p.ended.map_or(1.0, |e| {
+                e.saturating_duration_since(seq_start)
+                    .as_secs_f64()
+                    .min(1.0)
+            })
+        };
+        let mut steps: BTreeMap<usize, StepInterval> = BTreeMap::new();
+        let (mut vus, mut waiting, mut iterations, mut dropped) = (0, 0, 0, 0);
+        for part in p.parts {
+            vus += part.vus;
+            waiting += part.waiting;
+            iterations += part.iterations;
+            dropped += part.dropped;
+            for (id, acc) in part.steps.into_iter().enumerate() {
+                let Some(acc) = acc else { continue };
+                let s = steps.entry(id).or_insert_with(|| StepInterval {
+                    name: program
+                        .steps
+                        .get(id)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    requests: 0,
+                    errors: 0,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    statuses: BTreeMap::new(),
+                    kinds: BTreeMap::new(),
+                    latency: crate::recorder::new_hist(),
+                    service: crate::recorder::new_hist(),
+                });
+                s.requests += acc.requests;
+                s.errors += acc.errors;
+                s.bytes_in += acc.bytes_in;
+                s.bytes_out += acc.bytes_out;
+                let _ = s.latency.add(&acc.latency);
+                let _ = s.service.add(&acc.service);
+                for (code, n) in acc.statuses {
+                    *s.statuses.entry(code).or_default() += n;
+                }
+                for (kind, n) in acc.kinds {
+                    *s.kinds
+                        .entry(kind.name(|c| program.check_name(id, c)))
+                        .or_default() += n;
+                }
+            }
+        }
+        Interval {
+            phase: self.phase.clone(),
+            seq,
+            t: self.offset + seq as f64,
+            dur,
+            vus,
+            waiting,
+            iterations,
+            dropped,
+            steps: steps.into_values().collect(),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The plan, prepared for running: a flat table of steps with global ids (the recorder's
+//! index), origins numbered, and literal parts of requests built once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Uri};
+use stampede_plan::template::Template;
+use stampede_plan::{HttpStep, Origin, Plan, StepKind};
+
+/// A step that records samples (HTTP steps; pauses record nothing).
+#[derive(Debug)]
+pub struct StepInfo {
+    /// Display name: the step's name, or `scenario/name` when names collide across scenarios.
+    pub name: String,
+    pub scenario: usize,
+    pub index: usize,
+    pub check_names: Vec<String>,
+}
+
+/// Request parts that do not change between requests, built at start-up.
+#[derive(Debug)]
+pub struct Prepared {
+    pub origin: usize,
+    /// Origin-form (`/path?q`) and absolute-form URIs when the path is literal.
+    pub uri_h1: Option<Uri>,
+    pub uri_h2: Option<Uri>,
+    /// `scheme://authority`, prefixed to a rendered path for HTTP/2.
+    pub absolute_prefix: Bytes,
+    /// Literal headers as ready values; templated ones are rendered per request.
+    pub static_headers: Vec<(HeaderName, HeaderValue)>,
+    pub dynamic_headers: Vec<(HeaderName, Template)>,
+    pub host: HeaderValue,
+    pub literal_body: Option<Bytes>,
+    pub content_type: Option<HeaderValue>,
+}
+
+#[derive(Debug)]
+pub struct Program {
+    pub plan: Arc<Plan>,
+    pub steps: Vec<StepInfo>,
+    /// `step_ids[scenario][step]`: the global id of an HTTP step.
+    pub step_ids: Vec<Vec<Option<usize>>>,
+    pub prepared: Vec<Prepared>,
+    pub origins: Vec<Origin>,
+}
+
+impl Program {
+    pub fn new(plan: Arc<Plan>) -> Program {
+        let mut name_count: HashMap<&str, usize> = HashMap::new();
+        for sc in &plan.scenarios {
+            for st in &sc.steps {
+                if matches!(st.kind, StepKind::Http(_)) {
+                    *name_count.entry(st.name.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        let mut step_ids = Vec::new();
+        let mut prepared = Vec::new();
+        let mut origins: Vec<Origin> = Vec::new();
+        for (si, sc) in plan.scenarios.iter().enumerate() {
+            let mut ids = Vec::new();
+            for (i, st) in sc.steps.iter().enumerate() {
+                let StepKind::Http(h) = &st.kind else {
+                    ids.push(None);
+                    continue;
+                };
+                let name = if name_count.get(st.name.as_str()).copied().unwrap_or(0) > 1 {
+                    format!("{}/{}", sc.name, st.name)
+                } else {
+                    st.name.clone()
+                };
+                let origin = match origins.iter().position(|o| *o == h.origin) {
+                    Some(p) => p,
+                    None => {
+                        origins.push(h.origin.clone());
+                        origins.len() - 1
+                    }
+                };
+                ids.push(Some(steps.len()));
+                steps.push(StepInfo {
+                    name,
+                    scenario: si,
+                    index: i,
+                    check_names: h.checks.iter().map(|c| c.name.clone()).collect(),
+                });
+                prepared.push(prepare(&plan, h, origin));
+            }
+            step_ids.push(ids);
+        }
+        Program {
+            plan,
+            steps,
+            step_ids,
+            prepared,
+            origins,
+        }
+    }
+
+    pub fn step_names(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.name.clone()).collect()
+    }
+
+    pub fn http_step(&self, id: usize) -> &HttpStep {
+        let info = &self.steps[id];
+        match &self.plan.scenarios[info.scenario].steps[info.index].kind {
+            StepKind::Http(h) => h,
+            // Only HTTP steps get ids (see `Program::new`).
+            StepKind::Pause(_) => unreachable!("step id {id} is not an HTTP step"),
+        }
+    }
+
+    /// The name of error kind `Check(n)` of step `id`.
+    pub fn check_name(&self, id: usize, n: u16) -> String {
+        self.steps
+            .get(id)
+            .and_then(|s| s.check_names.get(n as usize))
+            .cloned()
+            .unwrap_or_else(|| format!("#{n}"))
+    }
+}
+
+fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
+    let scheme = if h.origin.tls { "https" } else { "http" };
+    let absolute_prefix = Bytes::from(format!("{scheme}://{}", h.origin.authority));
+    let literal_path = h.path_and_query.as_literal();
+    let uri_h1 = literal_path.and_then(|p| Uri::from_maybe_shared(p.clone()).ok());
+    let uri_h2 = literal_path.and_then(|p| {
+        let mut v = absolute_prefix.to_vec();
+        v.extend_from_slice(p);
+        Uri::from_maybe_shared(Bytes::from(v)).ok()
+    });
+    let mut static_headers = Vec::new();
+    let mut dynamic_headers = Vec::new();
+    // Step headers override plan-wide ones of the same name.
+    for (name, t) in plan
+        .http
+        .headers
+        .iter()
+        .filter(|(n, _)| !h.headers.iter().any(|(m, _)| m == n))
+        .chain(h.headers.iter())
+    {
+        match t
+            .as_literal()
+            .and_then(|b| HeaderValue::from_maybe_shared(b.clone()).ok())
+        {
+            Some(v) => static_headers.push((name.clone(), v)),
+            None if t.is_empty() => {
+                static_headers.push((name.clone(), HeaderValue::from_static("")))
+            }
+            None => dynamic_headers.push((name.clone(), t.clone())),
+        }
+    }
+    let host = HeaderValue::from_str(&h.origin.authority)
+        .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    let (literal_body, content_type) = match &h.body {
+        Some(b) => (
+            b.template
+                .as_literal()
+                .cloned()
+                .or_else(|| b.template.is_empty().then(Bytes::new)),
+            b.content_type
+                .as_ref()
+                .and_then(|c| HeaderValue::from_maybe_shared(c.clone()).ok()),
+        ),
+        None => (None, None),
+    };
+    Prepared {
+        origin,
+        uri_h1,
+        uri_h2,
+        absolute_prefix,
+        static_headers,
+        dynamic_headers,
+        host,
+        literal_body,
+        content_type,
+    }
+}

@@ -1,0 +1,187 @@
+//! A virtual user: its connections, variables, random generator and reusable buffers, and the
+//! loop over one iteration's steps.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use stampede_plan::{FeedMode, Phase, SlotKind, StepKind, Think};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::step::run_http;
+use super::worker::Worker;
+use crate::http::Sender;
+
+pub struct Vu {
+    /// 1-based VU number, unique across workers and segments.
+    pub id: u64,
+    /// This VU's iteration counter, from 0.
+    pub iteration: u64,
+    pub rng: SmallRng,
+    pub slots: Vec<Bytes>,
+    pub conns: Vec<Option<Sender>>,
+    /// Reusable buffers: rendered bytes, escaping scratch, the kept part of a response body.
+    pub out: Vec<u8>,
+    pub scratch: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+impl Vu {
+    pub fn new(worker: &Worker, id: u64) -> Vu {
+        let program = &worker.program;
+        Vu {
+            id,
+            iteration: 0,
+            rng: SmallRng::seed_from_u64(
+                worker.shared.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
+            slots: vec![Bytes::new(); program.plan.slots.len()],
+            conns: (0..program.origins.len()).map(|_| None).collect(),
+            out: Vec::with_capacity(512),
+            scratch: Vec::with_capacity(64),
+            body: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Runs one iteration of a scenario picked from the phase's mix. `intended` is the
+    /// arrival's scheduled time (open model): the first request's latency counts from it.
+    /// Returns the scenario it ran.
+    pub async fn iterate(
+        &mut self,
+        worker: &Worker,
+        phase: &Phase,
+        intended: Option<Instant>,
+        hard: &CancellationToken,
+    ) -> usize {
+        let scenario = self.pick(phase);
+        self.feed(worker);
+        let program = worker.program.clone();
+        let sc = &program.plan.scenarios[scenario];
+        let mut started = intended;
+        for (i, step) in sc.steps.iter().enumerate() {
+            if hard.is_cancelled() {
+                return scenario;
+            }
+            match (&step.kind, program.step_ids[scenario][i]) {
+                (StepKind::Http(_), Some(id)) => {
+                    let start = started.take().unwrap_or_else(Instant::now);
+                    let sample = run_http(worker, self, id, start, hard).await;
+                    worker.shard.borrow_mut().record(&sample);
+                }
+                (StepKind::Pause(t), _) => self.pause(t, hard).await,
+                _ => {}
+            }
+            if let Some(t) = &step.think {
+                self.pause(t, hard).await;
+            }
+        }
+        self.iteration += 1;
+        worker.shard.borrow_mut().iterations += 1;
+        scenario
+    }
+
+    /// The scenario's end-of-iteration think time; cut short when the VU is asked to stop.
+    pub async fn think_after(
+        &mut self,
+        worker: &Worker,
+        scenario: usize,
+        soft: &CancellationToken,
+    ) {
+        if let Some(t) = worker.program.plan.scenarios[scenario].think {
+            let d = think_time(&t, &mut self.rng);
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = soft.cancelled() => {}
+            }
+        }
+    }
+
+    async fn pause(&mut self, t: &Think, hard: &CancellationToken) {
+        let d = think_time(t, &mut self.rng);
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = hard.cancelled() => {}
+        }
+    }
+
+    fn pick(&mut self, phase: &Phase) -> usize {
+        if phase.mix.len() == 1 {
+            return phase.mix[0].scenario;
+        }
+        let total: u64 = phase.mix.iter().map(|w| w.weight as u64).sum();
+        if total == 0 {
+            return phase.mix[0].scenario;
+        }
+        let mut x = self.rng.random_range(0..total);
+        for w in &phase.mix {
+            if x < w.weight as u64 {
+                return w.scenario;
+            }
+            x -= w.weight as u64;
+        }
+        phase.mix[0].scenario
+    }
+
+    /// Fills data-feeder slots for this iteration.
+    fn feed(&mut self, worker: &Worker) {
+        let plan = &worker.program.plan;
+        if plan.feeders.is_empty() {
+            return;
+        }
+        let mut rows = [usize::MAX; 16];
+        for (slot, def) in plan.slots.iter().enumerate() {
+            let SlotKind::Data { feeder, column } = def.kind else {
+                continue;
+            };
+            let Some(f) = plan.feeders.get(feeder) else {
+                continue;
+            };
+            if f.rows.is_empty() {
+                continue;
+            }
+            let row = if feeder < rows.len() && rows[feeder] != usize::MAX {
+                rows[feeder]
+            } else {
+                let r = match f.mode {
+                    FeedMode::Sequential => worker
+                        .shared
+                        .feeder_seq
+                        .get(feeder)
+                        .map(|c| c.fetch_add(1, Ordering::Relaxed))
+                        .unwrap_or(0) as usize,
+                    FeedMode::PerVu => (self.id.saturating_sub(1)) as usize,
+                    FeedMode::Random => self.rng.random_range(0..f.rows.len()),
+                } % f.rows.len();
+                if feeder < rows.len() {
+                    rows[feeder] = r;
+                }
+                r
+            };
+            if let Some(v) = f.rows[row].get(column) {
+                self.slots[slot] = v.clone();
+            }
+        }
+    }
+}
+
+pub fn think_time(t: &Think, rng: &mut SmallRng) -> Duration {
+    match *t {
+        Think::Fixed(d) => d,
+        Think::Uniform(a, b) => {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            if lo == hi {
+                lo
+            } else {
+                Duration::from_secs_f64(rng.random_range(lo.as_secs_f64()..hi.as_secs_f64()))
+            }
+        }
+        Think::Exponential(mean) => {
+            let u: f64 = rng.random_range(f64::EPSILON..1.0);
+            // Capped at 20 means so one unlucky draw cannot stall a VU for minutes.
+            Duration::from_secs_f64((-u.ln()).min(20.0) * mean.as_secs_f64())
+        }
+    }
+}

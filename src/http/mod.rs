@@ -1,0 +1,8 @@
+//! The HTTP client: one connection per VU per origin, no pool, so the number of open connections
+//! is exactly what the plan says (a pooled client would hide it, and multiplex HTTP/2 onto one).
+
+mod conn;
+mod tls;
+
+pub use conn::{classify_hyper, Connector, Sender};
+pub use tls::client_config as tls_config;

@@ -1,0 +1,175 @@
+//! One second of a phase, merged across workers: the unit of the run log.
+//!
+//! On disk an interval is one JSON line; histograms travel as base64 HdrHistogram V2+DEFLATE so
+//! they can be merged again later (`stampede summary`, `stampede merge`) without loss.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::hist::{decode_hist, encode_hist, Hist};
+
+#[derive(Debug, Clone)]
+pub struct Interval {
+    pub phase: String,
+    /// Index of this interval within its phase, from 0.
+    pub seq: u64,
+    /// Seconds since the run started, at the interval's start.
+    pub t: f64,
+    /// Seconds this interval covers (1 but for a phase's last, partial one).
+    pub dur: f64,
+    pub vus: u64,
+    pub waiting: u64,
+    pub iterations: u64,
+    pub dropped: u64,
+    pub steps: Vec<StepInterval>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepInterval {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub kinds: BTreeMap<String, u64>,
+    pub latency: Hist,
+    pub service: Hist,
+}
+
+/// The JSON line form of an [`Interval`].
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    phase: String,
+    seq: u64,
+    t: f64,
+    dur: f64,
+    #[serde(default)]
+    vus: u64,
+    #[serde(default)]
+    waiting: u64,
+    #[serde(default)]
+    iterations: u64,
+    #[serde(default)]
+    dropped: u64,
+    #[serde(default)]
+    steps: Vec<StepRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StepRecord {
+    step: String,
+    requests: u64,
+    errors: u64,
+    #[serde(default)]
+    bytes_in: u64,
+    #[serde(default)]
+    bytes_out: u64,
+    #[serde(default)]
+    status: BTreeMap<u16, u64>,
+    #[serde(default)]
+    errors_by_kind: BTreeMap<String, u64>,
+    latency: String,
+    service: String,
+}
+
+impl Interval {
+    pub fn to_json_line(&self) -> String {
+        let rec = Record {
+            phase: self.phase.clone(),
+            seq: self.seq,
+            t: (self.t * 1000.0).round() / 1000.0,
+            dur: (self.dur * 1000.0).round() / 1000.0,
+            vus: self.vus,
+            waiting: self.waiting,
+            iterations: self.iterations,
+            dropped: self.dropped,
+            steps: self
+                .steps
+                .iter()
+                .map(|s| StepRecord {
+                    step: s.name.clone(),
+                    requests: s.requests,
+                    errors: s.errors,
+                    bytes_in: s.bytes_in,
+                    bytes_out: s.bytes_out,
+                    status: s.statuses.clone(),
+                    errors_by_kind: s.kinds.clone(),
+                    latency: encode_hist(&s.latency),
+                    service: encode_hist(&s.service),
+                })
+                .collect(),
+        };
+        serde_json::to_string(&rec).unwrap_or_default()
+    }
+
+    pub fn from_json_line(line: &str) -> Result<Interval, String> {
+        let rec: Record = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let mut steps = Vec::with_capacity(rec.steps.len());
+        for s in rec.steps {
+            steps.push(StepInterval {
+                latency: decode_hist(&s.latency)?,
+                service: decode_hist(&s.service)?,
+                name: s.step,
+                requests: s.requests,
+                errors: s.errors,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                statuses: s.status,
+                kinds: s.errors_by_kind,
+            });
+        }
+        Ok(Interval {
+            phase: rec.phase,
+            seq: rec.seq,
+            t: rec.t,
+            dur: rec.dur,
+            vus: rec.vus,
+            waiting: rec.waiting,
+            iterations: rec.iterations,
+            dropped: rec.dropped,
+            steps,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::new_hist;
+
+    #[test]
+    fn json_line_roundtrip() {
+        let mut h = new_hist();
+        h.saturating_record(1234);
+        let iv = Interval {
+            phase: "p".into(),
+            seq: 3,
+            t: 3.5,
+            dur: 1.0,
+            vus: 4,
+            waiting: 0,
+            iterations: 7,
+            dropped: 1,
+            steps: vec![StepInterval {
+                name: "s".into(),
+                requests: 1,
+                errors: 0,
+                bytes_in: 5,
+                bytes_out: 6,
+                statuses: [(200, 1)].into_iter().collect(),
+                kinds: BTreeMap::new(),
+                latency: h.clone(),
+                service: h,
+            }],
+        };
+        let line = iv.to_json_line();
+        assert!(!line.contains('\n'));
+        let back = Interval::from_json_line(&line).unwrap();
+        assert_eq!(back.steps[0].latency.len(), 1);
+        assert_eq!(back.steps[0].statuses[&200], 1);
+        assert_eq!(back.iterations, 7);
+        assert!(Interval::from_json_line("{\"phase\":").is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! A worker's recorder shard. Only its own worker thread touches it, so it needs no lock.
+
+use super::hist::{new_hist, Hist};
+use crate::outcome::ErrorKind;
+
+/// One finished step execution.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Global step id (see `engine::program`).
+    pub step: usize,
+    /// From the intended start (open model) or the send (closed model) to the last byte.
+    pub latency_us: u64,
+    /// From the send to the last byte.
+    pub service_us: u64,
+    /// HTTP status, 0 when no response arrived.
+    pub status: u16,
+    pub error: Option<ErrorKind>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Per-step accumulators for the current interval.
+#[derive(Debug, Clone)]
+pub struct StepAcc {
+    pub latency: Hist,
+    pub service: Hist,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// (status, count); few distinct statuses, so a linear scan beats hashing.
+    pub statuses: Vec<(u16, u64)>,
+    pub kinds: Vec<(ErrorKind, u64)>,
+}
+
+impl StepAcc {
+    pub fn new() -> StepAcc {
+        StepAcc {
+            latency: new_hist(),
+            service: new_hist(),
+            requests: 0,
+            errors: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            statuses: Vec::with_capacity(4),
+            kinds: Vec::with_capacity(4),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.requests == 0
+    }
+
+    fn reset(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.requests = 0;
+        self.errors = 0;
+        self.bytes_in = 0;
+        self.bytes_out = 0;
+        self.statuses.clear();
+        self.kinds.clear();
+    }
+}
+
+impl Default for StepAcc {
+    fn default() -> Self {
+        StepAcc::new()
+    }
+}
+
+fn bump<K: PartialEq + Copy>(v: &mut Vec<(K, u64)>, k: K) {
+    match v.iter_mut().find(|(x, _)| *x == k) {
+        Some((_, n)) => *n += 1,
+        None => v.push((k, 1)),
+    }
+}
+
+/// A worker's accumulators: one [`StepAcc`] per step of the plan, plus phase counters.
+#[derive(Debug)]
+pub struct Shard {
+    steps: Vec<StepAcc>,
+    pub iterations: u64,
+    /// Arrivals that never ran (open model): still waiting when the phase ended.
+    pub dropped: u64,
+    /// Gauges, maintained by the executor.
+    pub vus: u64,
+    pub waiting: u64,
+}
+
+/// A snapshot of one worker's interval, sent to the collector.
+#[derive(Debug)]
+pub struct WorkerInterval {
+    pub steps: Vec<Option<StepAcc>>,
+    pub iterations: u64,
+    pub dropped: u64,
+    pub vus: u64,
+    pub waiting: u64,
+}
+
+impl Shard {
+    /// Allocates all accumulators up front, so recording never allocates.
+    pub fn new(step_count: usize) -> Shard {
+        Shard {
+            steps: (0..step_count).map(|_| StepAcc::new()).collect(),
+            iterations: 0,
+            dropped: 0,
+            vus: 0,
+            waiting: 0,
+        }
+    }
+
+    #[inline]
+    pub fn record(&mut self, s: &Sample) {
+        let Some(acc) = self.steps.get_mut(s.step) else {
+            return;
+        };
+        acc.requests += 1;
+        acc.latency.saturating_record(s.latency_us.max(1));
+        acc.service.saturating_record(s.service_us.max(1));
+        acc.bytes_in += s.bytes_in;
+        acc.bytes_out += s.bytes_out;
+        if s.status != 0 {
+            bump(&mut acc.statuses, s.status);
+        }
+        if let Some(k) = s.error {
+            acc.errors += 1;
+            bump(&mut acc.kinds, k);
+        }
+    }
+
+    /// Takes this interval's data and resets the accumulators in place. Steps without samples
+    /// are `None`, so idle steps cost nothing downstream.
+    pub fn take(&mut self) -> WorkerInterval {
+        let steps = self
+            .steps
+            .iter_mut()
+            .map(|acc| {
+                if acc.is_empty() {
+                    None
+                } else {
+                    let snap = acc.clone();
+                    acc.reset();
+                    Some(snap)
+                }
+            })
+            .collect();
+        let out = WorkerInterval {
+            steps,
+            iterations: self.iterations,
+            dropped: self.dropped,
+            vus: self.vus,
+            waiting: self.waiting,
+        };
+        self.iterations = 0;
+        self.dropped = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(step: usize, us: u64, status: u16, error: Option<ErrorKind>) -> Sample {
+        Sample {
+            step,
+            latency_us: us,
+            service_us: us,
+            status,
+            error,
+            bytes_in: 10,
+            bytes_out: 5,
+        }
+    }
+
+    #[test]
+    fn records_and_takes_then_resets() {
+        let mut sh = Shard::new(2);
+        sh.record(&sample(0, 1000, 200, None));
+        sh.record(&sample(0, 3000, 503, Some(ErrorKind::Status(503))));
+        sh.iterations = 2;
+        let w = sh.take();
+        let s0 = w.steps[0].as_ref().unwrap();
+        assert_eq!(s0.requests, 2);
+        assert_eq!(s0.errors, 1);
+        assert_eq!(s0.statuses, vec![(200, 1), (503, 1)]);
+        assert_eq!(s0.kinds, vec![(ErrorKind::Status(503), 1)]);
+        assert_eq!(s0.bytes_in, 20);
+        assert!(w.steps[1].is_none());
+        assert_eq!(w.iterations, 2);
+        let w2 = sh.take();
+        assert!(w2.steps[0].is_none());
+        assert_eq!(w2.iterations, 0);
+    }
+
+    #[test]
+    fn out_of_range_step_is_ignored() {
+        let mut sh = Shard::new(1);
+        sh.record(&sample(5, 1, 200, None));
+        assert!(sh.take().steps[0].is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! Reports: how results are shown. Knows summaries and intervals, never sockets.
+
+pub mod terminal;

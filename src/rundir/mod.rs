@@ -1,0 +1,33 @@
+//! The run directory: the source of truth. Every summary, report and comparison is computed
+//! from it alone, so a report can be rebuilt later, elsewhere, or after a crash.
+//!
+//! ```text
+//! RUN_DIR/
+//!   meta.json        what ran: plan name, phases, steps, thresholds, host, times, status
+//!   plan.json        the resolved plan, secrets from the environment redacted
+//!   intervals.jsonl  one merged interval per phase-second, appended and flushed every second
+//!   summary.json     written at the end (and rebuilt by `stampede summary` when missing)
+//! ```
+//! `kill -9` loses at most the interval being written; the reader skips a torn last line.
+
+mod meta;
+mod reader;
+mod writer;
+
+pub use meta::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
+pub use reader::{read_run, Run};
+pub use writer::RunWriter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a stampede run directory ({reason})")]
+    Invalid { path: String, reason: String },
+    #[error("{path}: already holds a run; choose another --out directory")]
+    Exists { path: String },
+}

@@ -1,0 +1,85 @@
+//! Writing a run directory while the run goes on.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::meta::RunMeta;
+use super::RunDirError;
+use crate::recorder::Interval;
+
+pub struct RunWriter {
+    dir: PathBuf,
+    intervals: BufWriter<File>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
+    move |source| RunDirError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl RunWriter {
+    /// Creates `dir` (and parents). Refuses a directory that already holds a run, so nothing
+    /// is ever overwritten.
+    pub fn create(
+        dir: &Path,
+        meta: &RunMeta,
+        plan_json: &serde_json::Value,
+    ) -> Result<RunWriter, RunDirError> {
+        if dir.join("intervals.jsonl").exists() || dir.join("meta.json").exists() {
+            return Err(RunDirError::Exists {
+                path: dir.display().to_string(),
+            });
+        }
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let w = RunWriter {
+            dir: dir.to_path_buf(),
+            intervals: {
+                let p = dir.join("intervals.jsonl");
+                BufWriter::new(
+                    OpenOptions::new()
+                        .create_new(true)
+                        .append(true)
+                        .open(&p)
+                        .map_err(io_err(&p))?,
+                )
+            },
+        };
+        w.write_json("plan.json", plan_json)?;
+        w.write_meta(meta)?;
+        Ok(w)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one interval and flushes it to the OS, so a killed process loses nothing before it.
+    pub fn append(&mut self, iv: &Interval) -> Result<(), RunDirError> {
+        let p = self.dir.join("intervals.jsonl");
+        let mut line = iv.to_json_line();
+        line.push('\n');
+        self.intervals
+            .write_all(line.as_bytes())
+            .map_err(io_err(&p))?;
+        self.intervals.flush().map_err(io_err(&p))
+    }
+
+    pub fn write_meta(&self, meta: &RunMeta) -> Result<(), RunDirError> {
+        self.write_json("meta.json", meta)
+    }
+
+    /// Writes `name` atomically (temporary file, then rename): a reader never sees half a file.
+    pub fn write_json(&self, name: &str, value: &impl serde::Serialize) -> Result<(), RunDirError> {
+        write_json_atomic(&self.dir.join(name), value)
+    }
+}
+
+pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<(), RunDirError> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}

@@ -1,0 +1,199 @@
+//! One run, end to end: run directory, engine, live progress, `abort_on_fail`, summary.
+//! Used by `stampede run`, `stampede demo` and tests alike.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stampede_plan::Plan;
+
+use crate::analysis::{evaluate, summarize, PhaseAgg, Summary};
+use crate::engine::{self, Controls, EngineOptions, Event, Program};
+use crate::report::terminal::Progress;
+use crate::rundir::{
+    read_run, PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA,
+};
+
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    pub plan_file: String,
+    /// Indices into `plan.phases`, in order.
+    pub phases: Vec<usize>,
+    pub out: PathBuf,
+    pub workers: usize,
+    pub segment: (u64, u64),
+    pub seed: u64,
+    /// Print the live progress line to stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub status: RunStatus,
+    pub summary: Summary,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+}
+
+/// Host and plan facts for `meta.json`.
+pub fn new_meta(plan: &Plan, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
+    let program_steps = Program::new(Arc::new(plan.clone())).step_names();
+    RunMeta {
+        schema: RUN_SCHEMA.into(),
+        name: plan.name.clone(),
+        plan_file: opts.plan_file.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        host: host.host,
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        cores: host.cores,
+        memory_bytes: host.memory_bytes,
+        started_at: host.now,
+        ended_at: None,
+        status: RunStatus::Running,
+        target: plan.target.as_ref().map(|o| {
+            format!(
+                "{}://{}{}",
+                if o.tls { "https" } else { "http" },
+                o.authority,
+                plan.target_path
+            )
+        }),
+        workers: opts.workers,
+        segment: format!("{}/{}", opts.segment.0, opts.segment.1),
+        phases: opts
+            .phases
+            .iter()
+            .map(|&i| PhaseMeta::from_plan(plan, i))
+            .collect(),
+        steps: program_steps,
+        thresholds: plan
+            .thresholds
+            .iter()
+            .map(ThresholdSpec::from_plan)
+            .collect(),
+    }
+}
+
+pub struct HostFacts {
+    pub host: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
+    /// RFC 3339 start time.
+    pub now: String,
+}
+
+/// Runs the plan. `controls.stop` cancelled from outside (Ctrl-C) ends the run as interrupted;
+/// an `abort_on_fail` threshold ends it as aborted. `now` gives RFC 3339 timestamps.
+pub async fn run_plan(
+    plan: Arc<Plan>,
+    opts: RunnerOptions,
+    host: HostFacts,
+    controls: Controls,
+    now: fn() -> String,
+) -> Result<RunOutcome, RunError> {
+    let mut meta = new_meta(&plan, &opts, host);
+    let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
+    let program = Arc::new(Program::new(plan.clone()));
+    let engine_opts = EngineOptions {
+        phases: opts.phases.clone(),
+        workers: opts.workers,
+        segment: opts.segment,
+        seed: opts.seed,
+    };
+    let mut progress = opts.progress.then(Progress::new);
+    let mut current: Option<(PhaseAgg, f64, f64)> = None; // (cumulative, phase start t, planned s)
+    let mut aborted = false;
+    let mut write_error: Option<RunDirError> = None;
+    let abort_rules: Vec<(ThresholdSpec, Duration)> = plan
+        .thresholds
+        .iter()
+        .filter(|t| t.abort_on_fail)
+        .map(|t| (ThresholdSpec::from_plan(t), t.delay))
+        .collect();
+    let c = controls.clone();
+    engine::run(program, engine_opts, controls.clone(), |ev| match ev {
+        Event::PhaseStart { index, name, t } => {
+            let planned = PhaseMeta::from_plan(&plan, index).planned_s;
+            current = Some((PhaseAgg::new(&name), t, planned));
+        }
+        Event::Interval(iv) => {
+            if let Err(e) = writer.append(&iv) {
+                // A full disk must not go unnoticed: stop the run, keep what was written.
+                if write_error.is_none() {
+                    write_error = Some(e);
+                    c.stop.cancel();
+                    c.kill.cancel();
+                }
+            }
+            if let Some((agg, start_t, planned)) = current.as_mut() {
+                agg.add(&iv);
+                let elapsed = iv.t + iv.dur - *start_t;
+                if let Some(p) = progress.as_mut() {
+                    let last = agg.merged(None);
+                    let window: u64 = iv.steps.iter().map(|s| s.requests).sum();
+                    let rps = if iv.dur > 0.0 { window as f64 / iv.dur } else { 0.0 };
+                    let p95 = (!last.latency.is_empty()).then(|| last.latency.value_at_quantile(0.95) as f64 / 1000.0);
+                    let er = if last.requests > 0 { last.errors as f64 / last.requests as f64 } else { 0.0 };
+                    p.update(&agg.name, elapsed, *planned, iv.vus, rps, p95, er);
+                }
+                for (rule, delay) in &abort_rules {
+                    if aborted || !rule.applies_to(&agg.name) || elapsed < delay.as_secs_f64() {
+                        continue;
+                    }
+                    let (value, passed) = evaluate(rule, agg);
+                    if !passed {
+                        aborted = true;
+                        if let Some(p) = progress.as_mut() {
+                            p.finish();
+                        }
+                        eprintln!(
+                            "aborting: threshold `{}` failed in phase {} (measured {:.3}) and has abort_on_fail",
+                            rule.expr,
+                            agg.name,
+                            value.unwrap_or(f64::NAN)
+                        );
+                        c.stop.cancel();
+                        let kill = c.kill.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            kill.cancel();
+                        });
+                    }
+                }
+            }
+        }
+        Event::PhaseEnd { .. } => {
+            if let Some(p) = progress.as_mut() {
+                p.finish();
+            }
+        }
+    })
+    .await?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    meta.status = if aborted {
+        RunStatus::Aborted
+    } else if controls.stop.is_cancelled() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
+    meta.ended_at = Some(now());
+    writer.write_meta(&meta)?;
+    let run = read_run(writer.dir())?;
+    let summary = summarize(&run);
+    writer.write_json("summary.json", &summary)?;
+    Ok(RunOutcome {
+        dir: opts.out,
+        status: meta.status,
+        summary,
+    })
+}
