@@ -10,9 +10,7 @@ use stampede_plan::Plan;
 use crate::analysis::{evaluate, summarize, PhaseAgg, Summary};
 use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::report::terminal::Progress;
-use crate::rundir::{
-    read_run, PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA,
-};
+use crate::rundir::{read_run, PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
 
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -67,17 +65,9 @@ pub fn new_meta(plan: &Plan, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
         }),
         workers: opts.workers,
         segment: format!("{}/{}", opts.segment.0, opts.segment.1),
-        phases: opts
-            .phases
-            .iter()
-            .map(|&i| PhaseMeta::from_plan(plan, i))
-            .collect(),
+        phases: opts.phases.iter().map(|&i| PhaseMeta::from_plan(plan, i)).collect(),
         steps: program_steps,
-        thresholds: plan
-            .thresholds
-            .iter()
-            .map(ThresholdSpec::from_plan)
-            .collect(),
+        thresholds: plan.thresholds.iter().map(ThresholdSpec::from_plan).collect(),
     }
 }
 
@@ -140,7 +130,11 @@ pub async fn run_plan(
                     let window: u64 = iv.steps.iter().map(|s| s.requests).sum();
                     let rps = if iv.dur > 0.0 { window as f64 / iv.dur } else { 0.0 };
                     let p95 = (!last.latency.is_empty()).then(|| last.latency.value_at_quantile(0.95) as f64 / 1000.0);
-                    let er = if last.requests > 0 { last.errors as f64 / last.requests as f64 } else { 0.0 };
+                    let er = if last.requests > 0 {
+                        last.errors as f64 / last.requests as f64
+                    } else {
+                        0.0
+                    };
                     p.update(&agg.name, elapsed, *planned, iv.vus, rps, p95, er);
                 }
                 for (rule, delay) in &abort_rules {

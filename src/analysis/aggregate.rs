@@ -121,11 +121,7 @@ impl PhaseAgg {
     /// All steps (or only `step`) merged into one.
     pub fn merged(&self, step: Option<&str>) -> StepAgg {
         let mut out = StepAgg::new(step.unwrap_or("all"));
-        for s in self
-            .steps
-            .iter()
-            .filter(|s| step.is_none_or(|n| n == s.name))
-        {
+        for s in self.steps.iter().filter(|s| step.is_none_or(|n| n == s.name)) {
             out.merge(s);
         }
         out

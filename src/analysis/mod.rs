@@ -6,8 +6,5 @@ mod summary;
 mod thresholds;
 
 pub use aggregate::{aggregate, PhaseAgg, StepAgg};
-pub use summary::{
-    summarize, LatencyMs, PhaseSummary, StepSummary, Summary, ThresholdResult, Verdict,
-    SUMMARY_SCHEMA,
-};
+pub use summary::{summarize, LatencyMs, PhaseSummary, StepSummary, Summary, ThresholdResult, Verdict, SUMMARY_SCHEMA};
 pub use thresholds::{evaluate, measure};

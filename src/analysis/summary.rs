@@ -154,11 +154,7 @@ fn step_summary(s: &StepAgg, duration_s: f64) -> StepSummary {
         },
         latency_ms: latency(&s.latency),
         service_ms: latency(&s.service),
-        status_codes: s
-            .statuses
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect(),
+        status_codes: s.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         errors_by_kind: s.kinds.clone(),
         bytes_in: s.bytes_in,
         bytes_out: s.bytes_out,
@@ -221,11 +217,7 @@ fn phase_summary(run: &Run, agg: &PhaseAgg) -> PhaseSummary {
         latency_ms: latency(&all.latency),
         errors_by_kind: all.kinds.clone(),
         errors_by_class: by_class,
-        steps: agg
-            .steps
-            .iter()
-            .map(|s| step_summary(s, agg.duration_s))
-            .collect(),
+        steps: agg.steps.iter().map(|s| step_summary(s, agg.duration_s)).collect(),
         thresholds,
     }
 }
@@ -259,11 +251,10 @@ pub fn summarize(run: &Run) -> Summary {
     }
     match run.meta.status {
         RunStatus::Aborted => failed = true,
-        RunStatus::Interrupted => {
-            conditions.push("the run was interrupted before all phases finished".into())
+        RunStatus::Interrupted => conditions.push("the run was interrupted before all phases finished".into()),
+        RunStatus::Running => {
+            conditions.push("the run did not finish (its process ended without writing an end time)".into())
         }
-        RunStatus::Running => conditions
-            .push("the run did not finish (its process ended without writing an end time)".into()),
         RunStatus::Completed => {}
     }
     let verdict = if failed {

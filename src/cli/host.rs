@@ -20,9 +20,7 @@ pub fn memory_bytes() -> u64 {
 }
 
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// Now, RFC 3339 UTC.

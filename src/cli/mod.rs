@@ -42,11 +42,7 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                EXIT_INVALID
-            } else {
-                EXIT_OK
-            };
+            let code = if e.use_stderr() { EXIT_INVALID } else { EXIT_OK };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -68,10 +64,7 @@ pub(crate) fn parse_var(s: &str) -> Result<(String, String), String> {
 }
 
 /// Loads a plan for a command; prints the located error and gives exit code 2 on failure.
-pub(crate) fn load_plan(
-    path: &Path,
-    vars: &[(String, String)],
-) -> Result<stampede_plan::Plan, u8> {
+pub(crate) fn load_plan(path: &Path, vars: &[(String, String)]) -> Result<stampede_plan::Plan, u8> {
     let env = |k: &str| std::env::var(k).ok();
     let opts = stampede_plan::LoadOptions {
         vars: vars.to_vec(),

@@ -125,10 +125,7 @@ pub fn run(a: RunArgs) -> u8 {
 
 /// Runs with Ctrl-C handling and prints the outcome; returns the exit code.
 pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

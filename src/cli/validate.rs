@@ -30,12 +30,7 @@ pub fn validate(a: ValidateArgs) -> u8 {
     );
     for (i, _) in plan.phases.iter().enumerate() {
         let m = crate::rundir::PhaseMeta::from_plan(&plan, i);
-        println!(
-            "  phase {}: {} [{}]",
-            m.name,
-            m.description,
-            m.scenarios.join(", ")
-        );
+        println!("  phase {}: {} [{}]", m.name, m.description, m.scenarios.join(", "));
     }
     EXIT_OK
 }

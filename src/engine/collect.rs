@@ -69,8 +69,7 @@ impl PhaseCollector {
         let mut out = Vec::new();
         loop {
             let seq = self.next;
-            let complete = (0..self.workers)
-                .all(|w| self.sent[w] > seq || self.last[w].is_some_and(|l| l < seq));
+            let complete = (0..self.workers).all(|w| self.sent[w] > seq || self.last[w].is_some_and(|l| l < seq));
             if !complete {
                 break;
             }
@@ -92,11 +91,8 @@ impl PhaseCollector {
         let dur = if p.full {
             1.0
         } else {
-            p.ended.map_or(1.0, |e| {
-                e.saturating_duration_since(seq_start)
-                    .as_secs_f64()
-                    .min(1.0)
-            })
+            p.ended
+                .map_or(1.0, |e| e.saturating_duration_since(seq_start).as_secs_f64().min(1.0))
         };
         let mut steps: BTreeMap<usize, StepInterval> = BTreeMap::new();
         let (mut vus, mut waiting, mut iterations, mut dropped) = (0, 0, 0, 0);
@@ -108,11 +104,7 @@ impl PhaseCollector {
             for (id, acc) in part.steps.into_iter().enumerate() {
                 let Some(acc) = acc else { continue };
                 let s = steps.entry(id).or_insert_with(|| StepInterval {
-                    name: program
-                        .steps
-                        .get(id)
-                        .map(|s| s.name.clone())
-                        .unwrap_or_default(),
+                    name: program.steps.get(id).map(|s| s.name.clone()).unwrap_or_default(),
                     requests: 0,
                     errors: 0,
                     bytes_in: 0,
@@ -132,9 +124,7 @@ impl PhaseCollector {
                     *s.statuses.entry(code).or_default() += n;
                 }
                 for (kind, n) in acc.kinds {
-                    *s.kinds
-                        .entry(kind.name(|c| program.check_name(id, c)))
-                        .or_default() += n;
+                    *s.kinds.entry(kind.name(|c| program.check_name(id, c))).or_default() += n;
                 }
             }
         }

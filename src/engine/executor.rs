@@ -11,7 +11,7 @@ use std::time::Duration;
 use stampede_plan::Load;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -52,12 +52,12 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
         flush_done.clone(),
     ));
 
-    let mut vus: Vec<JoinHandle<()>> = Vec::new();
+    let mut vus: JoinSet<()> = JoinSet::new();
     match &phase.load {
         Load::Closed { vus: n, duration } => {
             for id in worker.share.items_below(*n as u64) {
-                vus.push(spawn_closed_vu(
-                    &worker,
+                vus.spawn_local(closed_vu(
+                    worker.clone(),
                     cmd.phase,
                     id + 1,
                     stops.soft.clone(),
@@ -96,13 +96,11 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
             .await;
         }
         Load::Iterations {
-            vus: n,
-            max_duration,
-            ..
+            vus: n, max_duration, ..
         } => {
             for id in worker.share.items_below(*n as u64) {
-                vus.push(spawn_closed_vu(
-                    &worker,
+                vus.spawn_local(closed_vu(
+                    worker.clone(),
                     cmd.phase,
                     id + 1,
                     stops.soft.clone(),
@@ -110,11 +108,7 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
                     Some(cmd.iterations_left.clone()),
                 ));
             }
-            let all_done = async {
-                for h in vus.iter_mut() {
-                    let _ = h.await;
-                }
-            };
+            let all_done = async { while vus.join_next().await.is_some() {} };
             tokio::select! {
                 _ = all_done => {}
                 _ = deadline_or_stop(cmd.start + *max_duration, &stops.soft) => {}
@@ -130,9 +124,7 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
         tokio::time::sleep(grace).await;
         hard.cancel();
     });
-    for h in vus {
-        let _ = h.await;
-    }
+    while vus.join_next().await.is_some() {}
     killer.abort();
     worker.shard.borrow_mut().vus = 0;
     flush_done.cancel();
@@ -175,16 +167,15 @@ async fn flush_loop(
 
 /// A closed-model VU: iterates until told to stop (or, with `budget`, until the shared
 /// iteration budget is spent).
-fn spawn_closed_vu(
-    worker: &Rc<Worker>,
+async fn closed_vu(
+    worker: Rc<Worker>,
     phase: usize,
     id: u64,
     soft: CancellationToken,
     hard: CancellationToken,
     budget: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-) -> JoinHandle<()> {
-    let worker = worker.clone();
-    tokio::task::spawn_local(async move {
+) {
+    {
         let program = worker.program.clone();
         let phase = &program.plan.phases[phase];
         let mut vu = Vu::new(&worker, id);
@@ -201,7 +192,7 @@ fn spawn_closed_vu(
             vu.think_after(&worker, sc, &soft).await;
         }
         worker.shard.borrow_mut().vus -= 1;
-    })
+    }
 }
 
 async fn drive_ramping_vus(
@@ -210,7 +201,7 @@ async fn drive_ramping_vus(
     start: Instant,
     ramp: &Ramp,
     stops: &Stops,
-    vus: &mut Vec<JoinHandle<()>>,
+    vus: &mut JoinSet<()>,
 ) {
     // Active VUs, lowest number first; ramp-down stops the highest.
     let mut active: Vec<(CancellationToken, CancellationToken)> = Vec::new();
@@ -218,17 +209,14 @@ async fn drive_ramping_vus(
     let tick = Duration::from_millis(20);
     loop {
         let now = Instant::now();
-        let target = ramp
-            .at(now.saturating_duration_since(start))
-            .floor()
-            .max(0.0) as u64;
+        let target = ramp.at(now.saturating_duration_since(start)).floor().max(0.0) as u64;
         let want = worker.share.count_below(target) as usize;
         while active.len() < want {
             let id = worker.share.first() + worker.share.stride() * active.len() as u64;
             let soft = stops.soft.child_token();
             let hard = stops.hard.child_token();
-            vus.push(spawn_closed_vu(
-                worker,
+            vus.spawn_local(closed_vu(
+                worker.clone(),
                 phase,
                 id + 1,
                 soft.clone(),
@@ -273,7 +261,7 @@ async fn drive_arrivals(
     max_vus: u32,
     pre_vus: u32,
     stops: &Stops,
-    vus: &mut Vec<JoinHandle<()>>,
+    vus: &mut JoinSet<()>,
 ) {
     let queue = Rc::new(Queue {
         waiting: RefCell::new(VecDeque::new()),
@@ -283,15 +271,9 @@ async fn drive_arrivals(
     let local_max = worker.share.count_below(max_vus as u64);
     let mut ids = worker.share.items_below(max_vus as u64);
     let mut spawned = 0u64;
-    let mut spawn = |vus: &mut Vec<JoinHandle<()>>, spawned: &mut u64| {
+    let mut spawn = |vus: &mut JoinSet<()>, spawned: &mut u64| {
         if let Some(id) = ids.next() {
-            vus.push(spawn_open_vu(
-                worker,
-                phase,
-                id + 1,
-                queue.clone(),
-                stops.clone(),
-            ));
+            vus.spawn_local(open_vu(worker.clone(), phase, id + 1, queue.clone(), stops.clone()));
             *spawned += 1;
         }
     };
@@ -340,15 +322,8 @@ fn total_of(a: &Arrivals) -> Duration {
     Duration::from_secs_f64(a.duration_s())
 }
 
-fn spawn_open_vu(
-    worker: &Rc<Worker>,
-    phase: usize,
-    id: u64,
-    queue: Rc<Queue>,
-    stops: Stops,
-) -> JoinHandle<()> {
-    let worker = worker.clone();
-    tokio::task::spawn_local(async move {
+async fn open_vu(worker: Rc<Worker>, phase: usize, id: u64, queue: Rc<Queue>, stops: Stops) {
+    {
         let program = worker.program.clone();
         let phase = &program.plan.phases[phase];
         let mut vu = Vu::new(&worker, id);
@@ -361,8 +336,7 @@ fn spawn_open_vu(
             match next {
                 Some(intended) => {
                     worker.shard.borrow_mut().waiting = queue.waiting.borrow().len() as u64;
-                    vu.iterate(&worker, phase, Some(intended), &stops.hard)
-                        .await;
+                    vu.iterate(&worker, phase, Some(intended), &stops.hard).await;
                 }
                 None => {
                     queue.idle.set(queue.idle.get() + 1);
@@ -375,5 +349,5 @@ fn spawn_open_vu(
             }
         }
         worker.shard.borrow_mut().vus -= 1;
-    })
+    }
 }

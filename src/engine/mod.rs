@@ -73,10 +73,7 @@ pub async fn run(
 ) -> Result<(), EngineError> {
     let plan = program.plan.clone();
     let tls = if program.origins.iter().any(|o| o.tls) {
-        Some(crate::http::tls_config(
-            plan.http.insecure,
-            plan.http.http2,
-        )?)
+        Some(crate::http::tls_config(plan.http.insecure, plan.http.http2)?)
     } else {
         None
     };

@@ -147,14 +147,11 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
             .and_then(|b| HeaderValue::from_maybe_shared(b.clone()).ok())
         {
             Some(v) => static_headers.push((name.clone(), v)),
-            None if t.is_empty() => {
-                static_headers.push((name.clone(), HeaderValue::from_static("")))
-            }
+            None if t.is_empty() => static_headers.push((name.clone(), HeaderValue::from_static(""))),
             None => dynamic_headers.push((name.clone(), t.clone())),
         }
     }
-    let host = HeaderValue::from_str(&h.origin.authority)
-        .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    let host = HeaderValue::from_str(&h.origin.authority).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
     let (literal_body, content_type) = match &h.body {
         Some(b) => (
             b.template

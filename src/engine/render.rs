@@ -45,9 +45,7 @@ impl Env<'_> {
 }
 
 pub fn unix_now() -> std::time::Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 pub fn push_int(out: &mut Vec<u8>, v: i64) {

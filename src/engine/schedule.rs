@@ -95,10 +95,7 @@ impl Ramp {
 
     /// The largest value anywhere on the ramp.
     pub fn peak(&self) -> f64 {
-        self.stages
-            .iter()
-            .map(|s| s.target)
-            .fold(self.start, f64::max)
+        self.stages.iter().map(|s| s.target).fold(self.start, f64::max)
     }
 }
 
@@ -113,13 +110,7 @@ pub struct Arrivals {
 
 impl Arrivals {
     pub fn constant(rate: f64, duration: Duration) -> Arrivals {
-        Arrivals::ramp(
-            rate,
-            &[Stage {
-                target: rate,
-                duration,
-            }],
-        )
+        Arrivals::ramp(rate, &[Stage { target: rate, duration }])
     }
 
     pub fn ramp(start: f64, stages: &[Stage]) -> Arrivals {

@@ -23,13 +23,7 @@ use crate::recorder::Sample;
 
 /// Runs step `id` for `vu`. `started` is when the step is deemed to start: the arrival's
 /// intended time for the first step of an open-model iteration, otherwise now.
-pub async fn run_http(
-    worker: &Worker,
-    vu: &mut Vu,
-    id: usize,
-    started: Instant,
-    hard: &CancellationToken,
-) -> Sample {
+pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant, hard: &CancellationToken) -> Sample {
     let program = &worker.program;
     let step = program.http_step(id);
     let prep = &program.prepared[id];
@@ -97,12 +91,7 @@ async fn exchange(
     let prep = &worker.program.prepared[id];
     let origin = prep.origin;
     if !vu.conns[origin].as_ref().is_some_and(Sender::is_open) {
-        vu.conns[origin] = Some(
-            worker
-                .connector
-                .connect(&worker.program.origins[origin])
-                .await?,
-        );
+        vu.conns[origin] = Some(worker.connector.connect(&worker.program.origins[origin]).await?);
     }
     let Some(sender) = vu.conns[origin].as_mut() else {
         return Err(ErrorKind::ConnectError);
@@ -113,15 +102,8 @@ async fn exchange(
             *req.uri_mut() = u.clone();
         } else {
             let mut v = prep.absolute_prefix.to_vec();
-            v.extend_from_slice(
-                req.uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/")
-                    .as_bytes(),
-            );
-            *req.uri_mut() =
-                Uri::from_maybe_shared(Bytes::from(v)).map_err(|_| ErrorKind::Protocol)?;
+            v.extend_from_slice(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").as_bytes());
+            *req.uri_mut() = Uri::from_maybe_shared(Bytes::from(v)).map_err(|_| ErrorKind::Protocol)?;
         }
     }
     let resp = sender.send(req).await.map_err(|e| classify_hyper(&e))?;
@@ -144,12 +126,7 @@ async fn exchange(
     })
 }
 
-fn build_request(
-    worker: &Worker,
-    vu: &mut Vu,
-    id: usize,
-    step: &HttpStep,
-) -> (Request<Full<Bytes>>, u64) {
+fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> (Request<Full<Bytes>>, u64) {
     let prep = &worker.program.prepared[id];
     let mut env = Env {
         slots: &vu.slots,
@@ -163,8 +140,7 @@ fn build_request(
             vu.out.clear();
             step.path_and_query
                 .render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
-            Uri::from_maybe_shared(Bytes::copy_from_slice(&vu.out))
-                .unwrap_or_else(|_| Uri::from_static("/"))
+            Uri::from_maybe_shared(Bytes::copy_from_slice(&vu.out)).unwrap_or_else(|_| Uri::from_static("/"))
         }
     };
     let body = match (&prep.literal_body, &step.body) {
@@ -219,9 +195,7 @@ fn build_request(
                     value.push_str(&format!("{b:02x}"));
                 }
             }
-            SignEncoding::Base64 => {
-                value.push_str(&base64::engine::general_purpose::STANDARD.encode(digest))
-            }
+            SignEncoding::Base64 => value.push_str(&base64::engine::general_purpose::STANDARD.encode(digest)),
         }
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(sign.header.clone(), v);
@@ -230,12 +204,8 @@ fn build_request(
     (req, bytes_out)
 }
 
-fn parsed<'a>(
-    body: &[u8],
-    json: &'a mut Option<Option<serde_json::Value>>,
-) -> Option<&'a serde_json::Value> {
-    json.get_or_insert_with(|| serde_json::from_slice(body).ok())
-        .as_ref()
+fn parsed<'a>(body: &[u8], json: &'a mut Option<Option<serde_json::Value>>) -> Option<&'a serde_json::Value> {
+    json.get_or_insert_with(|| serde_json::from_slice(body).ok()).as_ref()
 }
 
 fn select<'a>(
@@ -267,17 +237,13 @@ fn run_checks(
         let ok = match &check.kind {
             CheckKind::Status(ranges) => ranges.iter().any(|r| r.contains(status)),
             CheckKind::HeaderExists(name) => headers.contains_key(name),
-            CheckKind::HeaderEquals(name, v) => headers
-                .get(name)
-                .is_some_and(|h| h.as_bytes() == v.as_bytes()),
-            CheckKind::HeaderContains(name, v) => headers
-                .get(name)
-                .is_some_and(|h| contains(h.as_bytes(), v.as_bytes())),
+            CheckKind::HeaderEquals(name, v) => headers.get(name).is_some_and(|h| h.as_bytes() == v.as_bytes()),
+            CheckKind::HeaderContains(name, v) => {
+                headers.get(name).is_some_and(|h| contains(h.as_bytes(), v.as_bytes()))
+            }
             CheckKind::BodyContains(needle) => contains(body, needle),
             CheckKind::BodyNotContains(needle) => !contains(body, needle),
-            CheckKind::JsonEquals(path, want) => {
-                select(path, body, json).is_some_and(|v| json_eq(v, want))
-            }
+            CheckKind::JsonEquals(path, want) => select(path, body, json).is_some_and(|v| json_eq(v, want)),
             CheckKind::JsonExists(path) => select(path, body, json).is_some_and(|v| !v.is_null()),
         };
         if !ok {
@@ -304,9 +270,7 @@ fn capture(
 ) {
     for c in &step.captures {
         let value = match &c.source {
-            CaptureSource::Header(name) => headers
-                .get(name)
-                .map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            CaptureSource::Header(name) => headers.get(name).map(|v| Bytes::copy_from_slice(v.as_bytes())),
             CaptureSource::Json(path) => select(path, body, json).map(|v| match v {
                 serde_json::Value::String(s) => Bytes::copy_from_slice(s.as_bytes()),
                 other => Bytes::from(other.to_string()),

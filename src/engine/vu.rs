@@ -35,9 +35,7 @@ impl Vu {
         Vu {
             id,
             iteration: 0,
-            rng: SmallRng::seed_from_u64(
-                worker.shared.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            ),
+            rng: SmallRng::seed_from_u64(worker.shared.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             slots: vec![Bytes::new(); program.plan.slots.len()],
             conns: (0..program.origins.len()).map(|_| None).collect(),
             out: Vec::with_capacity(512),
@@ -84,12 +82,7 @@ impl Vu {
     }
 
     /// The scenario's end-of-iteration think time; cut short when the VU is asked to stop.
-    pub async fn think_after(
-        &mut self,
-        worker: &Worker,
-        scenario: usize,
-        soft: &CancellationToken,
-    ) {
+    pub async fn think_after(&mut self, worker: &Worker, scenario: usize, soft: &CancellationToken) {
         if let Some(t) = worker.program.plan.scenarios[scenario].think {
             let d = think_time(&t, &mut self.rng);
             tokio::select! {

@@ -66,16 +66,10 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("stampede-worker-{}", worker.index))
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!(
-                        "stampede: worker {} could not start its runtime: {e}",
-                        worker.index
-                    );
+                    eprintln!("stampede: worker {} could not start its runtime: {e}", worker.index);
                     return;
                 }
             };

@@ -60,11 +60,7 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(
-        tls: Option<Arc<rustls::ClientConfig>>,
-        h2c: bool,
-        connect_timeout: Duration,
-    ) -> Connector {
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>, h2c: bool, connect_timeout: Duration) -> Connector {
         Connector {
             tls,
             h2c,

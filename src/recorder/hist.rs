@@ -36,8 +36,7 @@ pub fn decode_hist(s: &str) -> Result<Hist, String> {
         .map_err(|e| format!("histogram does not decode: {e:?}"))?;
     // Re-home into our bounds so `add` never fails on merge.
     let mut out = new_hist();
-    out.add(&h)
-        .map_err(|e| format!("histogram out of range: {e:?}"))?;
+    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
     Ok(out)
 }
 

@@ -142,9 +142,7 @@ pub fn render_phase(p: &PhaseSummary) -> String {
     }
     out.push_str(&table(
         &rows,
-        &[
-            false, true, true, true, true, true, true, true, true, true, false,
-        ],
+        &[false, true, true, true, true, true, true, true, true, true, false],
     ));
     for t in &p.thresholds {
         let mark = if !t.passed {

@@ -174,10 +174,7 @@ impl PhaseMeta {
                 "ramping_vus",
                 format!("ramping VUs {}", stages_text(*start_vus as f64, stages, "")),
                 stages.iter().map(|s| s.duration.as_secs_f64()).sum(),
-                stages
-                    .iter()
-                    .map(|s| s.target)
-                    .fold(*start_vus as f64, f64::max),
+                stages.iter().map(|s| s.target).fold(*start_vus as f64, f64::max),
             ),
             Load::Open {
                 rate,
@@ -186,10 +183,7 @@ impl PhaseMeta {
                 ..
             } => (
                 "open",
-                format!(
-                    "{rate}/s for {} (max {max_vus} VUs)",
-                    fmt_dur(duration.as_secs_f64())
-                ),
+                format!("{rate}/s for {} (max {max_vus} VUs)", fmt_dur(duration.as_secs_f64())),
                 duration.as_secs_f64(),
                 *rate,
             ),

@@ -23,11 +23,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
 impl RunWriter {
     /// Creates `dir` (and parents). Refuses a directory that already holds a run, so nothing
     /// is ever overwritten.
-    pub fn create(
-        dir: &Path,
-        meta: &RunMeta,
-        plan_json: &serde_json::Value,
-    ) -> Result<RunWriter, RunDirError> {
+    pub fn create(dir: &Path, meta: &RunMeta, plan_json: &serde_json::Value) -> Result<RunWriter, RunDirError> {
         if dir.join("intervals.jsonl").exists() || dir.join("meta.json").exists() {
             return Err(RunDirError::Exists {
                 path: dir.display().to_string(),
@@ -61,9 +57,7 @@ impl RunWriter {
         let p = self.dir.join("intervals.jsonl");
         let mut line = iv.to_json_line();
         line.push('\n');
-        self.intervals
-            .write_all(line.as_bytes())
-            .map_err(io_err(&p))?;
+        self.intervals.write_all(line.as_bytes()).map_err(io_err(&p))?;
         self.intervals.flush().map_err(io_err(&p))
     }
 

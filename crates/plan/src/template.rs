@@ -71,12 +71,7 @@ impl Template {
 
     /// Renders into `out`, asking `eval` for each expression's raw bytes (which it appends to
     /// the buffer it is given); escaping is applied here.
-    pub fn render_into(
-        &self,
-        out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
-        mut eval: impl FnMut(&Expr, &mut Vec<u8>),
-    ) {
+    pub fn render_into(&self, out: &mut Vec<u8>, scratch: &mut Vec<u8>, mut eval: impl FnMut(&Expr, &mut Vec<u8>)) {
         for part in &self.parts {
             match part {
                 Part::Lit(b) => out.extend_from_slice(b),
@@ -154,9 +149,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let mut scratch = Vec::new();
-        t.render_into(&mut out, &mut scratch, |_, buf| {
-            buf.extend_from_slice(b"x\"y")
-        });
+        t.render_into(&mut out, &mut scratch, |_, buf| buf.extend_from_slice(b"x\"y"));
         assert_eq!(out, b"{\"id\":\"x\\\"y\"}");
     }
 }

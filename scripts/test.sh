@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need first (idempotent), then `cargo test`.
+# Usage: scripts/test.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests start for real (none are mocked). Installed only when missing.
+need_pkgs=()
+for p in ${STAMPEDE_TEST_PACKAGES:-}; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
+  fi
+fi
+
+cargo test --workspace --quiet "$@"

@@ -1,0 +1,195 @@
+//! Bad input exits 2 with a location and writes nothing; a misbehaving target is data.
+
+use crate::*;
+
+/// Runs a broken plan; asserts exit 2, the `plan.yaml:LINE:COL` prefix, a hint or message
+/// fragment, and that no run directory was written.
+fn rejects(plan: &str, location: &str, fragment: &str) {
+    let d = tmp();
+    let (out, run) = run_plan(d.path(), plan, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        err.contains(&format!("plan.yaml:{location}")),
+        "want location {location}: {err}"
+    );
+    assert!(err.contains(fragment), "want `{fragment}`: {err}");
+    assert!(!run.exists(), "a run directory was written for a bad plan");
+    assert!(!err.contains("panicked"), "{err}");
+    // validate agrees.
+    let v = stampede(&["validate", d.path().join("plan.yaml").to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(2));
+}
+
+const HEAD: &str =
+    "name: bad\ntarget: http://127.0.0.1:9\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET /a }\n";
+
+#[test]
+fn broken_yaml() {
+    rejects(&format!("{HEAD}phases: [ {{ name: p, scenario: s\n"), "", "");
+}
+
+#[test]
+fn unknown_key_with_did_you_mean() {
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duraton: 1s }}\n"),
+        "8:",
+        "duration",
+    );
+}
+
+#[test]
+fn bad_duration() {
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 5 parsecs }}\n"),
+        "8:",
+        "duration",
+    );
+}
+
+#[test]
+fn bad_method() {
+    rejects(
+        "name: bad\ntarget: http://127.0.0.1:9\nscenarios:\n  s:\n    steps:\n      - { name: a, request: FETCH /a }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n",
+        "6:",
+        "FETCH",
+    );
+}
+
+#[test]
+fn undefined_scenario() {
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: t, vus: 1, duration: 1s }}\n"),
+        "8:",
+        "t",
+    );
+}
+
+#[test]
+fn undefined_variable() {
+    rejects(
+        "name: bad\ntarget: http://127.0.0.1:9\nscenarios:\n  s:\n    steps:\n      - { name: a, request: \"GET /a/{{ nope }}\" }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n",
+        "6:",
+        "nope",
+    );
+}
+
+#[test]
+fn impossible_numbers() {
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 0, duration: 1s }}\n"),
+        "8:",
+        "vus",
+    );
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, rate: -5, max_vus: 2, duration: 1s }}\n"),
+        "8:",
+        "rate",
+    );
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 50000000, duration: 1s }}\n"),
+        "8:",
+        "vus",
+    );
+}
+
+#[test]
+fn bad_threshold() {
+    rejects(
+        &format!(
+            "{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 1s }}\nthresholds:\n  - p95 < 500 parsecs\n"
+        ),
+        "10:",
+        "",
+    );
+}
+
+#[test]
+fn alias_bomb_is_refused_quickly() {
+    let mut plan = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+    for i in 1..12 {
+        let prev = (b'a' + i - 1) as char;
+        let cur = (b'a' + i) as char;
+        plan.push_str(&format!(
+            "{cur}: &{cur} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
+    }
+    let t = std::time::Instant::now();
+    let d = tmp();
+    let (out, _) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn a_plan_without_phases_cannot_run() {
+    let d = tmp();
+    let (out, run) = run_plan(d.path(), HEAD, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no `phases`"));
+    assert!(!run.exists());
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(stampede(&["run"]).status.code(), Some(2));
+    assert_eq!(stampede(&["run", "/nonexistent/plan.yaml"]).status.code(), Some(2));
+    assert_eq!(stampede(&["summary", "/nonexistent/run"]).status.code(), Some(2));
+    assert_eq!(stampede(&["frobnicate"]).status.code(), Some(2));
+    let d = tmp();
+    let p = write(
+        d.path(),
+        "plan.yaml",
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 1s }}\n"),
+    );
+    assert_eq!(
+        stampede(&["run", p.to_str().unwrap(), "--var", "novalue"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        stampede(&["run", p.to_str().unwrap(), "--segment", "3/2"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn misbehaving_targets_are_counted_and_classified() {
+    let srv = TestServer::start(false);
+    let reset = start_bad("reset");
+    let malformed = start_bad("malformed");
+    // A port nothing listens on: bind, note it, close.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let d = tmp();
+    let plan = format!(
+        "name: bad-target\ntarget: {url}\nhttp: {{ max_body: 64KiB }}\nscenarios:\n  s:\n    steps:\n      - {{ name: refused, request: GET http://{refused}/x }}\n      - {{ name: reset, request: GET http://{reset}/x }}\n      - {{ name: malformed, request: GET http://{malformed}/x }}\n      - {{ name: slow, request: GET /delay/2000, timeout: 100ms }}\n      - {{ name: huge, request: GET /bytes/20000000 }}\n      - {{ name: missing, request: GET /nope }}\n      - {{ name: ok, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 6, max_duration: 20s }}\n",
+        url = srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let steps = s["phases"][0]["steps"].as_array().unwrap();
+    let kind = |name: &str| -> serde_json::Value {
+        steps.iter().find(|s| s["name"] == name).unwrap()["errors_by_kind"].clone()
+    };
+    assert_eq!(kind("refused")["connect_refused"], 6, "{s}");
+    assert_eq!(kind("reset")["reset"], 6);
+    assert_eq!(kind("malformed")["protocol"], 6);
+    assert_eq!(kind("slow")["timeout"], 6);
+    assert_eq!(kind("missing")["status_404"], 6);
+    let huge = steps.iter().find(|s| s["name"] == "huge").unwrap();
+    assert_eq!(huge["errors"], 0);
+    assert_eq!(huge["bytes_in"], 6 * 20_000_000u64);
+    let ok = steps.iter().find(|s| s["name"] == "ok").unwrap();
+    assert_eq!(ok["requests"], 6);
+    assert_eq!(ok["errors"], 0);
+    let classes = &s["phases"][0]["errors_by_class"];
+    assert_eq!(classes["configuration"], 12, "refused and 404: {classes}");
+    assert_eq!(classes["load"], 12, "reset and timeout: {classes}");
+}

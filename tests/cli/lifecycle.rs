@@ -1,0 +1,191 @@
+//! A run's life: thresholds and exit codes, phase selection, kill -9, Ctrl-C.
+
+use std::time::{Duration, Instant};
+
+use crate::*;
+
+fn plan_with(url: &str, thresholds: &str, phases: &str) -> String {
+    format!(
+        "name: life\ntarget: {url}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /delay/20 }}\nphases:\n{phases}thresholds:\n{thresholds}"
+    )
+}
+
+const ONE_PHASE: &str = "  - { name: p, scenario: s, vus: 2, duration: 1s }\n";
+
+#[test]
+fn passing_thresholds_exit_0_failing_exit_1() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let (ok, run) = run_plan(
+        d.path(),
+        &plan_with(&srv.url(), "  - p95 < 2s\n  - error_rate < 1%\n", ONE_PHASE),
+        &[],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let s = summary_json(&run);
+    assert_eq!(s["verdict"], "passed");
+    assert_eq!(s["phases"][0]["thresholds"][0]["passed"], true);
+
+    let d = tmp();
+    let (bad, run) = run_plan(
+        d.path(),
+        &plan_with(&srv.url(), "  - p95 < 1ms\n  - error_rate < 1%\n", ONE_PHASE),
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let s = summary_json(&run);
+    assert_eq!(s["verdict"], "failed");
+    let t = &s["phases"][0]["thresholds"][0];
+    assert_eq!(t["passed"], false);
+    assert!(t["value"].as_f64().unwrap() >= 20.0);
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("✗ p95 < 1ms"));
+    // The summary command agrees, from the directory alone.
+    assert_eq!(stampede(&["summary", run.to_str().unwrap()]).status.code(), Some(1));
+}
+
+#[test]
+fn abort_on_fail_stops_the_run_early() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let started = Instant::now();
+    let (out, run) = run_plan(
+        d.path(),
+        &plan_with(&srv.url(), "  - { check: p95 < 1ms, abort_on_fail: true, delay: 1s }\n", "  - { name: p, scenario: s, vus: 2, duration: 30s }\n  - { name: q, scenario: s, vus: 2, duration: 30s }\n"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let s = summary_json(&run);
+    assert_eq!(s["status"], "aborted");
+    assert_eq!(
+        s["phases"].as_array().unwrap().len(),
+        1,
+        "the second phase must not run"
+    );
+}
+
+#[test]
+fn phase_selection_runs_only_the_named_phases() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let phases =
+        "  - { name: a, scenario: s, vus: 1, duration: 1s }\n  - { name: b, scenario: s, vus: 1, duration: 1s }\n";
+    let (out, run) = run_plan(
+        d.path(),
+        &plan_with(&srv.url(), "  - p95 < 2s\n", phases),
+        &["--phase", "b"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let names: Vec<_> = s["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["b"]);
+    let d = tmp();
+    let (out, run) = run_plan(
+        d.path(),
+        &plan_with(&srv.url(), "  - p95 < 2s\n", phases),
+        &["--phase", "nope"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such phase"));
+    assert!(!run.exists(), "nothing may be written for bad arguments");
+}
+
+fn spawn_run(dir: &std::path::Path, url: &str) -> (std::process::Child, std::path::PathBuf) {
+    let plan = write(
+        dir,
+        "plan.yaml",
+        &plan_with(
+            url,
+            "  - p95 < 2s\n",
+            "  - { name: long, scenario: s, vus: 2, duration: 20s }\n",
+        ),
+    );
+    let out = dir.join("run");
+    let child = bin()
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, out)
+}
+
+fn wait_for_intervals(run: &std::path::Path, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let lines = std::fs::read_to_string(run.join("intervals.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no intervals written");
+}
+
+#[test]
+fn kill_9_loses_at_most_the_last_second() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let (mut child, run) = spawn_run(d.path(), &srv.url());
+    wait_for_intervals(&run, 2);
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let served = srv.total();
+    let s = summary_json(&run);
+    assert_eq!(s["status"], "running");
+    assert_eq!(s["verdict"], "passed_with_conditions");
+    let recorded = s["phases"][0]["requests"].as_u64().unwrap();
+    // 2 VUs × 20 ms: ~100 requests a second; at most the unwritten second (+ in flight) is lost.
+    assert!(recorded >= 150, "recorded {recorded}");
+    assert!(
+        served >= recorded && served - recorded <= 130,
+        "served {served}, recorded {recorded}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_gracefully_keeps_results_and_exits_130() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let (child, run) = spawn_run(d.path(), &srv.url());
+    wait_for_intervals(&run, 1);
+    let t = Instant::now();
+    let rc = sigint(child.id());
+    assert_eq!(rc, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(run.join("summary.json").exists());
+    let s = summary_json(&run);
+    assert_eq!(s["status"], "interrupted");
+    assert!(s["phases"][0]["requests"].as_u64().unwrap() > 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("phase long"));
+}
+
+/// Sends SIGINT with kill(1), as a terminal's Ctrl-C would.
+fn sigint(pid: u32) -> i32 {
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .map(|s| s.code().unwrap_or(-1))
+        .unwrap_or(-1)
+}

@@ -1,0 +1,76 @@
+//! End-to-end tests of the `stampede` binary against real servers on loopback.
+//! One test binary (fast to link), a module per feature.
+
+mod server;
+
+mod bad_input;
+mod features;
+mod library;
+mod lifecycle;
+mod measurement;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use server::{start_bad, TestServer};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stampede"));
+    c.env_remove("BASE_URL");
+    c
+}
+
+/// Runs `stampede ARGS` to completion.
+pub fn stampede(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run stampede")
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs a plan (quietly, one worker) into `dir/run`; returns the output and the run dir.
+pub fn run_plan(dir: &Path, plan: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let plan_path = write(dir, "plan.yaml", plan);
+    let out = dir.join("run");
+    let mut args = vec![
+        "run",
+        plan_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--workers",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    (stampede(&args), out)
+}
+
+pub fn summary_json(run_dir: &Path) -> serde_json::Value {
+    let out = stampede(&["summary", run_dir.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "summary failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("summary JSON")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// The single step of the first phase.
+pub fn step0(s: &serde_json::Value) -> &serde_json::Value {
+    &s["phases"][0]["steps"][0]
+}

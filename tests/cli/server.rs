@@ -1,0 +1,225 @@
+//! A small, real HTTP server for the CLI tests, run in-process on 127.0.0.1:0.
+//!
+//! Endpoints: `/fast`, `/delay/MS`, `/status/CODE`, `/json`, `/echo` (POST: echoes body and
+//! the headers `x-*`), `/bytes/N` (N bytes, streamed), `/items/ID`. `freeze_for` makes every
+//! request that arrives wait until the freeze ends. A second listener misbehaves on purpose:
+//! `reset` (closes mid-response) or `malformed` (garbage status line).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Default)]
+pub struct State {
+    pub counts: Mutex<HashMap<String, u64>>,
+    pub frozen_until: Mutex<Option<Instant>>,
+    pub headers_seen: Mutex<Vec<(String, String)>>,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    _rt: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    /// Starts the server on its own runtime thread (HTTP/1.1, or h2c when `h2`).
+    pub fn start(h2: bool) -> TestServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = Arc::new(State::default());
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let st = state.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    if h2 {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    }
+                });
+            }
+        });
+        TestServer {
+            addr,
+            state,
+            _rt: Some(rt),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn count(&self, path: &str) -> u64 {
+        self.state.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.state.counts.lock().unwrap().values().sum()
+    }
+
+    /// From `after` from now, every request waits until `after + dur` from now.
+    pub fn freeze(&self, after: Duration, dur: Duration) {
+        let state = self.state.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            *state.frozen_until.lock().unwrap() = Some(Instant::now() + dur);
+        });
+    }
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+fn full(s: impl Into<Bytes>) -> Body {
+    Full::new(s.into()).boxed()
+}
+
+async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    // Wait out a freeze that is on when the request arrives.
+    let until = *st.frozen_until.lock().unwrap();
+    if let Some(u) = until {
+        if Instant::now() < u {
+            tokio::time::sleep_until(u.into()).await;
+        }
+    }
+    *st.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    for (k, v) in req.headers() {
+        if k.as_str().starts_with("x-") {
+            st.headers_seen
+                .lock()
+                .unwrap()
+                .push((k.to_string(), v.to_str().unwrap_or("").to_string()));
+        }
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let resp = match parts.as_slice() {
+        ["fast"] => Response::new(full("ok")),
+        ["delay", ms] => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+            Response::new(full("ok"))
+        }
+        ["status", code] => {
+            let mut r = Response::new(full("status"));
+            *r.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
+            r
+        }
+        ["json"] => {
+            let mut r = Response::new(full(r#"{"id":42,"name":"ada","items":[{"k":"v"}],"ok":true}"#));
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r.headers_mut().insert("etag", "\"abc\"".parse().unwrap());
+            r
+        }
+        ["echo"] => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Response::new(full(body))
+        }
+        ["items", _id] => Response::new(full("item")),
+        ["bytes", n] => Response::new(
+            Chunks {
+                left: n.parse().unwrap_or(0),
+                chunk: Bytes::from(vec![b'x'; 64 * 1024]),
+            }
+            .boxed(),
+        ),
+        _ => {
+            let mut r = Response::new(full("not found"));
+            *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+            r
+        }
+    };
+    Ok(resp)
+}
+
+/// A body of `left` bytes, sent in 64 KiB frames.
+struct Chunks {
+    left: usize,
+    chunk: Bytes,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(self.chunk.len());
+        self.left -= n;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
+    }
+}
+
+/// A listener that misbehaves: `reset` closes the connection after reading the request,
+/// `malformed` answers with a status line that is not HTTP.
+pub fn start_bad(mode: &'static str) -> SocketAddr {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            std_listener.set_nonblocking(true).unwrap();
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    match mode {
+                        "malformed" => {
+                            let _ = s.write_all(b"HTTP/1.1 TWO HUNDRED\r\nbogus\r\n\r\n").await;
+                        }
+                        _ => {
+                            let _ = s
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                                .await;
+                        }
+                    }
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+    });
+    addr
+}
