@@ -1,0 +1,1 @@
+//! The built-in simulated system: a real HTTP server whose capacity is known by construction.
