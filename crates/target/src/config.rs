@@ -446,7 +446,7 @@ impl Validator<'_> {
         }
         Ok(Config {
             seed: raw.seed,
-            cache_enabled: raw.cache.map_or(true, |c| c.enabled),
+            cache_enabled: raw.cache.is_none_or(|c| c.enabled),
             services,
             endpoints,
         })
