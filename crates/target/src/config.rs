@@ -62,6 +62,11 @@ pub enum EndpointKind {
     StatusFromPath,
     /// Answers a body of N bytes, N from the path's first parameter (`/bytes/:n`, capped at 16 MiB).
     BytesFromPath,
+    /// WebSocket (GET + upgrade): echoes each message after a draw from the service time.
+    WsEcho,
+    /// WebSocket (GET + upgrade): pushes a small JSON message every `push_interval`
+    /// (`?rate=N` per second overrides it).
+    WsPush,
 }
 
 /// One path segment: literal or `:param`.
@@ -91,6 +96,8 @@ pub struct EndpointConfig {
     pub not_configured: Option<NotConfigured>,
     pub webhook: Option<WebhookConfig>,
     pub cache: Option<CacheConfig>,
+    /// Interval of `ws_push` messages.
+    pub push_interval: Duration,
 }
 
 /// Random failures, optionally only when the server is busy (load-caused errors).
@@ -194,6 +201,8 @@ struct RawEndpoint {
     webhook: Option<RawWebhook>,
     #[serde(default)]
     cache: Option<RawCache>,
+    #[serde(default)]
+    push_interval: Option<Dur>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -203,6 +212,8 @@ enum RawKind {
     DelayQuery,
     StatusFromPath,
     BytesFromPath,
+    WsEcho,
+    WsPush,
 }
 
 #[derive(Deserialize)]
@@ -487,7 +498,18 @@ impl Validator<'_> {
             RawKind::DelayQuery => EndpointKind::DelayQuery,
             RawKind::StatusFromPath => EndpointKind::StatusFromPath,
             RawKind::BytesFromPath => EndpointKind::BytesFromPath,
+            RawKind::WsEcho => EndpointKind::WsEcho,
+            RawKind::WsPush => EndpointKind::WsPush,
         };
+        if matches!(kind, EndpointKind::WsEcho | EndpointKind::WsPush)
+            && method != http::Method::GET
+        {
+            return Err(self.err(at, "WebSocket endpoints must use method GET"));
+        }
+        let push_interval = e.push_interval.map_or(Duration::from_secs(1), |d| d.0);
+        if push_interval < Duration::from_millis(1) {
+            return Err(self.err(at, "push_interval must be at least 1ms"));
+        }
         if matches!(
             kind,
             EndpointKind::StatusFromPath | EndpointKind::BytesFromPath
@@ -596,6 +618,7 @@ impl Validator<'_> {
             not_configured,
             webhook,
             cache,
+            push_interval,
         })
     }
 

@@ -27,6 +27,7 @@ pub mod pool;
 mod profiles;
 mod server;
 pub mod webhook;
+pub mod ws;
 
 pub use config::{parse_config, Config, ConfigError};
 pub use metrics::{EndpointStats, Stats};

@@ -329,6 +329,43 @@ pub(crate) fn render(s: &Shared) -> String {
         }
     }
 
+    family(
+        &mut o,
+        "stampede_target_websocket_connections",
+        "gauge",
+        "Open WebSocket connections.",
+    );
+    sample(
+        &mut o,
+        "stampede_target_websocket_connections",
+        &[],
+        s.ws.open.load(Ordering::Relaxed) as f64,
+    );
+    family(
+        &mut o,
+        "stampede_target_websocket_messages_received_total",
+        "counter",
+        "WebSocket data frames received.",
+    );
+    sample(
+        &mut o,
+        "stampede_target_websocket_messages_received_total",
+        &[],
+        s.ws.received.load(Ordering::Relaxed) as f64,
+    );
+    family(
+        &mut o,
+        "stampede_target_websocket_messages_sent_total",
+        "counter",
+        "WebSocket data frames sent.",
+    );
+    sample(
+        &mut o,
+        "stampede_target_websocket_messages_sent_total",
+        &[],
+        s.ws.sent.load(Ordering::Relaxed) as f64,
+    );
+
     let (cpu, rss) = process_usage();
     if let Some(cpu) = cpu {
         family(

@@ -21,7 +21,7 @@ use hyper_util::server::conn::auto;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::cache::{self, CacheSwitch};
@@ -29,6 +29,7 @@ use crate::config::{Config, EndpointConfig, EndpointKind, Segment};
 use crate::metrics::{self, EndpointCounters, Stats};
 use crate::pool::{burn_cpu, Pool, Rejection};
 use crate::webhook;
+use crate::ws::{self, WsCounters};
 
 /// Largest request body read; bigger ones are answered 413.
 const MAX_BODY: usize = 1 << 20;
@@ -54,6 +55,10 @@ pub(crate) struct Shared {
     /// One seeded generator: draws are a few nanoseconds, so a short lock is cheaper than
     /// per-connection state, and a `seed:` makes a single-client run reproducible.
     rng: Mutex<SmallRng>,
+    pub ws: Arc<WsCounters>,
+    /// Flipped to `true` on shutdown so upgraded WebSocket connections (which hyper no longer
+    /// tracks) close too.
+    shutdown: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -154,6 +159,8 @@ pub async fn start(config: Config, addr: SocketAddr) -> std::io::Result<Server> 
         in_flight: AtomicUsize::new(0),
         cache: CacheSwitch::new(config.cache_enabled),
         rng: Mutex::new(rng),
+        ws: Arc::new(WsCounters::default()),
+        shutdown: watch::channel(false).0,
         config,
     });
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -189,7 +196,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
                     let shared = shared.clone();
                     async move { Ok::<_, Infallible>(handle(&shared, req).await) }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .into_owned();
                 let conn = graceful.watch(conn);
                 conns.spawn(async move {
                     let _ = conn.await;
@@ -198,12 +207,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
         }
     }
     drop(listener);
+    let _ = shared.shutdown.send(true);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     conns.shutdown().await;
 }
 
 /// Answers one request. Never fails: every problem is an HTTP status.
-async fn handle(s: &Shared, req: Request<Incoming>) -> Response<Body> {
+async fn handle(s: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path == "/metrics" {
         return text(StatusCode::OK, metrics::render(s));
@@ -226,6 +236,11 @@ async fn handle(s: &Shared, req: Request<Incoming>) -> Response<Body> {
         return json(status, serde_json::json!({ "error": msg, "path": path }));
     };
     let ep = &s.config.endpoints[idx];
+    if matches!(ep.kind, EndpointKind::WsEcho | EndpointKind::WsPush) {
+        let resp = ws_upgrade(s, ep, req);
+        s.counters[idx].record(resp.status().as_u16());
+        return resp;
+    }
     let (_guard, in_flight) = InFlight::enter(&s.in_flight);
     let resp = endpoint(s, idx, ep, params, req, in_flight).await;
     s.counters[idx].record(resp.status().as_u16());
@@ -341,6 +356,59 @@ async fn endpoint(
     respond(ep, &params)
 }
 
+/// Answers a WebSocket handshake with 101 and serves the upgraded connection on its own task.
+fn ws_upgrade(s: &Arc<Shared>, ep: &EndpointConfig, mut req: Request<Incoming>) -> Response<Body> {
+    let Some(key) = ws::upgrade_key(req.headers()) else {
+        let mut r = json(
+            StatusCode::UPGRADE_REQUIRED,
+            serde_json::json!({ "error": "this is a WebSocket endpoint: send an upgrade request" }),
+        );
+        r.headers_mut()
+            .insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
+        return r;
+    };
+    let accept = ws::accept_key(key);
+    let mode = match ep.kind {
+        EndpointKind::WsEcho => ws::Mode::Echo(ep.service_time.clone()),
+        _ => {
+            let rate = query_param(req.uri().query().unwrap_or(""), "rate")
+                .and_then(|r| r.parse::<f64>().ok())
+                .filter(|r| r.is_finite() && *r > 0.0);
+            ws::Mode::Push(match rate {
+                Some(r) => Duration::from_secs_f64((1.0 / r).clamp(0.001, 3600.0)),
+                None => ep.push_interval,
+            })
+        }
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let shared = s.clone();
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let rng = shared.clone();
+            ws::serve(
+                TokioIo::new(upgraded),
+                mode,
+                move |d| rng.with_rng(|r| d.sample(r)),
+                shared.ws.clone(),
+                shared.shutdown.subscribe(),
+            )
+            .await;
+        }
+    });
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
+    h.insert(
+        header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}
+
 /// The endpoint's normal answer (after the service time).
 fn respond(ep: &EndpointConfig, params: &[String]) -> Response<Body> {
     match ep.kind {
@@ -367,7 +435,10 @@ fn respond(ep: &EndpointConfig, params: &[String]) -> Response<Body> {
                 serde_json::json!({ "error": "n must be a number up to 16 MiB" }),
             ),
         },
-        EndpointKind::Standard | EndpointKind::DelayQuery => {
+        EndpointKind::Standard
+        | EndpointKind::DelayQuery
+        | EndpointKind::WsEcho
+        | EndpointKind::WsPush => {
             let mut r = Response::new(Full::new(ep.body.clone()));
             *r.status_mut() = status_code(ep.status);
             r.headers_mut().insert(

@@ -502,3 +502,127 @@ fn profiles_are_listed() {
         assert!(profile(n).is_some(), "{n}");
     }
 }
+
+/// Minimal WebSocket client: handshake, masked frames out, unmasked frames in.
+mod wsc {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+
+    pub struct Ws(pub BufReader<TcpStream>);
+
+    pub async fn connect(addr: std::net::SocketAddr, path: &str) -> (Ws, String) {
+        let s = TcpStream::connect(addr).await.unwrap();
+        let mut s = BufReader::new(s);
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        s.get_mut().write_all(req.as_bytes()).await.unwrap();
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                s.read_line(&mut line).await.unwrap() > 0,
+                "eof in handshake"
+            );
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        (Ws(s), head)
+    }
+
+    impl Ws {
+        pub async fn send(&mut self, opcode: u8, payload: &[u8]) {
+            assert!(payload.len() < 126);
+            let mask = [1u8, 2, 3, 4];
+            let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+            f.extend_from_slice(&mask);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            self.0.get_mut().write_all(&f).await.unwrap();
+        }
+
+        pub async fn recv(&mut self) -> (u8, Vec<u8>) {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).await.unwrap();
+            assert_eq!(h[1] & 0x80, 0, "server frames are unmasked");
+            let len = match h[1] & 0x7F {
+                126 => self.0.read_u16().await.unwrap() as usize,
+                127 => self.0.read_u64().await.unwrap() as usize,
+                n => n as usize,
+            };
+            let mut p = vec![0u8; len];
+            self.0.read_exact(&mut p).await.unwrap();
+            (h[0] & 0x0F, p)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_echo_and_push() {
+    let server = serve_profile("test").await;
+    let addr = server.local_addr();
+    let (mut ws, head) = wsc::connect(addr, "/ws/echo").await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    for msg in ["hello", "world"] {
+        let t = Instant::now();
+        ws.send(0x1, msg.as_bytes()).await;
+        assert_eq!(ws.recv().await, (0x1, msg.as_bytes().to_vec()));
+        assert!(t.elapsed() >= Duration::from_millis(5));
+    }
+    ws.send(0x9, b"p").await;
+    assert_eq!(ws.recv().await, (0xA, b"p".to_vec()));
+    ws.send(0x8, &1000u16.to_be_bytes()).await;
+    assert_eq!(ws.recv().await.0, 0x8);
+
+    // Push at 50 ms: 3 messages arrive within about 150 ms.
+    let (mut ws, head) = wsc::connect(addr, "/ws/push").await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let t = Instant::now();
+    for seq in 1..=3 {
+        let (op, p) = ws.recv().await;
+        assert_eq!(op, 0x1);
+        assert!(String::from_utf8(p)
+            .unwrap()
+            .contains(&format!("\"seq\":{seq}")));
+    }
+    let e = t.elapsed();
+    assert!(
+        e >= Duration::from_millis(140) && e < Duration::from_millis(400),
+        "{e:?}"
+    );
+
+    // A plain GET on a WebSocket endpoint asks for an upgrade.
+    let mut c = Client::connect(addr).await;
+    assert_eq!(c.get("/ws/echo").await.status, 426);
+    let mut m = Client::connect(addr).await;
+    let body = m.get("/metrics").await.body;
+    let s = parse_exposition(std::str::from_utf8(&body).unwrap());
+    assert_eq!(
+        value(&s, "stampede_target_websocket_connections", ""),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s, "stampede_target_websocket_messages_received_total", ""),
+        Some(2.0)
+    );
+    assert_eq!(server.stats().endpoints["ws-echo"].by_status[&101], 1);
+    // Shutdown closes the open push connection with 1001 (going away).
+    server.shutdown().await;
+    let mut closed = false;
+    for _ in 0..10 {
+        let (op, p) = ws.recv().await;
+        if op == 0x8 {
+            assert_eq!(p, 1001u16.to_be_bytes());
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed);
+}
