@@ -635,10 +635,14 @@ impl Validator<'_> {
     }
 
     fn status(&self, at: Location, s: u16) -> Result<u16, ConfigError> {
-        if (100..=599).contains(&s) {
+        // 1xx are not final answers; a response with one would leave the client hanging.
+        if (200..=599).contains(&s) {
             Ok(s)
         } else {
-            Err(self.err(at, format!("status {s} is not an HTTP status (100-599)")))
+            Err(self.err(
+                at,
+                format!("status {s} must be a final HTTP status (200-599)"),
+            ))
         }
     }
 

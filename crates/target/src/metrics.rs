@@ -59,7 +59,7 @@ impl Default for EndpointCounters {
 }
 
 /// What the server really did, from its own counters (`/metrics` and `/_admin` excluded).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     /// All answered requests.
     pub total: u64,
@@ -73,7 +73,7 @@ pub struct Stats {
     pub rejected_queue_timeout: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EndpointStats {
     pub requests: u64,
     pub by_status: BTreeMap<u16, u64>,

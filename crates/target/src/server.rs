@@ -488,34 +488,10 @@ fn admin(s: &Shared, req: &Request<Incoming>, path: &str) -> Response<Body> {
             StatusCode::OK,
             serde_json::json!({ "cache_enabled": s.cache.enabled() }),
         ),
-        (&Method::GET, "/_admin/stats") => {
-            let st = metrics::stats(s);
-            let endpoints: serde_json::Map<String, serde_json::Value> = st
-                .endpoints
-                .iter()
-                .map(|(k, e)| {
-                    (
-                        k.clone(),
-                        serde_json::json!({
-                            "requests": e.requests,
-                            "by_status": e.by_status,
-                            "cache_hits": e.cache_hits,
-                            "cache_misses": e.cache_misses,
-                        }),
-                    )
-                })
-                .collect();
-            json(
-                StatusCode::OK,
-                serde_json::json!({
-                    "total": st.total,
-                    "by_status": st.by_status,
-                    "endpoints": endpoints,
-                    "rejected_queue_full": st.rejected_queue_full,
-                    "rejected_queue_timeout": st.rejected_queue_timeout,
-                }),
-            )
-        }
+        (&Method::GET, "/_admin/stats") => json(
+            StatusCode::OK,
+            serde_json::to_value(metrics::stats(s)).unwrap_or_default(),
+        ),
         _ => json(
             StatusCode::NOT_FOUND,
             serde_json::json!({ "error": "admin endpoints: GET|POST /_admin/cache, GET /_admin/stats" }),

@@ -472,6 +472,10 @@ async fn test_profile_helpers_routing_and_h2c() {
     assert_eq!(c.send("DELETE", "/work", &[], "").await.status, 405);
     let st = server.stats();
     assert_eq!(st.endpoints["_unmatched"].requests, 2);
+    let admin = c.get("/_admin/stats").await;
+    let v: serde_json::Value = serde_json::from_slice(&admin.body).unwrap();
+    assert_eq!(v["total"], st.total);
+    assert_eq!(v["endpoints"]["status"]["by_status"]["418"], 1);
 
     // HTTP/2 with prior knowledge (h2c) on the same port.
     let stream = TcpStream::connect(addr).await.unwrap();
