@@ -4,8 +4,8 @@
 //! (a PHP-FPM voice gateway, an insurance platform with a DB pool of 100) and whose true
 //! capacity is known, so a capacity search or a report can be checked against the truth.
 //! Services are bounded worker pools with queues; endpoints have service-time distributions,
-//! real CPU cost, caches, signed webhooks and configured or load-dependent errors. `/metrics`
-//! exposes the server side the way a Prometheus exporter would.
+//! real CPU cost, caches, signed webhooks, WebSockets and configured or load-dependent errors.
+//! `/metrics` exposes the server side the way a Prometheus exporter would.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
