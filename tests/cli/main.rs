@@ -41,9 +41,10 @@ pub fn run_plan(dir: &Path, plan: &str, extra: &[&str]) -> (Output, PathBuf) {
         "--out",
         out.to_str().unwrap(),
         "--quiet",
-        "--workers",
-        "1",
     ];
+    if !extra.contains(&"--workers") {
+        args.extend_from_slice(&["--workers", "1"]);
+    }
     args.extend_from_slice(extra);
     (stampede(&args), out)
 }

@@ -1,14 +1,33 @@
 //! stampede plan files: parse (YAML, with spans), validate, resolve `${ENV:-default}` and
 //! `--var`s, compile templates. The result, [`Plan`], is immutable and ready to run.
 //!
-//! Errors carry `file:line:column` and a one-line hint; nothing here panics on any input.
+//! Two stages, as ripgrep does with arguments: [`raw`] mirrors the file (strict about unknown
+//! keys, spans on values), `resolve` checks and builds the [`model`]. Errors carry
+//! `file:line:column` and a one-line hint; nothing here panics on any input.
 
+mod compile;
+mod csv;
+mod env;
+mod error;
+mod jsonpath;
 pub mod model;
+mod raw;
+mod redact;
+mod resolve;
 pub mod template;
+mod threshold;
+mod units;
 
 pub use model::*;
+pub use threshold::parse_list as parse_thresholds;
+pub use units::{parse_duration, parse_rate, parse_size};
 
 use std::path::Path;
+
+use error::Errs;
+
+/// Plans larger than this are refused before parsing.
+pub const MAX_PLAN_BYTES: usize = 4 << 20;
 
 /// Where a plan gets outside values from.
 pub struct LoadOptions<'a> {
@@ -24,7 +43,7 @@ pub struct LoadOptions<'a> {
 #[error("{file}:{line}:{column}: {message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
 pub struct PlanError {
     pub file: String,
-    /// 1-based; 0 when the problem is not in the file (e.g. it cannot be read).
+    /// 1-based.
     pub line: usize,
     pub column: usize,
     pub message: String,
@@ -33,12 +52,110 @@ pub struct PlanError {
 
 /// Reads, parses and resolves the plan at `path` (data files are resolved relative to it).
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
-    let _ = (path, opts);
-    Err(PlanError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        message: "plan loading is not built yet".into(),
-        hint: None,
-    })
+    let name = path.display().to_string();
+    let errs = Errs { file: name.clone() };
+    let meta = std::fs::metadata(path).map_err(|e| errs.whole(format!("cannot read the plan: {e}")))?;
+    if meta.len() as usize > MAX_PLAN_BYTES {
+        return Err(errs.whole(format!(
+            "the plan is {} bytes; plans are limited to {MAX_PLAN_BYTES}",
+            meta.len()
+        )));
+    }
+    let src = std::fs::read_to_string(path).map_err(|e| errs.whole(format!("cannot read the plan: {e}")))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    load_str(&src, &name, base, opts)
+}
+
+/// Parses and resolves plan text. `source_name` is used in messages; `base_dir` resolves data
+/// files.
+pub fn load_str(src: &str, source_name: &str, base_dir: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
+    let errs = Errs {
+        file: source_name.to_string(),
+    };
+    if src.len() > MAX_PLAN_BYTES {
+        return Err(errs.whole(format!(
+            "the plan is {} bytes; plans are limited to {MAX_PLAN_BYTES}",
+            src.len()
+        )));
+    }
+    let raw: raw::RawPlan =
+        serde_saphyr::from_str_with_options(src, yaml_options()).map_err(|e| yaml_error(&errs, &e))?;
+    let lookup = |k: &str| -> Option<String> {
+        opts.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (opts.env)(k))
+    };
+    let resolver = resolve::Resolver {
+        errs: errs.clone(),
+        lookup: &lookup,
+        base_dir,
+    };
+    let mut plan = resolve::resolve(raw, &resolver, &opts.vars, source_name)?;
+    plan.redacted = redact::redacted(src, &lookup, &opts.vars);
+    Ok(plan)
+}
+
+/// Strict limits: a plan is a small document, so aliases, nodes and events are capped well
+/// below what an alias bomb needs.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    let mut b = serde_saphyr::Budget::default();
+    b.max_reader_input_bytes = Some(MAX_PLAN_BYTES);
+    b.max_events = 200_000;
+    b.max_aliases = 1_000;
+    b.max_anchors = 1_000;
+    b.max_nodes = 100_000;
+    b.max_recorded_anchor_events = 100_000;
+    b.max_recorded_anchor_bytes = 4 << 20;
+    b.max_documents = 1;
+    o.budget = Some(b);
+    o
+}
+
+fn yaml_error(errs: &Errs, e: &serde_saphyr::Error) -> PlanError {
+    let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+    let mut message = e.render_with_options(options);
+    // The rendered message ends with its own location; ours leads the line instead.
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    let message = message.lines().next().unwrap_or("invalid YAML").trim().to_string();
+    let (message, hint) = match unknown_field(&message) {
+        Some((field, hint)) => (format!("unknown key `{field}`"), Some(hint)),
+        None => (message, None),
+    };
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .unwrap_or((1, 1));
+    PlanError {
+        file: errs.file.clone(),
+        line: line.max(1),
+        column: column.max(1),
+        message,
+        hint,
+    }
+}
+
+/// serde says "unknown field `duraton`, expected one of name, duration, …": the field, and a
+/// hint with the closest known key (or the list of them).
+fn unknown_field(message: &str) -> Option<(String, String)> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (field, rest) = rest.split_once('`')?;
+    let list = rest
+        .split("expected one of")
+        .nth(1)
+        .or_else(|| rest.split("expected").nth(1))
+        .unwrap_or("");
+    let expected: Vec<&str> = list
+        .split(',')
+        .map(|k| k.trim().trim_matches('`'))
+        .filter(|k| !k.is_empty())
+        .collect();
+    let hint = error::did_you_mean(field, expected.iter().copied())
+        .unwrap_or_else(|| format!("known keys here: {}", expected.join(", ")));
+    Some((field.to_string(), hint))
 }

@@ -82,6 +82,9 @@ pub struct Step {
     pub think: Option<Think>,
 }
 
+/// Built once per plan and never moved on the hot path, so the size difference between the
+/// variants costs nothing worth a `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Http(HttpStep),

@@ -337,9 +337,7 @@ fn parse_secs(s: f64) -> Result<Duration, String> {
 /// Parses `50ms`, `1.5s`, `200us`/`200µs`, `2m`, `1h`.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
@@ -350,11 +348,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        u => {
-            return Err(format!(
-                "invalid duration unit {u:?} in {s:?} (use us, ms, s, m, h)"
-            ))
-        }
+        u => return Err(format!("invalid duration unit {u:?} in {s:?} (use us, ms, s, m, h)")),
     };
     parse_secs(n * scale)
 }
@@ -434,10 +428,7 @@ impl Validator<'_> {
         for e in &raw.endpoints {
             let ep = self.endpoint(e.referenced, &e.value, &services)?;
             if !names.insert(ep.name.clone()) {
-                return Err(self.err(
-                    e.referenced,
-                    format!("duplicate endpoint name {:?}", ep.name),
-                ));
+                return Err(self.err(e.referenced, format!("duplicate endpoint name {:?}", ep.name)));
             }
             let shape: Vec<String> = ep
                 .segments
@@ -448,10 +439,7 @@ impl Validator<'_> {
                 })
                 .collect();
             if !routes.insert((ep.method.clone(), shape)) {
-                return Err(self.err(
-                    e.referenced,
-                    format!("duplicate route {} {}", ep.method, ep.path),
-                ));
+                return Err(self.err(e.referenced, format!("duplicate route {} {}", ep.method, ep.path)));
             }
             endpoints.push(ep);
         }
@@ -478,17 +466,12 @@ impl Validator<'_> {
             .iter()
             .any(|r| e.path == *r || e.path.starts_with(&format!("{r}/")))
         {
-            return Err(self.err(
-                at,
-                format!("path {:?} is reserved for the target itself", e.path),
-            ));
+            return Err(self.err(at, format!("path {:?} is reserved for the target itself", e.path)));
         }
         let mut segments = Vec::new();
         for s in e.path.split('/').filter(|s| !s.is_empty()) {
             match s.strip_prefix(':') {
-                Some("") => {
-                    return Err(self.err(at, format!("empty parameter name in {:?}", e.path)))
-                }
+                Some("") => return Err(self.err(at, format!("empty parameter name in {:?}", e.path))),
                 Some(p) => segments.push(Segment::Param(p.to_string())),
                 None => segments.push(Segment::Lit(s.to_string())),
             }
@@ -501,35 +484,25 @@ impl Validator<'_> {
             RawKind::WsEcho => EndpointKind::WsEcho,
             RawKind::WsPush => EndpointKind::WsPush,
         };
-        if matches!(kind, EndpointKind::WsEcho | EndpointKind::WsPush)
-            && method != http::Method::GET
-        {
+        if matches!(kind, EndpointKind::WsEcho | EndpointKind::WsPush) && method != http::Method::GET {
             return Err(self.err(at, "WebSocket endpoints must use method GET"));
         }
         let push_interval = e.push_interval.map_or(Duration::from_secs(1), |d| d.0);
         if push_interval < Duration::from_millis(1) {
             return Err(self.err(at, "push_interval must be at least 1ms"));
         }
-        if matches!(
-            kind,
-            EndpointKind::StatusFromPath | EndpointKind::BytesFromPath
-        ) && !segments.iter().any(|s| matches!(s, Segment::Param(_)))
+        if matches!(kind, EndpointKind::StatusFromPath | EndpointKind::BytesFromPath)
+            && !segments.iter().any(|s| matches!(s, Segment::Param(_)))
         {
             return Err(self.err(at, "this kind needs a path parameter, e.g. /status/:code"));
         }
-        let service =
-            match &e.service {
-                None => None,
-                Some(name) => Some(services.iter().position(|s| &s.name == name).ok_or_else(
-                    || {
-                        let known: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-                        self.err(
-                            at,
-                            format!("unknown service {name:?} (known: {})", known.join(", ")),
-                        )
-                    },
-                )?),
-            };
+        let service = match &e.service {
+            None => None,
+            Some(name) => Some(services.iter().position(|s| &s.name == name).ok_or_else(|| {
+                let known: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+                self.err(at, format!("unknown service {name:?} (known: {})", known.join(", ")))
+            })?),
+        };
         let service_time = match &e.service_time {
             Some(d) => self.dist(at, d)?,
             None => Dist::Fixed(Duration::ZERO),
@@ -537,9 +510,7 @@ impl Validator<'_> {
         let (status, body) = match &e.response {
             Some(r) => (
                 self.status(at, r.status.unwrap_or(200))?,
-                r.body
-                    .clone()
-                    .unwrap_or_else(|| serde_json::json!({"ok": true})),
+                r.body.clone().unwrap_or_else(|| serde_json::json!({"ok": true})),
             ),
             None => (200, serde_json::json!({"ok": true})),
         };
@@ -558,9 +529,10 @@ impl Validator<'_> {
             None => None,
             Some(n) => Some(NotConfigured {
                 status: self.status(at, n.status.unwrap_or(424))?,
-                message: n.message.clone().unwrap_or_else(|| {
-                    "a dependency of this endpoint is not configured".to_string()
-                }),
+                message: n
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "a dependency of this endpoint is not configured".to_string()),
                 when: n.when.as_ref().map(|w| (w.field.clone(), w.equals.clone())),
             }),
         };
@@ -601,10 +573,7 @@ impl Validator<'_> {
             }
         };
         Ok(EndpointConfig {
-            name: e
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{method} {}", e.path)),
+            name: e.name.clone().unwrap_or_else(|| format!("{method} {}", e.path)),
             method,
             path: e.path.clone(),
             segments,
@@ -626,9 +595,7 @@ impl Validator<'_> {
         let r = match d {
             RawDist::Fixed(v) => Ok(Dist::Fixed(v.0)),
             RawDist::Uniform { min, max } => Dist::uniform(min.0, max.0),
-            RawDist::Lognormal { mean, p99, sigma } => {
-                Dist::lognormal(mean.0, p99.map(|p| p.0), *sigma)
-            }
+            RawDist::Lognormal { mean, p99, sigma } => Dist::lognormal(mean.0, p99.map(|p| p.0), *sigma),
             RawDist::Exponential { mean } => Ok(Dist::Exponential { mean: mean.0 }),
         };
         r.map_err(|e| self.err(at, e.to_string()))
@@ -639,10 +606,7 @@ impl Validator<'_> {
         if (200..=599).contains(&s) {
             Ok(s)
         } else {
-            Err(self.err(
-                at,
-                format!("status {s} must be a final HTTP status (200-599)"),
-            ))
+            Err(self.err(at, format!("status {s} must be a final HTTP status (200-599)")))
         }
     }
 
@@ -676,10 +640,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.endpoints[0].name, "GET /a/:id");
-        assert_eq!(
-            c.endpoints[0].service_time,
-            Dist::Fixed(Duration::from_millis(5))
-        );
+        assert_eq!(c.endpoints[0].service_time, Dist::Fixed(Duration::from_millis(5)));
         assert!(c.cache_enabled);
     }
 }

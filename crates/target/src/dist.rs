@@ -47,11 +47,7 @@ impl Dist {
     ///
     /// With mean `m` and p99 `q`: `ln m = mu + s²/2` and `ln q = mu + z·s`, so
     /// `s²/2 − z·s + ln(q/m) = 0`, whose smaller root is the sigma we want.
-    pub fn lognormal(
-        mean: Duration,
-        p99: Option<Duration>,
-        sigma: Option<f64>,
-    ) -> Result<Dist, DistError> {
+    pub fn lognormal(mean: Duration, p99: Option<Duration>, sigma: Option<f64>) -> Result<Dist, DistError> {
         let m = mean.as_secs_f64();
         if m <= 0.0 {
             return Err(DistError::ZeroMean);
@@ -139,17 +135,10 @@ mod tests {
 
     #[test]
     fn lognormal_matches_mean_and_p99() {
-        let d = Dist::lognormal(
-            Duration::from_millis(100),
-            Some(Duration::from_millis(140)),
-            None,
-        )
-        .unwrap();
+        let d = Dist::lognormal(Duration::from_millis(100), Some(Duration::from_millis(140)), None).unwrap();
         assert!((d.mean().as_secs_f64() - 0.1).abs() < 1e-9);
         let mut rng = SmallRng::seed_from_u64(7);
-        let mut v: Vec<f64> = (0..50_000)
-            .map(|_| d.sample(&mut rng).as_secs_f64())
-            .collect();
+        let mut v: Vec<f64> = (0..50_000).map(|_| d.sample(&mut rng).as_secs_f64()).collect();
         v.sort_by(|a, b| a.total_cmp(b));
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         let p99 = v[v.len() * 99 / 100];
@@ -164,10 +153,7 @@ mod tests {
         };
         let mut rng = SmallRng::seed_from_u64(1);
         let n = 50_000;
-        let mean = (0..n)
-            .map(|_| d.sample(&mut rng).as_secs_f64())
-            .sum::<f64>()
-            / n as f64;
+        let mean = (0..n).map(|_| d.sample(&mut rng).as_secs_f64()).sum::<f64>() / n as f64;
         assert!((mean - 0.05).abs() < 0.002, "mean {mean}");
     }
 
@@ -178,10 +164,7 @@ mod tests {
             Dist::lognormal(ms(100), Some(ms(90)), None),
             Err(DistError::P99NotAboveMean)
         );
-        assert_eq!(
-            Dist::lognormal(ms(1), Some(ms(100)), None),
-            Err(DistError::P99TooFar)
-        );
+        assert_eq!(Dist::lognormal(ms(1), Some(ms(100)), None), Err(DistError::P99TooFar));
         assert_eq!(Dist::uniform(ms(2), ms(1)), Err(DistError::UniformOrder));
     }
 }

@@ -240,12 +240,7 @@ pub(crate) fn render(s: &Shared) -> String {
         "gauge",
         "Requests being handled (queued or served).",
     );
-    sample(
-        &mut o,
-        "stampede_target_in_flight_requests",
-        &[],
-        s.in_flight() as f64,
-    );
+    sample(&mut o, "stampede_target_in_flight_requests", &[], s.in_flight() as f64);
     family(
         &mut o,
         "stampede_target_cache_enabled",
@@ -404,9 +399,7 @@ fn sample(o: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Process CPU seconds (utime + stime from `/proc/self/stat`) and resident memory (`VmRSS` from
@@ -414,23 +407,19 @@ fn escape(v: &str) -> String {
 /// 100 clock ticks per second (`getconf CLK_TCK`), which avoids a libc dependency.
 pub fn process_usage() -> (Option<f64>, Option<f64>) {
     const TICKS_PER_SEC: f64 = 100.0;
-    let cpu = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the `(comm)`, which may itself contain spaces and parentheses.
-            let rest = &s[s.rfind(')')? + 1..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // rest[0] is field 3 (state); utime is field 14, stime field 15.
-            let ut: f64 = f.get(11)?.parse().ok()?;
-            let st: f64 = f.get(12)?.parse().ok()?;
-            Some((ut + st) / TICKS_PER_SEC)
-        });
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb * 1024.0)
-        });
+    let cpu = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+        // Fields after the `(comm)`, which may itself contain spaces and parentheses.
+        let rest = &s[s.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // rest[0] is field 3 (state); utime is field 14, stime field 15.
+        let ut: f64 = f.get(11)?.parse().ok()?;
+        let st: f64 = f.get(12)?.parse().ok()?;
+        Some((ut + st) / TICKS_PER_SEC)
+    });
+    let rss = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024.0)
+    });
     (cpu, rss)
 }

@@ -85,9 +85,7 @@ impl Pool {
         let limit = self.config.queue;
         if self
             .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                (q < limit).then_some(q + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q < limit).then_some(q + 1))
             .is_err()
         {
             self.rejected_full.fetch_add(1, Ordering::Relaxed);

@@ -150,11 +150,7 @@ pub async fn start(config: Config, addr: SocketAddr) -> std::io::Result<Server> 
     };
     let shared = Arc::new(Shared {
         pools: config.services.iter().cloned().map(Pool::new).collect(),
-        counters: config
-            .endpoints
-            .iter()
-            .map(|_| EndpointCounters::new())
-            .collect(),
+        counters: config.endpoints.iter().map(|_| EndpointCounters::new()).collect(),
         unmatched: EndpointCounters::new(),
         in_flight: AtomicUsize::new(0),
         cache: CacheSwitch::new(config.cache_enabled),
@@ -278,13 +274,8 @@ async fn endpoint(
     }
 
     // All random draws for this request at once: one short lock.
-    let (service_time, u_cache, u_err) = s.with_rng(|r| {
-        (
-            ep.service_time.sample(r),
-            r.random::<f64>(),
-            r.random::<f64>(),
-        )
-    });
+    let (service_time, u_cache, u_err) =
+        s.with_rng(|r| (ep.service_time.sample(r), r.random::<f64>(), r.random::<f64>()));
 
     if let Some(c) = &ep.cache {
         if s.cache.enabled() {
@@ -322,10 +313,7 @@ async fn endpoint(
                     Rejection::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue full"),
                     Rejection::QueueTimeout => (StatusCode::GATEWAY_TIMEOUT, "queue timeout"),
                 };
-                return json(
-                    status,
-                    serde_json::json!({ "error": reason, "service": p.config.name }),
-                );
+                return json(status, serde_json::json!({ "error": reason, "service": p.config.name }));
             }
         },
     };
@@ -399,10 +387,7 @@ fn ws_upgrade(s: &Arc<Shared>, ep: &EndpointConfig, mut req: Request<Incoming>) 
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
     h.insert(header::UPGRADE, http::HeaderValue::from_static("websocket"));
-    h.insert(
-        header::CONNECTION,
-        http::HeaderValue::from_static("Upgrade"),
-    );
+    h.insert(header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
     if let Ok(v) = http::HeaderValue::from_str(&accept) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
@@ -413,9 +398,7 @@ fn ws_upgrade(s: &Arc<Shared>, ep: &EndpointConfig, mut req: Request<Incoming>) 
 fn respond(ep: &EndpointConfig, params: &[String]) -> Response<Body> {
     match ep.kind {
         EndpointKind::StatusFromPath => match params.first().and_then(|p| p.parse::<u16>().ok()) {
-            Some(code @ 200..=599) => {
-                json(status_code(code), serde_json::json!({ "status": code }))
-            }
+            Some(code @ 200..=599) => json(status_code(code), serde_json::json!({ "status": code })),
             _ => json(
                 StatusCode::BAD_REQUEST,
                 serde_json::json!({ "error": "status must be 200-599" }),
@@ -435,16 +418,11 @@ fn respond(ep: &EndpointConfig, params: &[String]) -> Response<Body> {
                 serde_json::json!({ "error": "n must be a number up to 16 MiB" }),
             ),
         },
-        EndpointKind::Standard
-        | EndpointKind::DelayQuery
-        | EndpointKind::WsEcho
-        | EndpointKind::WsPush => {
+        EndpointKind::Standard | EndpointKind::DelayQuery | EndpointKind::WsEcho | EndpointKind::WsPush => {
             let mut r = Response::new(Full::new(ep.body.clone()));
             *r.status_mut() = status_code(ep.status);
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
             r
         }
     }
@@ -536,14 +514,10 @@ fn status_code(code: u16) -> StatusCode {
 }
 
 fn json(status: StatusCode, v: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(
-        serde_json::to_vec(&v).unwrap_or_default(),
-    )));
+    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     r
 }
 
@@ -575,14 +549,8 @@ mod tests {
     fn not_configured_matching() {
         let when = ("company_id".to_string(), serde_json::json!("1"));
         assert!(not_configured_applies(Some(&when), br#"{"company_id": 1}"#));
-        assert!(not_configured_applies(
-            Some(&when),
-            br#"{"company_id": "1"}"#
-        ));
-        assert!(!not_configured_applies(
-            Some(&when),
-            br#"{"company_id": 2}"#
-        ));
+        assert!(not_configured_applies(Some(&when), br#"{"company_id": "1"}"#));
+        assert!(!not_configured_applies(Some(&when), br#"{"company_id": 2}"#));
         assert!(!not_configured_applies(Some(&when), b"not json"));
         assert!(not_configured_applies(None, b""));
     }

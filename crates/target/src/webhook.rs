@@ -49,9 +49,7 @@ pub fn verify<'h>(
     header: impl Fn(&str) -> Option<&'h str>,
     body: &[u8],
 ) -> Result<(), WebhookError> {
-    let sig = header(&cfg.header)
-        .ok_or(WebhookError::MissingSignature)?
-        .trim();
+    let sig = header(&cfg.header).ok_or(WebhookError::MissingSignature)?.trim();
     let hex = sig.strip_prefix("sha256=").unwrap_or(sig);
     let expected = from_hex(hex).ok_or(WebhookError::Malformed)?;
     let ts = match &cfg.timestamp_header {
@@ -100,10 +98,7 @@ mod tests {
     fn known_vector() {
         // RFC 4231 test case 2.
         let s = sign("Jefe", None, b"what do ya want for nothing?");
-        assert_eq!(
-            s,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(s, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
@@ -114,14 +109,8 @@ mod tests {
         let c = cfg(None);
         assert_eq!(verify(&c, |_| Some(good.as_str()), body), Ok(()));
         assert_eq!(verify(&c, |_| Some(prefixed.as_str()), body), Ok(()));
-        assert_eq!(
-            verify(&c, |_| None, body),
-            Err(WebhookError::MissingSignature)
-        );
-        assert_eq!(
-            verify(&c, |_| Some("zz"), body),
-            Err(WebhookError::Malformed)
-        );
+        assert_eq!(verify(&c, |_| None, body), Err(WebhookError::MissingSignature));
+        assert_eq!(verify(&c, |_| Some("zz"), body), Err(WebhookError::Malformed));
         assert_eq!(
             verify(&c, |_| Some(good.as_str()), b"tampered"),
             Err(WebhookError::Mismatch)
@@ -134,11 +123,7 @@ mod tests {
         };
         assert_eq!(verify(&c, h, body), Ok(()));
         assert_eq!(
-            verify(
-                &c,
-                |n| (n == "X-Signature").then_some(ts_sig.as_str()),
-                body
-            ),
+            verify(&c, |n| (n == "X-Signature").then_some(ts_sig.as_str()), body),
             Err(WebhookError::MissingTimestamp)
         );
     }

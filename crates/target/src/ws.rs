@@ -87,10 +87,7 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<F
         n => u64::from(n),
     };
     if len > MAX_FRAME {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"));
     }
     let mut mask = [0u8; 4];
     if masked {
@@ -103,20 +100,11 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<F
             *b ^= mask[i % 4];
         }
     }
-    Ok(Some(Frame {
-        fin,
-        opcode,
-        payload,
-    }))
+    Ok(Some(Frame { fin, opcode, payload }))
 }
 
 /// Writes one unmasked (server-to-client) frame.
-async fn write_frame<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    fin: bool,
-    opcode: u8,
-    payload: &[u8],
-) -> std::io::Result<()> {
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, fin: bool, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(payload.len() + 10);
     buf.push(if fin { 0x80 } else { 0 } | opcode);
     match payload.len() {
@@ -275,9 +263,8 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -295,10 +282,7 @@ mod tests {
 
     #[test]
     fn rfc6455_accept_key() {
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
@@ -319,10 +303,7 @@ mod tests {
         let f = read_frame(&mut b).await.unwrap().unwrap();
         assert_eq!((f.fin, f.opcode, f.payload.len()), (true, OP_BIN, 70_000));
         let f = read_frame(&mut b).await.unwrap().unwrap();
-        assert_eq!(
-            (f.fin, f.opcode, &f.payload[..]),
-            (false, OP_TEXT, &b"hi"[..])
-        );
+        assert_eq!((f.fin, f.opcode, &f.payload[..]), (false, OP_TEXT, &b"hi"[..]));
         drop(a);
         assert!(read_frame(&mut b).await.unwrap().is_none());
     }

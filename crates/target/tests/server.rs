@@ -30,13 +30,7 @@ impl Client {
         Client { tx }
     }
 
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Resp {
+    async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
         let mut b = http::Request::builder()
             .method(method)
             .uri(path)
@@ -50,11 +44,7 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
     async fn get(&mut self, path: &str) -> Resp {
@@ -156,10 +146,7 @@ async fn full_queue_is_503_at_once_and_long_wait_is_504() {
     let t = Instant::now();
     let r = c.get("/a").await;
     assert_eq!(r.status, 503);
-    assert!(
-        t.elapsed() < Duration::from_millis(100),
-        "503 must not wait"
-    );
+    assert!(t.elapsed() < Duration::from_millis(100), "503 must not wait");
     for b in busy {
         assert_eq!(b.await.unwrap(), 200);
     }
@@ -187,9 +174,7 @@ async fn webhook_signature_is_checked() {
     let sig = stampede_target::webhook::sign("test-secret", None, body.as_bytes());
     let prefixed = format!("sha256={sig}");
     assert_eq!(
-        c.send("POST", "/webhook", &[("X-Signature", &sig)], body)
-            .await
-            .status,
+        c.send("POST", "/webhook", &[("X-Signature", &sig)], body).await.status,
         200
     );
     assert_eq!(
@@ -200,9 +185,7 @@ async fn webhook_signature_is_checked() {
     );
     assert_eq!(c.send("POST", "/webhook", &[], body).await.status, 401);
     let wrong = stampede_target::webhook::sign("other-secret", None, body.as_bytes());
-    let r = c
-        .send("POST", "/webhook", &[("X-Signature", &wrong)], body)
-        .await;
+    let r = c.send("POST", "/webhook", &[("X-Signature", &wrong)], body).await;
     assert_eq!(r.status, 401);
     assert!(String::from_utf8_lossy(&r.body).contains("invalid_signature"));
     server.shutdown().await;
@@ -214,15 +197,9 @@ async fn webhook_signature_is_checked() {
     .await;
     let mut c = Client::connect(server.local_addr()).await;
     let sig = stampede_target::webhook::sign("k", Some("1767225600"), body.as_bytes());
-    let ok = [
-        ("X-Retell-Signature", sig.as_str()),
-        ("X-Timestamp", "1767225600"),
-    ];
+    let ok = [("X-Retell-Signature", sig.as_str()), ("X-Timestamp", "1767225600")];
     assert_eq!(c.send("POST", "/hook", &ok, body).await.status, 200);
-    let stale = [
-        ("X-Retell-Signature", sig.as_str()),
-        ("X-Timestamp", "1767225601"),
-    ];
+    let stale = [("X-Retell-Signature", sig.as_str()), ("X-Timestamp", "1767225601")];
     assert_eq!(c.send("POST", "/hook", &stale, body).await.status, 401);
     let st = server.stats();
     assert_eq!(st.endpoints["hook"].by_status[&401], 1);
@@ -237,31 +214,17 @@ fn parse_exposition(text: &str) -> Vec<(String, String, f64)> {
             continue;
         }
         if let Some(c) = line.strip_prefix("# ") {
-            assert!(
-                c.starts_with("HELP ") || c.starts_with("TYPE "),
-                "bad comment: {line}"
-            );
+            assert!(c.starts_with("HELP ") || c.starts_with("TYPE "), "bad comment: {line}");
             continue;
         }
-        let (series, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("no value: {line}"));
-        let v: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let v: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line}"));
         let (name, labels) = match series.split_once('{') {
             Some((n, rest)) => {
-                let labels = rest
-                    .strip_suffix('}')
-                    .unwrap_or_else(|| panic!("bad labels: {line}"));
+                let labels = rest.strip_suffix('}').unwrap_or_else(|| panic!("bad labels: {line}"));
                 for pair in labels.split("\",").filter(|p| !p.is_empty()) {
-                    let (k, v) = pair
-                        .split_once("=\"")
-                        .unwrap_or_else(|| panic!("bad label: {line}"));
-                    assert!(
-                        k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                        "{line}"
-                    );
+                    let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
+                    assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
                     assert!(!v.is_empty() || pair.ends_with('"'), "{line}");
                 }
                 (n, labels)
@@ -269,10 +232,7 @@ fn parse_exposition(text: &str) -> Vec<(String, String, f64)> {
             None => (series, ""),
         };
         assert!(
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad name: {line}"
         );
         out.push((name.to_string(), labels.to_string(), v));
@@ -310,18 +270,9 @@ async fn metrics_parse_and_show_busy_workers() {
         .starts_with("text/plain; version=0.0.4"));
     let s = parse_exposition(std::str::from_utf8(&r.body).unwrap());
     let svc = r#"service="db""#;
-    assert_eq!(
-        value(&s, "stampede_target_service_busy_workers", svc),
-        Some(3.0)
-    );
-    assert_eq!(
-        value(&s, "stampede_target_service_max_workers", svc),
-        Some(3.0)
-    );
-    assert_eq!(
-        value(&s, "stampede_target_service_queue_depth", svc),
-        Some(1.0)
-    );
+    assert_eq!(value(&s, "stampede_target_service_busy_workers", svc), Some(3.0));
+    assert_eq!(value(&s, "stampede_target_service_max_workers", svc), Some(3.0));
+    assert_eq!(value(&s, "stampede_target_service_queue_depth", svc), Some(1.0));
     assert_eq!(
         value(&s, "stampede_target_connection_pool_in_use", r#"pool="db""#),
         Some(3.0)
@@ -330,10 +281,7 @@ async fn metrics_parse_and_show_busy_workers() {
         value(&s, "stampede_target_connection_pool_max", r#"pool="db""#),
         Some(3.0)
     );
-    assert_eq!(
-        value(&s, "stampede_target_in_flight_requests", ""),
-        Some(4.0)
-    );
+    assert_eq!(value(&s, "stampede_target_in_flight_requests", ""), Some(4.0));
     assert!(value(&s, "process_cpu_seconds_total", "").is_some());
     assert!(value(&s, "process_resident_memory_bytes", "").unwrap() > 0.0);
     for t in inflight {
@@ -341,16 +289,9 @@ async fn metrics_parse_and_show_busy_workers() {
     }
     let r = m.get("/metrics").await;
     let s = parse_exposition(std::str::from_utf8(&r.body).unwrap());
+    assert_eq!(value(&s, "stampede_target_service_busy_workers", svc), Some(0.0));
     assert_eq!(
-        value(&s, "stampede_target_service_busy_workers", svc),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &s,
-            "stampede_target_requests_total",
-            r#"endpoint="q",status="200""#
-        ),
+        value(&s, "stampede_target_requests_total", r#"endpoint="q",status="200""#),
         Some(4.0)
     );
     // /metrics itself is not counted as load.
@@ -371,8 +312,7 @@ async fn config_errors_carry_line_and_column() {
     assert_eq!(e.line, 4, "{e}");
     assert!(e.message.contains("unknown service \"db\""), "{e}");
 
-    let bad_duration =
-        "endpoints:\n  - { method: GET, path: /a, service_time: { fixed: 5 parsecs } }\n";
+    let bad_duration = "endpoints:\n  - { method: GET, path: /a, service_time: { fixed: 5 parsecs } }\n";
     let e = parse_config(bad_duration, "t.yaml").unwrap_err();
     assert_eq!(e.line, 2, "{e}");
 
@@ -407,11 +347,7 @@ async fn cache_on_off_changes_latency() {
     assert!(off > 0.045, "without cache {off}");
     let st = server.stats();
     let e = &st.endpoints["cached"];
-    assert_eq!(
-        e.cache_hits + e.cache_misses,
-        20,
-        "misses only counted while on"
-    );
+    assert_eq!(e.cache_hits + e.cache_misses, 20, "misses only counted while on");
     assert!(e.cache_hits >= 12);
     // A cache hit says so.
     c.send("POST", "/_admin/cache?enabled=true", &[], "").await;
@@ -430,32 +366,19 @@ async fn voice_gateway_answers_not_configured_for_company_1() {
     let mut c = Client::connect(server.local_addr()).await;
     let json = [("content-type", "application/json")];
     let r = c
-        .send(
-            "POST",
-            "/api/check-availability",
-            &json,
-            r#"{"company_id":"1"}"#,
-        )
+        .send("POST", "/api/check-availability", &json, r#"{"company_id":"1"}"#)
         .await;
     assert_eq!(r.status, 424);
     assert!(String::from_utf8_lossy(&r.body).contains("not_configured"));
     let r = c
-        .send(
-            "POST",
-            "/api/check-availability",
-            &json,
-            r#"{"company_id":2}"#,
-        )
+        .send("POST", "/api/check-availability", &json, r#"{"company_id":2}"#)
         .await;
     assert_eq!(r.status, 200);
     let r = c
         .send("POST", "/api/check-customer", &json, r#"{"company_id":1}"#)
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        c.send("POST", "/webhooks/retell", &json, "{}").await.status,
-        401
-    );
+    assert_eq!(c.send("POST", "/webhooks/retell", &json, "{}").await.status, 401);
     server.shutdown().await;
 }
 
@@ -525,10 +448,7 @@ mod wsc {
         let mut head = String::new();
         loop {
             let mut line = String::new();
-            assert!(
-                s.read_line(&mut line).await.unwrap() > 0,
-                "eof in handshake"
-            );
+            assert!(s.read_line(&mut line).await.unwrap() > 0, "eof in handshake");
             if line == "\r\n" {
                 break;
             }
@@ -592,9 +512,7 @@ async fn websocket_echo_and_push() {
     for seq in 1..=3 {
         let (op, p) = ws.recv().await;
         assert_eq!(op, 0x1);
-        assert!(String::from_utf8(p)
-            .unwrap()
-            .contains(&format!("\"seq\":{seq}")));
+        assert!(String::from_utf8(p).unwrap().contains(&format!("\"seq\":{seq}")));
     }
     let e = t.elapsed();
     assert!(
@@ -608,10 +526,7 @@ async fn websocket_echo_and_push() {
     let mut m = Client::connect(addr).await;
     let body = m.get("/metrics").await.body;
     let s = parse_exposition(std::str::from_utf8(&body).unwrap());
-    assert_eq!(
-        value(&s, "stampede_target_websocket_connections", ""),
-        Some(1.0)
-    );
+    assert_eq!(value(&s, "stampede_target_websocket_connections", ""), Some(1.0));
     assert_eq!(
         value(&s, "stampede_target_websocket_messages_received_total", ""),
         Some(2.0)

@@ -1,0 +1,124 @@
+//! The plan as written: serde structs that mirror the YAML, strict about unknown keys, with
+//! spans on every value a later check may need to point at. Nothing is interpreted here.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub type S<T> = Spanned<T>;
+/// Polymorphic values (think, expect, checks, thresholds, json bodies) are read as generic JSON
+/// values with the span of the whole value, then interpreted in `resolve`.
+pub type Any = Spanned<serde_json::Value>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub name: Option<S<String>>,
+    pub target: Option<S<String>>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Any>,
+    pub http: Option<RawHttp>,
+    #[serde(default)]
+    pub data: BTreeMap<String, S<RawFeeder>>,
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, S<RawScenario>>,
+    #[serde(default)]
+    pub phases: Vec<S<RawPhase>>,
+    #[serde(default)]
+    pub thresholds: Vec<Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub http2: Option<bool>,
+    pub h2c: Option<bool>,
+    pub insecure: Option<bool>,
+    pub timeout: Option<Any>,
+    pub connect_timeout: Option<Any>,
+    pub max_body: Option<Any>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeeder {
+    pub file: S<String>,
+    pub mode: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub think: Option<Any>,
+    #[serde(default)]
+    pub steps: Vec<S<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: Option<S<String>>,
+    pub request: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Any>,
+    #[serde(default)]
+    pub query: BTreeMap<String, Any>,
+    pub json: Option<Any>,
+    pub body: Option<Any>,
+    pub content_type: Option<S<String>>,
+    pub timeout: Option<Any>,
+    pub expect: Option<Any>,
+    #[serde(default)]
+    pub checks: Vec<Any>,
+    #[serde(default)]
+    pub capture: BTreeMap<String, Any>,
+    pub sign: Option<S<RawSign>>,
+    pub think: Option<Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSign {
+    pub secret: Any,
+    pub header: Option<S<String>>,
+    pub encoding: Option<S<String>>,
+    pub prefix: Option<S<String>>,
+    pub timestamp_header: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub name: Option<S<String>>,
+    pub scenario: Option<S<String>>,
+    pub scenarios: Option<Vec<S<RawWeighted>>>,
+    pub executor: Option<S<String>>,
+    pub vus: Option<Any>,
+    pub duration: Option<Any>,
+    pub rate: Option<Any>,
+    pub max_vus: Option<Any>,
+    pub pre_vus: Option<Any>,
+    pub start_vus: Option<Any>,
+    pub start_rate: Option<Any>,
+    pub stages: Option<Vec<S<RawStage>>>,
+    pub iterations: Option<Any>,
+    pub max_duration: Option<Any>,
+    pub grace: Option<Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeighted {
+    pub name: S<String>,
+    pub weight: Option<Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub target: Any,
+    pub duration: Any,
+}
