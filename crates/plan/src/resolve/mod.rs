@@ -1,0 +1,372 @@
+//! From the plan as written (`raw`) to the plan that runs (`model`): substitute `${…}`, check
+//! every value, compile templates. Every error points at the value that caused it.
+
+mod check;
+mod origin;
+mod phase;
+mod step;
+mod threshold;
+
+use check::*;
+pub use origin::parse_origin;
+use phase::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use step::*;
+use threshold::*;
+
+use http::HeaderName;
+use serde_json::Value;
+use serde_saphyr::Location;
+
+use crate::compile::{compile, Names};
+use crate::error::Errs;
+use crate::model::*;
+use crate::raw::*;
+use crate::template::{Escape, Template};
+use crate::units::{parse_duration, parse_rate, parse_size};
+use crate::PlanError;
+/// Upper bound for VU counts and rates: more is a typo, not a test.
+pub(super) const ABSURD: f64 = 1_000_000.0;
+pub(super) const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+pub(super) type R<T> = Result<T, PlanError>;
+
+pub struct Resolver<'a> {
+    pub errs: Errs,
+    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub base_dir: &'a Path,
+}
+
+impl Resolver<'_> {
+    fn sub(&self, s: &str, loc: &Location) -> R<String> {
+        crate::env::substitute(s, self.lookup)
+            .map(|r| r.text)
+            .map_err(|e| self.errs.at(loc, e))
+    }
+
+    fn string(&self, v: &S<String>) -> R<String> {
+        self.sub(&v.value, &v.referenced)
+    }
+
+    /// A scalar (string, number or bool) as text, after `${…}` substitution.
+    fn scalar(&self, v: &Any, what: &str) -> R<String> {
+        match &v.value {
+            Value::String(s) => self.sub(s, &v.referenced),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(self.errs.at(
+                &v.referenced,
+                format!("{what} must be a single value, not a list or a map"),
+            )),
+        }
+    }
+
+    fn duration(&self, v: &Any, what: &str) -> R<Duration> {
+        let s = self.scalar(v, what)?;
+        let d = parse_duration(&s).map_err(|e| {
+            self.errs.hint(
+                &v.referenced,
+                format!("{what}: {e}"),
+                "durations look like 500ms, 30s, 2m, 1h30m",
+            )
+        })?;
+        Ok(d)
+    }
+
+    fn positive_duration(&self, v: &Any, what: &str) -> R<Duration> {
+        let d = self.duration(v, what)?;
+        if d.is_zero() {
+            return Err(self.errs.at(&v.referenced, format!("{what} must be longer than 0")));
+        }
+        Ok(d)
+    }
+
+    fn number(&self, v: &Any, what: &str) -> R<f64> {
+        let s = self.scalar(v, what)?;
+        s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+            self.errs
+                .at(&v.referenced, format!("{what} must be a number, got `{s}`"))
+        })
+    }
+
+    /// A whole number in `min..=ABSURD`.
+    fn count(&self, v: &Any, what: &str, min: u64) -> R<u64> {
+        let x = self.number(v, what)?;
+        if x.fract() != 0.0 {
+            return Err(self
+                .errs
+                .at(&v.referenced, format!("{what} must be a whole number, got {x}")));
+        }
+        if x < min as f64 {
+            return Err(self
+                .errs
+                .at(&v.referenced, format!("{what} must be at least {min}, got {x}")));
+        }
+        if x > ABSURD {
+            return Err(self.errs.hint(
+                &v.referenced,
+                format!("{what} = {x} is absurd"),
+                "more than 1,000,000 is a typo, not a test; use `--segment` to spread a large test over machines",
+            ));
+        }
+        Ok(x as u64)
+    }
+
+    fn rate(&self, v: &Any, what: &str) -> R<f64> {
+        let s = self.scalar(v, what)?;
+        let r = parse_rate(&s).map_err(|e| self.errs.at(&v.referenced, format!("{what}: {e}")))?;
+        if r <= 0.0 {
+            return Err(self.errs.hint(
+                &v.referenced,
+                format!("{what} must be above 0, got {s}"),
+                "an arrival rate is per second, e.g. `rate: 50` or `rate: 3000/m`",
+            ));
+        }
+        if r > ABSURD {
+            return Err(self.errs.at(
+                &v.referenced,
+                format!("{what} = {s} is absurd (more than 1,000,000 arrivals per second)"),
+            ));
+        }
+        Ok(r)
+    }
+
+    pub fn think(&self, v: &Any) -> R<Think> {
+        match &v.value {
+            Value::Object(m) if m.len() == 1 => {
+                let (k, x) = m
+                    .iter()
+                    .next()
+                    .map(|(k, x)| (k.as_str(), x))
+                    .unwrap_or(("", &Value::Null));
+                let d = |x: &Value| -> R<Duration> { self.duration(&spanned(x.clone(), v), "think") };
+                match (k, x) {
+                    ("fixed", x) => Ok(Think::Fixed(d(x)?)),
+                    ("exponential", x) => Ok(Think::Exponential(d(x)?)),
+                    ("uniform", Value::Array(a)) if a.len() == 2 => Ok(Think::Uniform(d(&a[0])?, d(&a[1])?)),
+                    _ => Err(self.errs.hint(
+                        &v.referenced,
+                        "think: not understood",
+                        "use `think: 2s`, `think: { uniform: [1s, 3s] }` or `think: { exponential: 2s }`",
+                    )),
+                }
+            }
+            Value::String(_) => Ok(Think::Fixed(self.duration(v, "think")?)),
+            _ => Err(self.errs.hint(
+                &v.referenced,
+                "think: not understood",
+                "use `think: 2s`, `think: { uniform: [1s, 3s] }` or `think: { exponential: 2s }`",
+            )),
+        }
+    }
+}
+
+/// Wraps a nested value with its parent's span, for messages about the parent.
+pub(super) fn spanned(value: Value, parent: &Any) -> Any {
+    serde_saphyr::Spanned {
+        value,
+        referenced: parent.referenced,
+        defined: parent.defined,
+    }
+}
+
+pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_name: &str) -> R<Plan> {
+    let errs = &rs.errs;
+    let name = match &raw.name {
+        Some(n) => rs.string(n)?,
+        None => Path::new(source_name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plan".into()),
+    };
+
+    // Constants: plan vars, then --var overrides.
+    let mut consts: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &raw.vars {
+        consts.insert(k.clone(), rs.scalar(v, &format!("vars.{k}"))?);
+    }
+    for (k, v) in vars {
+        consts.insert(k.clone(), v.clone());
+    }
+
+    let (target, target_path) = match &raw.target {
+        Some(t) => {
+            let url = rs.string(t)?;
+            let (o, p) = parse_origin(url.trim()).map_err(|e| {
+                errs.hint(
+                    &t.referenced,
+                    format!("target: {e}"),
+                    "e.g. `target: http://127.0.0.1:8080` or `https://api.example.com/v1`",
+                )
+            })?;
+            (Some(o), p)
+        }
+        None => (None, String::new()),
+    };
+
+    // Data feeders and their column slots.
+    let mut slots_by_name: BTreeMap<String, usize> = BTreeMap::new();
+    let mut slots: Vec<SlotDef> = Vec::new();
+    let mut feeders = Vec::new();
+    for (fname, f) in &raw.data {
+        let file = rs.string(&f.value.file)?;
+        let path = rs.base_dir.join(&file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            errs.at(
+                &f.value.file.referenced,
+                format!("data.{fname}: cannot read `{}`: {e}", path.display()),
+            )
+        })?;
+        let (columns, rows) = crate::csv::parse(&text)
+            .map_err(|e| errs.at(&f.value.file.referenced, format!("data.{fname}: `{file}`: {e}")))?;
+        let mode = match f.value.mode.as_ref().map(|m| m.value.as_str()) {
+            None | Some("sequential") => FeedMode::Sequential,
+            Some("per_vu") => FeedMode::PerVu,
+            Some("random") => FeedMode::Random,
+            Some(m) => {
+                let loc = &f.value.mode.as_ref().map(|m| m.referenced).unwrap_or(f.referenced);
+                return Err(errs.hint(
+                    loc,
+                    format!("data.{fname}.mode: `{m}` is not a mode"),
+                    "use sequential, per_vu or random",
+                ));
+            }
+        };
+        let fi = feeders.len();
+        for (ci, c) in columns.iter().enumerate() {
+            let key = format!("{fname}.{c}");
+            slots_by_name.insert(key.clone(), slots.len());
+            slots.push(SlotDef {
+                name: key,
+                kind: SlotKind::Data { feeder: fi, column: ci },
+            });
+        }
+        feeders.push(Feeder {
+            name: fname.clone(),
+            columns,
+            rows,
+            mode,
+        });
+    }
+    // Capture slots, before any template is compiled (a later step may use an earlier capture).
+    for sc in raw.scenarios.values() {
+        for st in &sc.value.steps {
+            for cname in st.value.capture.keys() {
+                if !slots_by_name.contains_key(cname) {
+                    slots_by_name.insert(cname.clone(), slots.len());
+                    slots.push(SlotDef {
+                        name: cname.clone(),
+                        kind: SlotKind::Capture,
+                    });
+                }
+            }
+        }
+    }
+    let names = Names {
+        consts: &consts,
+        slots: &slots_by_name,
+    };
+
+    let http = resolve_http(rs, raw.http.as_ref(), &names)?;
+
+    let mut scenarios = Vec::new();
+    for (sname, sc) in &raw.scenarios {
+        scenarios.push(resolve_scenario(
+            rs,
+            sname,
+            sc,
+            &names,
+            target.as_ref(),
+            &target_path,
+            &slots_by_name,
+        )?);
+    }
+    let scenario_names: Vec<&str> = scenarios.iter().map(|s: &Scenario| s.name.as_str()).collect();
+
+    let mut phases: Vec<Phase> = Vec::new();
+    for (i, p) in raw.phases.iter().enumerate() {
+        let phase = resolve_phase(rs, i, p, &scenario_names)?;
+        if phases.iter().any(|q| q.name == phase.name) {
+            let loc = p.value.name.as_ref().map(|n| n.referenced).unwrap_or(p.referenced);
+            return Err(errs.at(
+                &loc,
+                format!("phase `{}` is defined twice; phase names must be unique", phase.name),
+            ));
+        }
+        phases.push(phase);
+    }
+
+    let step_names: Vec<&str> = scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter().map(|st| st.name.as_str()))
+        .collect();
+    let phase_names: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+    let mut thresholds = Vec::new();
+    for t in &raw.thresholds {
+        thresholds.push(resolve_threshold(rs, t, &step_names, &phase_names)?);
+    }
+
+    Ok(Plan {
+        name,
+        target,
+        target_path,
+        http,
+        scenarios,
+        phases,
+        thresholds,
+        slots,
+        feeders,
+        redacted: Value::Null,
+        source_name: source_name.to_string(),
+    })
+}
+
+pub(super) fn header_name(rs: &Resolver, name: &str, loc: &Location) -> R<HeaderName> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| rs.errs.at(loc, format!("`{name}` is not a valid header name")))
+}
+
+pub(super) fn template(rs: &Resolver, v: &Any, what: &str, esc: Escape, names: &Names) -> R<Template> {
+    let s = rs.scalar(v, what)?;
+    compile(&s, esc, names).map_err(|e| rs.errs.at(&v.referenced, format!("{what}: {e}")))
+}
+
+pub(super) fn headers(rs: &Resolver, raw: &BTreeMap<String, Any>, names: &Names) -> R<Vec<(HeaderName, Template)>> {
+    raw.iter()
+        .map(|(k, v)| {
+            Ok((
+                header_name(rs, k, &v.referenced)?,
+                template(rs, v, &format!("header {k}"), Escape::None, names)?,
+            ))
+        })
+        .collect()
+}
+
+fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOptions> {
+    let mut o = HttpOptions {
+        http2: true,
+        h2c: false,
+        insecure: false,
+        timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(10),
+        headers: Vec::new(),
+        max_body: 1 << 20,
+    };
+    let Some(h) = raw else { return Ok(o) };
+    o.http2 = h.http2.unwrap_or(true);
+    o.h2c = h.h2c.unwrap_or(false);
+    o.insecure = h.insecure.unwrap_or(false);
+    if let Some(t) = &h.timeout {
+        o.timeout = rs.positive_duration(t, "http.timeout")?;
+    }
+    if let Some(t) = &h.connect_timeout {
+        o.connect_timeout = rs.positive_duration(t, "http.connect_timeout")?;
+    }
+    if let Some(m) = &h.max_body {
+        let s = rs.scalar(m, "http.max_body")?;
+        o.max_body = parse_size(&s).map_err(|e| rs.errs.at(&m.referenced, format!("http.max_body: {e}")))?;
+    }
+    o.headers = headers(rs, &h.headers, names)?;
+    Ok(o)
+}

@@ -1,0 +1,299 @@
+//! Scenarios and their steps: request line, URL, query, headers, body, signing, captures.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{HeaderName, Method};
+use serde_json::Value;
+use serde_saphyr::Location;
+
+use super::*;
+use crate::compile::{compile_json, Names};
+use crate::error::did_you_mean;
+use crate::model::*;
+use crate::raw::*;
+use crate::template::Escape;
+
+pub(super) fn resolve_scenario(
+    rs: &Resolver,
+    name: &str,
+    sc: &S<RawScenario>,
+    names: &Names,
+    target: Option<&Origin>,
+    target_path: &str,
+    slots: &BTreeMap<String, usize>,
+) -> R<Scenario> {
+    if sc.value.steps.is_empty() {
+        return Err(rs.errs.hint(
+            &sc.referenced,
+            format!("scenario `{name}` has no steps"),
+            "add `steps:` with at least one `request:`",
+        ));
+    }
+    let think = sc.value.think.as_ref().map(|t| rs.think(t)).transpose()?;
+    let mut steps: Vec<Step> = Vec::new();
+    for st in &sc.value.steps {
+        let step = resolve_step(rs, st, names, target, target_path, slots, steps.len())?;
+        if steps.iter().any(|s| s.name == step.name) {
+            let loc = st.value.name.as_ref().map(|n| n.referenced).unwrap_or(st.referenced);
+            return Err(rs.errs.hint(
+                &loc,
+                format!("step `{}` appears twice in scenario `{name}`", step.name),
+                "give each step a distinct `name:`",
+            ));
+        }
+        steps.push(step);
+    }
+    Ok(Scenario {
+        name: name.to_string(),
+        steps,
+        think,
+    })
+}
+
+pub(super) fn resolve_step(
+    rs: &Resolver,
+    st: &S<RawStep>,
+    names: &Names,
+    target: Option<&Origin>,
+    target_path: &str,
+    slots: &BTreeMap<String, usize>,
+    index: usize,
+) -> R<Step> {
+    let errs = &rs.errs;
+    let s = &st.value;
+    let think = s.think.as_ref().map(|t| rs.think(t)).transpose()?;
+    let Some(req) = &s.request else {
+        // A pause step: `- think: 1s`.
+        return match think {
+            Some(t) if s.json.is_none() && s.body.is_none() && s.checks.is_empty() => Ok(Step {
+                name: s
+                    .name
+                    .as_ref()
+                    .map(|n| rs.string(n))
+                    .transpose()?
+                    .unwrap_or_else(|| format!("pause-{}", index + 1)),
+                kind: StepKind::Pause(t),
+                think: None,
+            }),
+            _ => Err(errs.hint(
+                &st.referenced,
+                "a step needs `request:`",
+                "e.g. `request: GET /api/items` (or `think: 1s` alone for a pause)",
+            )),
+        };
+    };
+    let text = rs.string(req)?;
+    let mut parts = text.trim().splitn(2, char::is_whitespace);
+    let method_s = parts.next().unwrap_or("");
+    let url = parts.next().unwrap_or("").trim();
+    if !METHODS.contains(&method_s) {
+        let hint = did_you_mean(&method_s.to_ascii_uppercase(), METHODS.iter().copied())
+            .unwrap_or_else(|| format!("methods: {}", METHODS.join(", ")));
+        return Err(errs.hint(&req.referenced, format!("`{method_s}` is not an HTTP method"), hint));
+    }
+    let method = Method::from_bytes(method_s.as_bytes()).map_err(|_| errs.at(&req.referenced, "bad method"))?;
+    if url.is_empty() {
+        return Err(errs.hint(
+            &req.referenced,
+            "the request has no path",
+            "write `request: METHOD /path` or `request: METHOD https://host/path`",
+        ));
+    }
+    let (origin, path) = if url.starts_with('/') {
+        let o = target.ok_or_else(|| {
+            errs.hint(
+                &req.referenced,
+                format!("`{url}` is relative, but the plan has no `target:`"),
+                "add `target: http://host:port` or use a full URL",
+            )
+        })?;
+        (o.clone(), format!("{target_path}{url}"))
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        let (o, p) = parse_origin(url).map_err(|e| errs.at(&req.referenced, e))?;
+        let p = if p.is_empty() { "/".to_string() } else { p };
+        // parse_origin trims a trailing '/', which is part of this path: keep it.
+        let p = if url.ends_with('/') && !p.ends_with('/') {
+            format!("{p}/")
+        } else {
+            p
+        };
+        (o, p)
+    } else {
+        return Err(errs.hint(
+            &req.referenced,
+            format!("`{url}` is neither a path nor an http(s) URL"),
+            "paths start with `/`",
+        ));
+    };
+    if without_templates(&path).chars().any(char::is_whitespace) {
+        return Err(errs.hint(
+            &req.referenced,
+            format!("`{path}` contains white space"),
+            "encode spaces as %20",
+        ));
+    }
+    let name = match &s.name {
+        Some(n) => rs.string(n)?,
+        None => format!("{method_s} {}", path.split('?').next().unwrap_or(&path)),
+    };
+    let mut pq = crate::compile::Builder::default();
+    pq.template(&path, Escape::None, names)
+        .map_err(|e| errs.at(&req.referenced, e))?;
+    let mut sep = if path.contains('?') { b'&' } else { b'?' };
+    for (k, v) in &s.query {
+        pq.lit(&[sep]);
+        let mut key = Vec::new();
+        crate::template::url_escape_into(k.as_bytes(), &mut key);
+        pq.lit(&key);
+        pq.lit(b"=");
+        let val = rs.scalar(v, &format!("query {k}"))?;
+        pq.template(&val, Escape::Url, names)
+            .map_err(|e| errs.at(&v.referenced, e))?;
+        sep = b'&';
+    }
+    let path_and_query = pq.finish();
+
+    let body = match (&s.json, &s.body) {
+        (Some(_), Some(b)) => return Err(errs.at(&b.referenced, "a step takes `json:` or `body:`, not both")),
+        (Some(j), None) => {
+            let v = subst_value(rs, &j.value, &j.referenced)?;
+            Some(Body {
+                template: compile_json(&v, names).map_err(|e| errs.at(&j.referenced, format!("json: {e}")))?,
+                content_type: Some(Bytes::from(
+                    s.content_type
+                        .as_ref()
+                        .map(|c| c.value.clone())
+                        .unwrap_or_else(|| "application/json".into()),
+                )),
+            })
+        }
+        (None, Some(b)) => Some(Body {
+            template: template(rs, b, "body", Escape::None, names)?,
+            content_type: s.content_type.as_ref().map(|c| Bytes::from(c.value.clone())),
+        }),
+        (None, None) => None,
+    };
+    let timeout = s
+        .timeout
+        .as_ref()
+        .map(|t| rs.positive_duration(t, "timeout"))
+        .transpose()?;
+    let expect_status = match &s.expect {
+        Some(e) => statuses(rs, e)?,
+        None => vec![StatusRange { lo: 200, hi: 399 }],
+    };
+    let checks = s.checks.iter().map(|c| check(rs, c)).collect::<R<Vec<_>>>()?;
+    let mut captures = Vec::new();
+    for (cname, c) in &s.capture {
+        let source = match &c.value {
+            Value::Object(m) if m.len() == 1 => match m.iter().next() {
+                Some((k, Value::String(p))) if k == "json" => CaptureSource::Json(
+                    crate::jsonpath::parse(p).map_err(|e| errs.at(&c.referenced, format!("capture {cname}: {e}")))?,
+                ),
+                Some((k, Value::String(h))) if k == "header" => {
+                    CaptureSource::Header(header_name(rs, h, &c.referenced)?)
+                }
+                _ => {
+                    return Err(errs.hint(
+                        &c.referenced,
+                        format!("capture {cname}: not understood"),
+                        "use `{ json: \"$.path\" }` or `{ header: Name }`",
+                    ))
+                }
+            },
+            _ => {
+                return Err(errs.hint(
+                    &c.referenced,
+                    format!("capture {cname}: not understood"),
+                    "use `{ json: \"$.path\" }` or `{ header: Name }`",
+                ))
+            }
+        };
+        captures.push(Capture {
+            slot: slots.get(cname).copied().unwrap_or(0),
+            source,
+        });
+    }
+    let sign = match &s.sign {
+        Some(sg) => {
+            let g = &sg.value;
+            let secret = rs.scalar(&g.secret, "sign.secret")?;
+            if secret.is_empty() {
+                return Err(errs.at(&g.secret.referenced, "sign.secret is empty"));
+            }
+            let encoding = match g.encoding.as_ref().map(|e| e.value.as_str()) {
+                None | Some("hex") => SignEncoding::Hex,
+                Some("base64") => SignEncoding::Base64,
+                Some(e) => {
+                    return Err(errs.hint(
+                        &g.encoding.as_ref().map(|e| e.referenced).unwrap_or(sg.referenced),
+                        format!("sign.encoding: `{e}`"),
+                        "use hex or base64",
+                    ))
+                }
+            };
+            let header = match &g.header {
+                Some(h) => header_name(rs, &h.value, &h.referenced)?,
+                None => HeaderName::from_static("x-signature"),
+            };
+            let timestamp_header = g
+                .timestamp_header
+                .as_ref()
+                .map(|h| header_name(rs, &h.value, &h.referenced))
+                .transpose()?;
+            Some(Sign {
+                secret: Bytes::from(secret),
+                header,
+                encoding,
+                prefix: g.prefix.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+                timestamp_header,
+            })
+        }
+        None => None,
+    };
+    Ok(Step {
+        name,
+        kind: StepKind::Http(HttpStep {
+            method,
+            origin,
+            path_and_query,
+            headers: headers(rs, &s.headers, names)?,
+            body,
+            timeout,
+            expect_status,
+            checks,
+            captures,
+            sign,
+        }),
+        think,
+    })
+}
+
+/// The text outside `{{ … }}` (white space inside an expression is fine).
+pub(super) fn without_templates(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find("}}") {
+            Some(j) => rest = &rest[i + j + 2..],
+            None => return out + &rest[i..],
+        }
+    }
+    out + rest
+}
+
+/// `${…}` in every string of a JSON body.
+pub(super) fn subst_value(rs: &Resolver, v: &Value, loc: &Location) -> R<Value> {
+    Ok(match v {
+        Value::String(s) => Value::String(rs.sub(s, loc)?),
+        Value::Array(a) => Value::Array(a.iter().map(|x| subst_value(rs, x, loc)).collect::<R<_>>()?),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), subst_value(rs, x, loc)?)))
+                .collect::<R<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}

@@ -1,0 +1,341 @@
+//! The plan format: the DESIGN.md example resolves as documented; every class of bad input is
+//! refused with its location.
+
+use std::path::Path;
+use std::time::Duration;
+
+use stampede_plan::template::{Escape, Expr, Part};
+use stampede_plan::*;
+
+fn load_with(src: &str, vars: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Plan, PlanError> {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let opts = LoadOptions {
+        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: &lookup,
+    };
+    load_str(src, "plan.yaml", Path::new("."), &opts)
+}
+
+fn load(src: &str) -> Result<Plan, PlanError> {
+    load_with(src, &[], &[])
+}
+
+fn err(src: &str) -> PlanError {
+    load(src).expect_err("the plan should be refused")
+}
+
+const DESIGN_EXAMPLE: &str = r#"
+name: voice-gateway
+target: ${BASE_URL:-http://127.0.0.1:8080}
+scenarios:
+  call:
+    steps:
+      - name: check-customer
+        request: POST /api/check-customer        # "METHOD PATH"
+        json: { company_id: "{{ company_id }}" }
+phases:
+  - { name: baseline, scenario: call, vus: 5, duration: 2m }               # closed model
+  - { name: steady,   scenario: call, rate: 50, max_vus: 200, duration: 1m } # open model, arrivals/s
+  - name: peak                                                              # ramping stages
+    scenario: call
+    stages: [ { target: 10, duration: 30s }, { target: 100, duration: 2m }, { target: 0, duration: 1m } ]
+thresholds:
+  - p95 < 500ms
+  - error_rate < 5%
+  - { step: check-customer, check: p99 < 800ms }
+"#;
+
+#[test]
+fn the_design_example_resolves() {
+    let p = load_with(DESIGN_EXAMPLE, &[("company_id", "7")], &[]).unwrap();
+    assert_eq!(p.name, "voice-gateway");
+    let t = p.target.as_ref().unwrap();
+    assert_eq!((t.host.as_str(), t.port, t.tls), ("127.0.0.1", 8080, false));
+    assert_eq!(p.phases.len(), 3);
+    assert_eq!(
+        p.phases[0].load,
+        Load::Closed {
+            vus: 5,
+            duration: Duration::from_secs(120)
+        }
+    );
+    assert_eq!(
+        p.phases[1].load,
+        Load::Open {
+            rate: 50.0,
+            duration: Duration::from_secs(60),
+            max_vus: 200,
+            pre_vus: 50
+        }
+    );
+    match &p.phases[2].load {
+        Load::RampingVus { start_vus: 0, stages } => {
+            assert_eq!(stages.len(), 3);
+            assert_eq!(stages[1].target, 100.0);
+            assert_eq!(stages[1].duration, Duration::from_secs(120));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.thresholds.len(), 3);
+    assert_eq!(p.thresholds[2].scope.step.as_deref(), Some("check-customer"));
+    let StepKind::Http(h) = &p.scenarios[0].steps[0].kind else {
+        panic!()
+    };
+    assert_eq!(h.method, http::Method::POST);
+    assert_eq!(h.path_and_query.as_literal().unwrap(), "/api/check-customer");
+    // --var company_id is a constant: inlined into the JSON body at load time.
+    assert_eq!(
+        h.body.as_ref().unwrap().template.as_literal().unwrap(),
+        r#"{"company_id":"7"}"#
+    );
+}
+
+#[test]
+fn env_defaults_and_var_precedence() {
+    let src = "target: ${BASE_URL:-http://127.0.0.1:1}\nvars: { a: \"${A:-from-default}\" }\nscenarios:\n  s:\n    steps:\n      - { request: \"GET /{{ a }}\" }\n";
+    let path = |p: &Plan| match &p.scenarios[0].steps[0].kind {
+        StepKind::Http(h) => String::from_utf8(h.path_and_query.as_literal().unwrap().to_vec()).unwrap(),
+        _ => unreachable!(),
+    };
+    let p = load(src).unwrap();
+    assert_eq!(path(&p), "/from-default");
+    assert_eq!(p.target.as_ref().unwrap().port, 1);
+    let p = load_with(
+        src,
+        &[],
+        &[("A", "from-env"), ("BASE_URL", "https://api.example.com/v1")],
+    )
+    .unwrap();
+    assert_eq!(path(&p), "/v1/from-env");
+    assert_eq!(p.target.as_ref().unwrap().port, 443);
+    let p = load_with(src, &[("A", "from-var")], &[("A", "from-env")]).unwrap();
+    assert_eq!(path(&p), "/from-var", "--var beats the environment");
+    let p = load_with(src, &[("a", "direct")], &[("A", "from-env")]).unwrap();
+    assert_eq!(path(&p), "/direct", "--var beats vars:");
+    // A plan without phases is valid (capacity plans).
+    assert!(p.phases.is_empty());
+}
+
+#[test]
+fn secrets_are_redacted() {
+    let src = "target: http://127.0.0.1:1\nvars: { api_token: \"${API_TOKEN}\", plain: \"${HOST_NAME}\" }\nscenarios:\n  s:\n    steps:\n      - request: POST /hook\n        headers: { Authorization: \"Bearer ${API_TOKEN}\" }\n        sign: { secret: \"${HOOK_SECRET}\" }\n";
+    let p = load_with(
+        src,
+        &[],
+        &[("API_TOKEN", "tok-123"), ("HOOK_SECRET", "hush"), ("HOST_NAME", "box1")],
+    )
+    .unwrap();
+    let text = p.redacted.to_string();
+    assert!(!text.contains("tok-123") && !text.contains("hush"), "{text}");
+    assert!(text.contains("box1"), "non-secret values stay: {text}");
+    let p = load_with(
+        src,
+        &[("API_TOKEN", "tok-from-var")],
+        &[("HOOK_SECRET", "hush"), ("HOST_NAME", "box1")],
+    )
+    .unwrap();
+    assert!(!p.redacted.to_string().contains("tok-from-var"));
+}
+
+#[test]
+fn templates_checks_captures_and_signing() {
+    let src = r#"
+target: http://127.0.0.1:1
+scenarios:
+  s:
+    think: { uniform: [1s, 3s] }
+    steps:
+      - name: login
+        request: GET /login
+        query: { q: "{{ uuid() }}", page: "1" }
+        expect: [200, "3xx", "400-404"]
+        checks:
+          - status: 200
+          - header: { name: content-type, contains: json }
+          - body_contains: ok
+          - json: { path: "$.user.id", equals: 42 }
+          - { name: has-token, json: { pointer: /token, exists: true } }
+        capture:
+          token: { json: "$.token" }
+          etag: { header: ETag }
+        sign: { secret: s3, header: X-Sig, encoding: base64, timestamp_header: X-Ts }
+        think: { exponential: 500ms }
+      - think: 1s
+      - { name: use, request: "GET /me/{{ token }}", timeout: 2s }
+"#;
+    let p = load(src).unwrap();
+    let sc = &p.scenarios[0];
+    assert_eq!(
+        sc.think,
+        Some(Think::Uniform(Duration::from_secs(1), Duration::from_secs(3)))
+    );
+    let StepKind::Http(h) = &sc.steps[0].kind else { panic!() };
+    assert_eq!(h.expect_status.len(), 3);
+    assert_eq!(h.expect_status[1], StatusRange { lo: 300, hi: 399 });
+    assert_eq!(h.checks.len(), 5);
+    assert_eq!(h.checks[4].name, "has-token");
+    assert_eq!(h.captures.len(), 2);
+    let sign = h.sign.as_ref().unwrap();
+    assert_eq!(sign.encoding, SignEncoding::Base64);
+    assert!(sign.timestamp_header.is_some());
+    assert!(h
+        .path_and_query
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Expr(Expr::Uuid, Escape::Url))));
+    assert!(matches!(sc.steps[1].kind, StepKind::Pause(Think::Fixed(_))));
+    let StepKind::Http(u) = &sc.steps[2].kind else { panic!() };
+    let token_slot = p.slots.iter().position(|s| s.name == "token").unwrap();
+    assert!(u
+        .path_and_query
+        .parts
+        .contains(&Part::Expr(Expr::Slot(token_slot), Escape::None)));
+    assert_eq!(u.timeout, Some(Duration::from_secs(2)));
+}
+
+#[test]
+fn load_models_are_inferred() {
+    let base = "target: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - request: GET /\n  t:\n    steps:\n      - request: GET /t\nphases:\n";
+    let p = load(&format!(
+        "{base}  - {{ name: a, scenario: s, rate: 3000/m, duration: 10s }}\n  - {{ name: b, scenario: s, start_rate: 1, stages: [{{target: 20, duration: 5s}}], max_vus: 30 }}\n  - {{ name: c, scenario: s, vus: 2, iterations: 10 }}\n  - {{ name: d, scenarios: [{{name: s, weight: 3}}, {{name: t}}], vus: 1, duration: 1s, grace: 2s }}\n"
+    ))
+    .unwrap();
+    assert!(matches!(p.phases[0].load, Load::Open { rate, max_vus: 500, .. } if rate == 50.0));
+    assert!(matches!(p.phases[1].load, Load::RampingRate { start_rate, max_vus: 30, .. } if start_rate == 1.0));
+    assert!(matches!(
+        p.phases[2].load,
+        Load::Iterations {
+            vus: 2,
+            iterations: 10,
+            ..
+        }
+    ));
+    assert_eq!(p.phases[3].mix.len(), 2);
+    assert_eq!(p.phases[3].mix[0].weight, 3);
+    assert_eq!(p.phases[3].grace, Duration::from_secs(2));
+}
+
+#[test]
+fn csv_feeders_make_slots() {
+    let dir = std::env::temp_dir().join(format!("stampede-plan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("u.csv"), "id,email\n1,a@x\n2,b@x\n").unwrap();
+    std::fs::write(dir.join("bad.csv"), "id,email\n1\n").unwrap();
+    let lookup = |_: &str| None;
+    let opts = LoadOptions {
+        vars: vec![],
+        env: &lookup,
+    };
+    let src = "target: http://127.0.0.1:1\ndata:\n  users: { file: u.csv, mode: per_vu }\nscenarios:\n  s:\n    steps:\n      - request: \"GET /{{ users.email }}\"\n";
+    let p = load_str(src, "p.yaml", &dir, &opts).unwrap();
+    assert_eq!(p.feeders[0].rows.len(), 2);
+    assert_eq!(p.feeders[0].mode, FeedMode::PerVu);
+    assert_eq!(p.slots[1].kind, SlotKind::Data { feeder: 0, column: 1 });
+    let e = load_str(&src.replace("u.csv", "bad.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    assert_eq!((e.line, e.column), (3, 18), "{e}");
+    assert!(e.message.contains("row 2"), "{e}");
+    let e = load_str(&src.replace("u.csv", "missing.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    assert!(e.message.contains("cannot read"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const HEAD: &str = "target: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET /a }\n";
+
+#[test]
+fn errors_point_at_the_problem() {
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duraton: 1s }}\n"
+    ));
+    assert_eq!(e.line, 7);
+    assert_eq!(e.hint.as_deref(), Some("did you mean `duration`?"));
+    assert!(e.to_string().starts_with("plan.yaml:7:"), "{e}");
+
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: z, vus: 1, duration: 1s }}\n"
+    ));
+    assert_eq!(e.line, 7);
+    assert!(e.message.contains("no scenario named `z`"), "{e}");
+
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 10 }}\n"
+    ));
+    assert!(e.message.contains("no unit"), "{e}");
+
+    let e = err("target: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { request: \"GET /{{ compnay }}\" }\nvars: { company: x }\n");
+    assert_eq!(e.line, 5);
+    assert!(e.message.contains("did you mean `company`"), "{e}");
+
+    let e = err("target: ftp://x\n");
+    assert!(e.message.contains("http"), "{e}");
+    let e = err("scenarios:\n  s:\n    steps:\n      - request: GET /relative\n");
+    assert!(e.message.contains("no `target:`"), "{e}");
+    let e = err("target: http://h\nscenarios:\n  s:\n    steps:\n      - request: get /x\n");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `GET`?"));
+    let e = err("target: http://h\nscenarios:\n  s:\n    steps: []\n");
+    assert!(e.message.contains("no steps"), "{e}");
+    let e = err("target: http://h\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET /a }\n      - { name: a, request: GET /b }\n");
+    assert!(e.message.contains("twice"), "{e}");
+    let e = err(&format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 1s }}\n  - {{ name: p, scenario: s, vus: 1, duration: 1s }}\n"));
+    assert!(e.message.contains("twice"), "{e}");
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: s, rate: 5, max_vus: 2, pre_vus: 3, duration: 1s }}\n"
+    ));
+    assert!(e.message.contains("pre_vus"), "{e}");
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1.5, duration: 1s }}\n"
+    ));
+    assert!(e.message.contains("whole"), "{e}");
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: s, rate: 0, duration: 1s }}\n"
+    ));
+    assert!(e.message.contains("above 0"), "{e}");
+    let e = err(&format!(
+        "{HEAD}phases:\n  - {{ name: p, scenario: s, rate: 2000000, duration: 1s }}\n"
+    ));
+    assert!(e.message.contains("absurd"), "{e}");
+    let e = err(&format!("{HEAD}thresholds:\n  - {{ step: nope, check: p95 < 1s }}\n"));
+    assert!(e.message.contains("unknown step"), "{e}");
+    let e = err(&format!("{HEAD}thresholds:\n  - p959 < 1s\n"));
+    assert_eq!(e.line, 7);
+    let e = err(&format!("{HEAD}thresholds:\n  - error_rate < 5ms\n"));
+    assert!(e.message.contains("percentage"), "{e}");
+    let e = err("name: [\n");
+    assert_eq!(e.file, "plan.yaml");
+    let e = err("name: x\nname: y\n");
+    assert!(e.line >= 1);
+    let e =
+        err("target: http://h\nscenarios:\n  s:\n    steps:\n      - { request: GET /a, checks: [ { bogus: 1 } ] }\n");
+    assert!(e.message.contains("not a check"), "{e}");
+    let e = err("target: http://h\nscenarios:\n  s:\n    steps:\n      - { request: GET /a, expect: 999 }\n");
+    assert!(e.message.contains("not a status"), "{e}");
+    let e = err(
+        "target: http://h\nscenarios:\n  s:\n    steps:\n      - { request: GET /a, headers: { \"bad header\": x } }\n",
+    );
+    assert!(e.message.contains("header name"), "{e}");
+    let e = err("target: ${NOPE}\n");
+    assert!(e.message.contains("NOPE") && e.line == 1, "{e}");
+}
+
+#[test]
+fn alias_bombs_and_huge_input_are_refused() {
+    let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..10u8 {
+        let (p, c) = ((b'a' + i - 1) as char, (b'a' + i) as char);
+        bomb.push_str(&format!(
+            "{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+        ));
+    }
+    let t = std::time::Instant::now();
+    assert!(load(&bomb).is_err());
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let huge = format!("name: x\n# {}\n", "x".repeat(MAX_PLAN_BYTES));
+    assert!(load(&huge).unwrap_err().message.contains("limited"));
+}
+
+#[test]
+fn slo_lists_parse() {
+    let t = parse_thresholds("p95 < 500ms, error_rate < 5%").unwrap();
+    assert_eq!(t.len(), 2);
+    assert!(parse_thresholds("p95 <").is_err());
+}
