@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests start for real (none are mocked). Installed only when missing.
 need_pkgs=()
-for p in ${STAMPEDE_TEST_PACKAGES:-}; do
+for p in ${STAMPEDE_TEST_PACKAGES:-openssl}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -8,6 +8,7 @@ mod features;
 mod library;
 mod lifecycle;
 mod measurement;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -80,8 +80,72 @@ impl TestServer {
         self.state.counts.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 
+    /// Requests served (paths only, not the per-version tallies).
     pub fn total(&self) -> u64 {
-        self.state.counts.lock().unwrap().values().sum()
+        self.state
+            .counts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with('/'))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// HTTPS with the given PEM certificate and key; h2 or HTTP/1.1 by ALPN.
+    pub fn start_tls(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> TestServer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = Arc::new(State::default());
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let st = state.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (st, acceptor) = (st.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    if h2 {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(tls), svc)
+                            .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tls), svc)
+                            .await;
+                    }
+                });
+            }
+        });
+        TestServer {
+            addr,
+            state,
+            _rt: Some(rt),
+        }
     }
 
     /// From `after` from now, every request waits until `after + dur` from now.
@@ -110,6 +174,11 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
         }
     }
     *st.counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    *st.counts
+        .lock()
+        .unwrap()
+        .entry(format!("version:{:?}", req.version()))
+        .or_default() += 1;
     for (k, v) in req.headers() {
         if k.as_str().starts_with("x-") {
             st.headers_seen
