@@ -23,6 +23,8 @@ pub struct RunnerOptions {
     pub seed: u64,
     /// Print the live progress line to stderr.
     pub progress: bool,
+    /// How this run departs from its plan, recorded in `meta.json` (and reports).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -68,6 +70,7 @@ pub fn new_meta(plan: &Plan, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
         phases: opts.phases.iter().map(|&i| PhaseMeta::from_plan(plan, i)).collect(),
         steps: program_steps,
         thresholds: plan.thresholds.iter().map(ThresholdSpec::from_plan).collect(),
+        notes: opts.notes.clone(),
     }
 }
 

@@ -232,7 +232,7 @@ pub fn summarize(run: &Run) -> Summary {
         .filter(|a| !a.start_t.is_nan())
         .map(|a| phase_summary(run, a))
         .collect();
-    let mut conditions = Vec::new();
+    let mut conditions: Vec<String> = run.meta.notes.clone();
     let mut failed = false;
     for p in &phases {
         for t in &p.thresholds {

@@ -1,9 +1,11 @@
 //! The command line: arguments in, exit code out. Thin on purpose: each command calls library
 //! code, so tests can drive the same paths in-process.
 
+mod demo;
 mod host;
 pub mod run;
 mod summary;
+mod target;
 mod validate;
 
 use std::path::Path;
@@ -36,6 +38,10 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the summary of a run directory (also of one whose process was killed).
     Summary(summary::SummaryArgs),
+    /// Serve the built-in simulated system (first line: `listening on http://ADDR`).
+    Target(target::TargetArgs),
+    /// Start the built-in target, run the demo suite against it, write the reports.
+    Demo(demo::DemoArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +57,8 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Validate(a) => validate::validate(a),
         Command::Summary(a) => summary::summary(a),
+        Command::Target(a) => target::target(a),
+        Command::Demo(a) => demo::demo(a),
     };
     ExitCode::from(code)
 }

@@ -10,7 +10,7 @@ use crate::analysis::Verdict;
 use crate::engine::Controls;
 use crate::report::terminal::render_summary;
 use crate::rundir::RunStatus;
-use crate::runner::{run_plan, HostFacts, RunnerOptions};
+use crate::runner::{run_plan, HostFacts, RunOutcome, RunnerOptions};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -34,9 +34,30 @@ pub struct RunArgs {
     /// Seed for the random choices of templates, think times and scenario mixes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Rehearse: compress every phase to at most this long (default 15s), keeping its shape.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "15s", value_parser = parse_duration_arg)]
+    quick: Option<std::time::Duration>,
+    /// Multiply VU counts and arrival rates by this factor.
+    #[arg(long, value_name = "FACTOR", value_parser = parse_factor)]
+    load_scale: Option<f64>,
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
+}
+
+pub(crate) fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    let d = stampede_plan::parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be longer than 0".into());
+    }
+    Ok(d)
+}
+
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1000.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a factor between 0 and 1000")),
+    }
 }
 
 fn parse_segment(s: &str) -> Result<(u64, u64), String> {
@@ -80,10 +101,17 @@ pub fn default_out(name: &str) -> PathBuf {
 }
 
 pub fn run(a: RunArgs) -> u8 {
-    let plan = match load_plan(&a.plan, &a.vars) {
+    let mut plan = match load_plan(&a.plan, &a.vars) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let mut notes = Vec::new();
+    if let Some(max) = a.quick {
+        notes.extend(stampede_plan::adjust::compress(&mut plan, max));
+    }
+    if let Some(f) = a.load_scale {
+        notes.extend(stampede_plan::adjust::scale_load(&mut plan, f));
+    }
     if plan.phases.is_empty() {
         eprintln!(
             "error: {}: the plan has no `phases`, so there is nothing to run\n  hint: add a phase (e.g. `phases: [{{ name: smoke, scenario: NAME, vus: 1, duration: 10s }}]`), or use `stampede capacity`",
@@ -119,19 +147,33 @@ pub fn run(a: RunArgs) -> u8 {
         segment: a.segment.unwrap_or((0, 1)),
         seed: a.seed,
         progress: !a.quiet,
+        notes,
     };
     execute(Arc::new(plan), opts)
 }
 
 /// Runs with Ctrl-C handling and prints the outcome; returns the exit code.
 pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
+    match execute_outcome(plan, opts) {
+        Err(code) => code,
+        Ok(outcome) => match (outcome.status, outcome.summary.verdict) {
+            (RunStatus::Interrupted, _) => EXIT_INTERRUPTED,
+            (_, Verdict::Failed) => EXIT_FAILED,
+            _ => EXIT_OK,
+        },
+    }
+}
+
+/// Runs with Ctrl-C handling, prints the summary and the paths, and returns the outcome (or
+/// the exit code of a run that could not be made).
+pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> Result<RunOutcome, u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
             eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_FAILED;
-        }
-    };
+            EXIT_FAILED
+        })?;
     let controls = Controls::default();
     let host = HostFacts {
         host: host::hostname(),
@@ -161,21 +203,17 @@ pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
     match result {
         Err(crate::runner::RunError::RunDir(e @ crate::rundir::RunDirError::Exists { .. })) => {
             eprintln!("error: {e}");
-            EXIT_INVALID
+            Err(EXIT_INVALID)
         }
         Err(e) => {
             eprintln!("error: {e}");
-            EXIT_FAILED
+            Err(EXIT_FAILED)
         }
         Ok(outcome) => {
             print!("{}", render_summary(&outcome.summary));
             println!("run directory: {}", outcome.dir.display());
             println!("summary: {}", outcome.dir.join("summary.json").display());
-            match (outcome.status, outcome.summary.verdict) {
-                (RunStatus::Interrupted, _) => EXIT_INTERRUPTED,
-                (_, Verdict::Failed) => EXIT_FAILED,
-                _ => EXIT_OK,
-            }
+            Ok(outcome)
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct RunMeta {
     pub phases: Vec<PhaseMeta>,
     pub steps: Vec<String>,
     pub thresholds: Vec<ThresholdSpec>,
+    /// How this run departs from its plan (e.g. phases compressed by `--quick`).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// A phase as configured (the measured side is in the intervals).

@@ -98,6 +98,7 @@ fn a_hand_built_plan_runs_in_process() {
                 segment: (0, 1),
                 seed: 1,
                 progress: false,
+                notes: vec![],
             },
             HostFacts {
                 host: "test".into(),

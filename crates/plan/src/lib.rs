@@ -5,6 +5,7 @@
 //! keys, spans on values), `resolve` checks and builds the [`model`]. Errors carry
 //! `file:line:column` and a one-line hint; nothing here panics on any input.
 
+pub mod adjust;
 mod compile;
 mod csv;
 mod env;
