@@ -8,6 +8,7 @@ mod features;
 mod library;
 mod lifecycle;
 mod measurement;
+mod target;
 mod tls;
 
 use std::path::{Path, PathBuf};

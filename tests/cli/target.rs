@@ -1,0 +1,169 @@
+//! The built-in target's ground truth, measured through stampede itself: `stampede target`
+//! serves it, `stampede run` measures it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use crate::*;
+
+/// A `stampede target` process, killed on drop.
+struct Target {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_target(profile: &str) -> Target {
+    let mut child = bin()
+        .args(["target", "--profile", profile, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Target { child, url }
+}
+
+fn closed(url: &str, path: &str, vus: u32, secs: u32) -> String {
+    format!(
+        "name: truth\ntarget: {url}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET {path} }}\nphases:\n  - {{ name: p, scenario: s, vus: {vus}, duration: {secs}s }}\n"
+    )
+}
+
+#[test]
+fn below_capacity_latency_is_the_configured_service_time() {
+    let t = start_target("test");
+    let d = tmp();
+    // 4 VUs on 8 workers × 50 ms: no queueing.
+    let (out, run) = run_plan(d.path(), &closed(&t.url, "/work", 4, 2), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let l = &step0(&s)["latency_ms"];
+    let p50 = l["p50"].as_f64().unwrap();
+    assert!((50.0..58.0).contains(&p50), "p50 {p50}");
+    assert!(l["min"].as_f64().unwrap() >= 50.0);
+}
+
+#[test]
+fn above_capacity_throughput_plateaus_and_latency_follows_littles_law() {
+    let t = start_target("test");
+    let d = tmp();
+    // 32 VUs on a pool of 8 × 50 ms: throughput X = 160/s, so by Little's law R = N / X = 200 ms.
+    let (out, run) = run_plan(d.path(), &closed(&t.url, "/work", 32, 3), &["--workers", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let rps = s["phases"][0]["rps"].as_f64().unwrap();
+    assert!((144.0..=176.0).contains(&rps), "throughput {rps}/s, capacity 160/s");
+    let avg = step0(&s)["latency_ms"]["avg"].as_f64().unwrap();
+    let little = 32.0 / rps * 1000.0;
+    assert!(
+        (avg - little).abs() / little < 0.15,
+        "avg {avg} ms, Little's law {little} ms"
+    );
+}
+
+#[test]
+fn the_webhook_rejects_missing_and_bad_signatures() {
+    let t = start_target("test");
+    let d = tmp();
+    let plan = format!(
+        "name: hook\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: signed, request: POST /webhook, json: {{ a: 1 }}, sign: {{ secret: test-secret }} }}\n      - {{ name: wrong, request: POST /webhook, json: {{ a: 1 }}, sign: {{ secret: nope }} }}\n      - {{ name: unsigned, request: POST /webhook, json: {{ a: 1 }} }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 5 }}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let steps = s["phases"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["errors"], 0, "{}", steps[0]);
+    assert_eq!(steps[1]["errors_by_kind"]["status_401"], 5);
+    assert_eq!(steps[2]["errors_by_kind"]["status_401"], 5);
+    assert_eq!(s["phases"][0]["errors_by_class"]["configuration"], 10);
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let t = start_target("voice-gateway");
+    let d = tmp();
+    let plan = format!(
+        "name: m\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - name: metrics\n        request: GET /metrics\n        checks:\n          - body_contains: \"# TYPE\"\n          - header: {{ name: content-type, contains: text/plain }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 2 }}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(summary_json(&run)["phases"][0]["errors"], 0);
+    // Every line is a comment or `name{labels} value`.
+    let body = fetch(&t.url, "/metrics");
+    assert!(body.lines().count() > 10);
+    for line in body.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "value in {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "name in {line}"
+        );
+    }
+}
+
+/// A plain HTTP/1.1 GET over a TcpStream.
+fn fetch(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_demo_runs_the_voice_suite_end_to_end() {
+    let d = tmp();
+    let out_dir = d.path().join("demo");
+    let out = stampede(&[
+        "demo",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--phase-length",
+        "2s",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&out_dir);
+    let names: Vec<_> = s["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["baseline", "voice-hotpath", "peak"]);
+    // check-availability answers 424 "not configured" for company 1: a configuration error.
+    let avail = s["phases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "check-availability")
+        .unwrap()
+        .clone();
+    assert_eq!(avail["errors"], avail["requests"]);
+    assert!(s["phases"][0]["errors_by_class"]["configuration"].as_u64().unwrap() > 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("listening on http://127.0.0.1:"), "{stdout}");
+}
