@@ -6,5 +6,8 @@ mod summary;
 mod thresholds;
 
 pub use aggregate::{aggregate, PhaseAgg, StepAgg};
-pub use summary::{summarize, LatencyMs, PhaseSummary, StepSummary, Summary, ThresholdResult, Verdict, SUMMARY_SCHEMA};
+pub use summary::{
+    summarize, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, ServerMetric, StepSummary, Summary,
+    ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+};
 pub use thresholds::{evaluate, measure};

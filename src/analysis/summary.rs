@@ -46,6 +46,90 @@ pub struct Summary {
     pub phases: Vec<PhaseSummary>,
     /// Problems reading the run directory (e.g. a torn last line after a crash).
     pub warnings: Vec<String>,
+    /// Bottlenecks and other findings from the joint client/server timeline (issue 7).
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// The capacity search's result, when the run directory holds one (issue 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+/// A finding: what was seen, the numbers and times that show it, and what to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    /// critical | high | medium
+    pub priority: String,
+    /// Short, e.g. "Connection pool `db` saturated".
+    pub title: String,
+    /// Evidence lines with numbers and times, e.g. "db_pool_in_use 100/100 from t=42s to t=75s".
+    pub evidence: Vec<String>,
+    pub recommendation: String,
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Seconds since the run start when it was first seen.
+    #[serde(default)]
+    pub at_s: Option<f64>,
+}
+
+/// A server-side series over one phase (from the monitors), e.g. CPU 25-35 %.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerMetric {
+    /// e.g. `host.cpu_percent`, `target.db_pool_in_use`.
+    pub name: String,
+    /// e.g. `%`, `bytes`, `connections`, `/s`.
+    pub unit: String,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+}
+
+/// The result of `stampede capacity` (DESIGN.md names the first fields).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Capacity {
+    /// `closed` (load = VUs) or `open` (load = arrivals/s).
+    pub model: String,
+    pub scenario: String,
+    pub slo: Vec<String>,
+    /// Largest load level that met the SLO (None when even the first step broke it).
+    pub slo_capacity: Option<f64>,
+    /// The knee: where throughput stops growing with load.
+    pub saturation: Option<f64>,
+    pub peak_throughput_rps: f64,
+    /// `slo_capacity` less the safety margin.
+    pub recommended: Option<f64>,
+    pub margin: f64,
+    pub steps: Vec<CapacityStep>,
+    pub usl: Option<Usl>,
+    /// Plain-language result, e.g. "holds 60 concurrent users with p95 < 500ms; …".
+    pub statement: String,
+    /// Model estimates for more hardware, clearly labelled as such.
+    #[serde(default)]
+    pub projections: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityStep {
+    /// VUs or arrivals/s.
+    pub load: f64,
+    pub phase: String,
+    pub throughput_rps: f64,
+    pub avg_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub error_rate: f64,
+    pub slo_passed: bool,
+}
+
+/// Universal Scalability Law fit: X(N) = λN / (1 + σ(N−1) + κN(N−1)).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Usl {
+    pub sigma: f64,
+    pub kappa: f64,
+    pub lambda: f64,
+    pub r2: f64,
+    /// √((1−σ)/κ): the concurrency of peak throughput the fit predicts (None when κ = 0).
+    pub peak_concurrency: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +152,9 @@ pub struct PhaseSummary {
     pub errors_by_class: BTreeMap<String, u64>,
     pub steps: Vec<StepSummary>,
     pub thresholds: Vec<ThresholdResult>,
+    /// Server-side series over this phase, from the monitors (issue 7).
+    #[serde(default)]
+    pub server: Vec<ServerMetric>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,6 +306,7 @@ fn phase_summary(run: &Run, agg: &PhaseAgg) -> PhaseSummary {
         errors_by_class: by_class,
         steps: agg.steps.iter().map(|s| step_summary(s, agg.duration_s)).collect(),
         thresholds,
+        server: Vec::new(),
     }
 }
 
@@ -279,5 +367,7 @@ pub fn summarize(run: &Run) -> Summary {
             .iter()
             .map(|(line, e)| format!("intervals.jsonl:{line}: skipped an unreadable record ({e})"))
             .collect(),
+        findings: Vec::new(),
+        capacity: None,
     }
 }
