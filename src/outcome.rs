@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Check(u16),
     /// Cancelled in flight when the phase's grace period ran out or the run was stopped.
     Interrupted,
+    /// The rendered request is not valid HTTP (e.g. a captured value put a space in the path).
+    InvalidRequest,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Status(s) => format!("status_{s}"),
             ErrorKind::Check(n) => format!("check:{}", check_name(n)),
             ErrorKind::Interrupted => "interrupted".into(),
+            ErrorKind::InvalidRequest => "invalid_request".into(),
         }
     }
 }
@@ -70,7 +73,7 @@ pub fn classify(kind: &str) -> ErrorClass {
     }
     match kind {
         "timeout" | "reset" | "connect_timeout" | "interrupted" => ErrorClass::Load,
-        "connect_refused" | "connect_error" | "tls" => ErrorClass::Configuration,
+        "connect_refused" | "connect_error" | "tls" | "invalid_request" => ErrorClass::Configuration,
         _ => ErrorClass::Other,
     }
 }

@@ -27,9 +27,22 @@ pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant,
     let program = &worker.program;
     let step = program.http_step(id);
     let prep = &program.prepared[id];
-    let (req, bytes_out) = build_request(worker, vu, id, step);
     let timeout = step.timeout.unwrap_or(program.plan.http.timeout);
     let send_at = Instant::now();
+    let (req, bytes_out) = match build_request(worker, vu, id, step) {
+        Some(r) => r,
+        None => {
+            return Sample {
+                step: id,
+                latency_us: micros(send_at.saturating_duration_since(started)),
+                service_us: 0,
+                status: 0,
+                error: Some(ErrorKind::InvalidRequest),
+                bytes_in: 0,
+                bytes_out: 0,
+            }
+        }
+    };
 
     let outcome = tokio::select! {
         biased;
@@ -126,7 +139,8 @@ async fn exchange(
     })
 }
 
-fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> (Request<Full<Bytes>>, u64) {
+/// The request, or `None` when the rendered path is not a valid URI.
+fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> Option<(Request<Full<Bytes>>, u64)> {
     let prep = &worker.program.prepared[id];
     let mut env = Env {
         slots: &vu.slots,
@@ -140,7 +154,7 @@ fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> (R
             vu.out.clear();
             step.path_and_query
                 .render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
-            Uri::from_maybe_shared(Bytes::copy_from_slice(&vu.out)).unwrap_or_else(|_| Uri::from_static("/"))
+            Uri::from_maybe_shared(Bytes::copy_from_slice(&vu.out)).ok()?
         }
     };
     let body = match (&prep.literal_body, &step.body) {
@@ -175,7 +189,7 @@ fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> (R
     if let Some(sign) = &step.sign {
         let mut mac = match Hmac::<Sha256>::new_from_slice(&sign.secret) {
             Ok(m) => m,
-            Err(_) => return (req, bytes_out),
+            Err(_) => return Some((req, bytes_out)),
         };
         if let Some(ts_header) = &sign.timestamp_header {
             let mut ts = Vec::new();
@@ -201,7 +215,7 @@ fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> (R
             headers.insert(sign.header.clone(), v);
         }
     }
-    (req, bytes_out)
+    Some((req, bytes_out))
 }
 
 fn parsed<'a>(body: &[u8], json: &'a mut Option<Option<serde_json::Value>>) -> Option<&'a serde_json::Value> {

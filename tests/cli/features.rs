@@ -176,3 +176,40 @@ fn h2c_speaks_http2_with_prior_knowledge() {
     assert_eq!(s["phases"][0]["errors"], 0, "{s}");
     assert_eq!(srv.count("/json"), 50);
 }
+
+#[test]
+fn query_values_are_url_encoded_and_bad_rendered_paths_are_counted() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = format!(
+        "name: q\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: q, request: GET /echo, query: {{ q: \"a b&c\" }} }}\n      - {{ name: cap, request: GET /json, capture: {{ name: {{ json: \"$.name\" }} }} }}\n      - {{ name: bad, request: \"GET /items/{{{{ name }}}} x\" }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 2 }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    // A literal space in a path is refused when the plan loads…
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let plan = plan.replace("}} x\"", "}}\"").replace("/json", "/json?x=1");
+    let d = tmp();
+    let (out, run2) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run2);
+    let steps = s["phases"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["errors"], 0);
+    assert_eq!(srv.count("/echo"), 2);
+    assert_eq!(srv.count("/items/ada"), 2);
+    assert!(!run.exists());
+
+    // …and a captured value that puts a space in the path is counted as invalid_request.
+    let plan = format!(
+        "name: q2\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: cap, request: POST /echo, json: {{ v: \"a b\" }}, capture: {{ v: {{ json: \"$.v\" }} }} }}\n      - {{ name: bad, request: \"GET /items/{{{{ v }}}}\" }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 3 }}\n",
+        srv.url()
+    );
+    let d = tmp();
+    let (out, run3) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run3);
+    assert_eq!(
+        s["phases"][0]["steps"][1]["errors_by_kind"]["invalid_request"], 3,
+        "{s}"
+    );
+}

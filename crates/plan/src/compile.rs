@@ -57,8 +57,10 @@ impl Builder {
     /// Compiles `src` into this builder, escaping expression output with `esc`.
     pub fn template(&mut self, src: &str, esc: Escape, names: &Names) -> Result<(), String> {
         let mut rest = src;
+        // Literal text is escaped like expression output: a query value `a b` must be sent as
+        // `a%20b`, a JSON string's quote as `\"`.
         while let Some(i) = rest.find("{{") {
-            self.push_escaped_lit(&rest[..i], Escape::None);
+            self.push_escaped_lit(&rest[..i], esc);
             let body = &rest[i + 2..];
             let end = body
                 .find("}}")
@@ -70,7 +72,7 @@ impl Builder {
             }
             rest = &body[end + 2..];
         }
-        self.push_escaped_lit(rest, Escape::None);
+        self.push_escaped_lit(rest, esc);
         Ok(())
     }
 
@@ -102,21 +104,7 @@ fn json_into(v: &serde_json::Value, b: &mut Builder, names: &Names) -> Result<()
     match v {
         serde_json::Value::String(s) if s.contains("{{") => {
             b.lit(b"\"");
-            // Literal text between expressions must be JSON-escaped too.
-            let mut rest = s.as_str();
-            while let Some(i) = rest.find("{{") {
-                b.push_escaped_lit(&rest[..i], Escape::Json);
-                let body = &rest[i + 2..];
-                let end = body
-                    .find("}}")
-                    .ok_or_else(|| format!("`{{{{` without a closing `}}}}` in `{s}`"))?;
-                match resolve(body[..end].trim(), names)? {
-                    Resolved::Const(c) => b.push_escaped_lit(&c, Escape::Json),
-                    Resolved::Expr(e) => b.expr(e, Escape::Json),
-                }
-                rest = &body[end + 2..];
-            }
-            b.push_escaped_lit(rest, Escape::Json);
+            b.template(s, Escape::Json, names)?;
             b.lit(b"\"");
         }
         serde_json::Value::Array(items) => {
@@ -306,6 +294,16 @@ mod tests {
         let mut out = Vec::new();
         t.render_into(&mut out, &mut Vec::new(), |_, b| b.extend_from_slice(b"q\"z"));
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":"1\"x","b":3,"c":["xq\"z"]}"#);
+    }
+
+    #[test]
+    fn literal_text_is_escaped_like_expressions() {
+        let (c, s) = names();
+        let n = Names { consts: &c, slots: &s };
+        let t = compile("a b&{{ token }}", Escape::Url, &n).unwrap();
+        assert_eq!(t.parts[0], Part::Lit(Bytes::from_static(b"a%20b%26")));
+        let t = compile("a b", Escape::None, &n).unwrap();
+        assert_eq!(t.as_literal().unwrap(), "a b");
     }
 
     #[test]

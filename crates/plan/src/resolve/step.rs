@@ -153,6 +153,15 @@ pub(super) fn resolve_step(
         sep = b'&';
     }
     let path_and_query = pq.finish();
+    if let Some(lit) = path_and_query.as_literal() {
+        if http::uri::PathAndQuery::from_maybe_shared(lit.clone()).is_err() {
+            return Err(errs.hint(
+                &req.referenced,
+                format!("`{path}` is not a valid request path"),
+                "non-ASCII and special characters must be percent-encoded",
+            ));
+        }
+    }
 
     let body = match (&s.json, &s.body) {
         (Some(_), Some(b)) => return Err(errs.at(&b.referenced, "a step takes `json:` or `body:`, not both")),
