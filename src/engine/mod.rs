@@ -5,7 +5,7 @@
 mod collect;
 mod executor;
 pub mod program;
-mod render;
+pub mod render;
 pub mod schedule;
 mod step;
 mod vu;

@@ -1,0 +1,51 @@
+"""Turns bench/run.sh's results into BENCHMARKS.md: a table per case, ratios against peers."""
+import json, os, platform, subprocess, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+secs = sys.argv[2]
+
+def version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except Exception:
+        return "unknown"
+
+cpu = "unknown"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+
+print("# Benchmarks\n")
+print("Produced by `bench/run.sh` (do not edit by hand). nginx (1 worker) pinned to CPU 0, each generator to")
+print(f"CPU 1; {secs} s per closed-loop case, 30 s for the open model. CPU per request is user+sys time from")
+print("the OS divided by the requests completed. Ratios compare generators measured in the same run.\n")
+print(f"- machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
+print(f"- stampede: {version(['target/release/stampede', '--version'])}; {version(['wrk', '-v'])}; {version(['oha', '--version'])}; {version(['nginx', '-v'])}\n")
+
+def fmt(v, nd=1):
+    return "-" if v is None else f"{v:.{nd}f}"
+
+cases = []
+for r in rows:
+    if r["case"] not in cases:
+        cases.append(r["case"])
+for case in cases:
+    rs = [r for r in rows if r["case"] == case]
+    print(f"## {case}\n")
+    print("| generator | requests/s | CPU µs/request | peak RSS MB | p50 ms | p99 ms | notes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rs:
+        print(f"| {r['tool']} | {fmt(r['rps'])} | {fmt(r['cpu_us_per_req'], 2)} | {fmt(r['rss_mb'])} | {fmt(float(r['p50_ms']), 3)} | {fmt(float(r['p99_ms']), 3)} | {r['extra']} |")
+    st = next((r for r in rs if r["tool"] == "stampede"), None)
+    for peer in ("wrk", "oha"):
+        p = next((r for r in rs if r["tool"] == peer), None)
+        if st and p and st["cpu_us_per_req"] and p["cpu_us_per_req"]:
+            print(f"\nCPU per request, stampede / {peer}: **{st['cpu_us_per_req'] / p['cpu_us_per_req']:.2f}×**", end="")
+    print("\n")
+
+single = next((r for r in rows if r["case"] == "closed-50" and r["tool"] == "stampede"), None)
+multi = next((r for r in rows if r["case"] == "multi-step"), None)
+if single and multi:
+    print(f"Multi-step scenario cost per request / single GET: **{multi['cpu_us_per_req'] / single['cpu_us_per_req']:.2f}×**\n")
