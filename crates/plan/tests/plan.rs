@@ -339,3 +339,28 @@ fn slo_lists_parse() {
     assert_eq!(t.len(), 2);
     assert!(parse_thresholds("p95 <").is_err());
 }
+
+/// Regression net for "never a panic": single-character deletions and replacements at every
+/// third position of a valid plan either load or are refused with a located error.
+#[test]
+fn mutated_plans_never_panic() {
+    let chars: Vec<char> = DESIGN_EXAMPLE.chars().collect();
+    let mut refused = 0;
+    for i in (0..chars.len()).step_by(3) {
+        for replacement in [None, Some('{'), Some('"')] {
+            let mut m: Vec<char> = chars.clone();
+            match replacement {
+                None => {
+                    m.remove(i);
+                }
+                Some(c) => m[i] = c,
+            }
+            let src: String = m.into_iter().collect();
+            if let Err(e) = load_with(&src, &[("company_id", "1")], &[]) {
+                assert!(e.line >= 1 && e.column >= 1, "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 50, "mutations should mostly be refused ({refused})");
+}
