@@ -104,7 +104,10 @@ async fn exchange(
     let prep = &worker.program.prepared[id];
     let origin = prep.origin;
     if !vu.conns[origin].as_ref().is_some_and(Sender::is_open) {
-        vu.conns[origin] = Some(worker.connector.connect(&worker.program.origins[origin]).await?);
+        // Boxed: the TLS handshake future is large, and inlining it would make every VU's
+        // future (and so every VU) that large for the whole run.
+        let connect = Box::pin(worker.connector.connect(&worker.program.origins[origin]));
+        vu.conns[origin] = Some(connect.await?);
     }
     let Some(sender) = vu.conns[origin].as_mut() else {
         return Err(ErrorKind::ConnectError);

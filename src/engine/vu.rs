@@ -38,9 +38,10 @@ impl Vu {
             rng: SmallRng::seed_from_u64(worker.shared.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             slots: vec![Bytes::new(); program.plan.slots.len()],
             conns: (0..program.origins.len()).map(|_| None).collect(),
-            out: Vec::with_capacity(512),
-            scratch: Vec::with_capacity(64),
-            body: Vec::with_capacity(4096),
+            // Grown on first use and then reused: 10,000 idle VUs must stay small.
+            out: Vec::new(),
+            scratch: Vec::new(),
+            body: Vec::new(),
         }
     }
 
