@@ -1,67 +1,9 @@
 //! Merging a phase's intervals: histograms are added (never percentiles averaged).
 
-use std::collections::BTreeMap;
+use crate::recorder::{Interval, StepInterval};
 
-use crate::recorder::{new_hist, Hist, Interval, StepInterval};
-
-#[derive(Debug, Clone)]
-pub struct StepAgg {
-    pub name: String,
-    pub requests: u64,
-    pub errors: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub statuses: BTreeMap<u16, u64>,
-    pub kinds: BTreeMap<String, u64>,
-    pub latency: Hist,
-    pub service: Hist,
-}
-
-impl StepAgg {
-    fn new(name: &str) -> StepAgg {
-        StepAgg {
-            name: name.to_string(),
-            requests: 0,
-            errors: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            statuses: BTreeMap::new(),
-            kinds: BTreeMap::new(),
-            latency: new_hist(),
-            service: new_hist(),
-        }
-    }
-
-    pub fn add(&mut self, s: &StepInterval) {
-        self.requests += s.requests;
-        self.errors += s.errors;
-        self.bytes_in += s.bytes_in;
-        self.bytes_out += s.bytes_out;
-        for (k, v) in &s.statuses {
-            *self.statuses.entry(*k).or_default() += v;
-        }
-        for (k, v) in &s.kinds {
-            *self.kinds.entry(k.clone()).or_default() += v;
-        }
-        let _ = self.latency.add(&s.latency);
-        let _ = self.service.add(&s.service);
-    }
-
-    fn merge(&mut self, o: &StepAgg) {
-        self.requests += o.requests;
-        self.errors += o.errors;
-        self.bytes_in += o.bytes_in;
-        self.bytes_out += o.bytes_out;
-        for (k, v) in &o.statuses {
-            *self.statuses.entry(*k).or_default() += v;
-        }
-        for (k, v) in &o.kinds {
-            *self.kinds.entry(k.clone()).or_default() += v;
-        }
-        let _ = self.latency.add(&o.latency);
-        let _ = self.service.add(&o.service);
-    }
-}
+/// A step's numbers over a phase: the same shape as one interval's, merged.
+pub type StepAgg = StepInterval;
 
 #[derive(Debug, Clone)]
 pub struct PhaseAgg {
@@ -101,11 +43,7 @@ impl PhaseAgg {
         for s in &iv.steps {
             match self.steps.iter_mut().find(|a| a.name == s.name) {
                 Some(a) => a.add(s),
-                None => {
-                    let mut a = StepAgg::new(&s.name);
-                    a.add(s);
-                    self.steps.push(a);
-                }
+                None => self.steps.push(s.clone()),
             }
         }
     }
@@ -120,9 +58,9 @@ impl PhaseAgg {
 
     /// All steps (or only `step`) merged into one.
     pub fn merged(&self, step: Option<&str>) -> StepAgg {
-        let mut out = StepAgg::new(step.unwrap_or("all"));
+        let mut out = StepAgg::empty(step.unwrap_or("all"));
         for s in self.steps.iter().filter(|s| step.is_none_or(|n| n == s.name)) {
-            out.merge(s);
+            out.add(s);
         }
         out
     }

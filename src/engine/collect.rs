@@ -103,17 +103,9 @@ impl PhaseCollector {
             dropped += part.dropped;
             for (id, acc) in part.steps.into_iter().enumerate() {
                 let Some(acc) = acc else { continue };
-                let s = steps.entry(id).or_insert_with(|| StepInterval {
-                    name: program.steps.get(id).map(|s| s.name.clone()).unwrap_or_default(),
-                    requests: 0,
-                    errors: 0,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    statuses: BTreeMap::new(),
-                    kinds: BTreeMap::new(),
-                    latency: crate::recorder::new_hist(),
-                    service: crate::recorder::new_hist(),
-                });
+                let s = steps
+                    .entry(id)
+                    .or_insert_with(|| StepInterval::empty(program.steps.get(id).map_or("", |s| s.name.as_str())));
                 s.requests += acc.requests;
                 s.errors += acc.errors;
                 s.bytes_in += acc.bytes_in;

@@ -38,6 +38,39 @@ pub struct StepInterval {
     pub service: Hist,
 }
 
+impl StepInterval {
+    pub fn empty(name: &str) -> StepInterval {
+        StepInterval {
+            name: name.to_string(),
+            requests: 0,
+            errors: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            statuses: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            latency: super::hist::new_hist(),
+            service: super::hist::new_hist(),
+        }
+    }
+
+    /// Adds another's counts and histograms to this one (intervals, phases, steps alike).
+    pub fn add(&mut self, o: &StepInterval) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        for (k, v) in &o.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.kinds {
+            *self.kinds.entry(k.clone()).or_default() += v;
+        }
+        // Both histograms have the same bounds (`new_hist`), so adding cannot fail.
+        let _ = self.latency.add(&o.latency);
+        let _ = self.service.add(&o.service);
+    }
+}
+
 /// The JSON line form of an [`Interval`].
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
