@@ -30,8 +30,10 @@ pub fn show(model: Model, x: f64) -> String {
 
 /// The knee by bottleneck analysis: where the line of linear scaling through the smallest load
 /// meets the peak throughput (N* = X_max / (X(N₀)/N₀); for the open model, the arrival rate
-/// that equals the peak). `None` when the search did not go clearly beyond it.
-pub fn knee(steps: &[&CapacityStep]) -> Option<f64> {
+/// that equals the peak). `None` when the search did not go clearly beyond it (1.5×), or did not
+/// reach it with the SLO breaking there (`broke`): a throughput still growing linearly would
+/// otherwise pass for a knee at the largest load tried.
+pub fn knee(steps: &[&CapacityStep], broke: bool) -> Option<f64> {
     let first = steps.iter().min_by(|a, b| a.load.total_cmp(&b.load))?;
     let max_load = steps.iter().map(|s| s.load).fold(0.0, f64::max);
     let peak = steps.iter().map(|s| s.goodput_rps).fold(0.0, f64::max);
@@ -39,7 +41,8 @@ pub fn knee(steps: &[&CapacityStep]) -> Option<f64> {
         return None;
     }
     let knee = peak / (first.goodput_rps / first.load);
-    (knee.is_finite() && max_load >= KNEE_CONFIRM * knee).then_some(knee)
+    let confirmed = max_load >= KNEE_CONFIRM * knee || (broke && max_load >= 0.95 * knee);
+    (knee.is_finite() && confirmed).then_some(knee)
 }
 
 /// Fits the USL to the usable steps (closed: N = VUs; open: N = measured concurrency).
@@ -96,7 +99,7 @@ pub fn conclude(opts: &SearchOptions, searched: &Searched) -> Capacity {
         .map(|s| s.load)
         .max_by(f64::total_cmp);
     let peak = usable.iter().map(|s| s.goodput_rps).fold(0.0, f64::max);
-    let saturation = knee(&usable).map(|k| round_load(model, k));
+    let saturation = knee(&usable, breaks_at.is_some()).map(|k| round_load(model, k));
     let usl = fit(model, &usable);
     let recommended = slo_capacity.map(|c| match model {
         Model::Closed => (c * (1.0 - opts.margin)).floor().max(1.0).min(c),
@@ -161,7 +164,10 @@ pub fn conclude(opts: &SearchOptions, searched: &Searched) -> Capacity {
                 p.factor,
                 p.peak_throughput_rps,
                 p.peak_concurrency
-                    .map(|n| format!(" at ≈{n:.0} concurrent requests"))
+                    .map(|n| match model {
+                        Model::Closed => format!(" at ≈{n:.0} VUs"),
+                        Model::Open => format!(" at ≈{n:.0} requests in flight"),
+                    })
                     .unwrap_or_default(),
                 p.slo_capacity
                     .map(|c| format!("; holds ≈{} {} within the SLO", show(model, c), model.unit()))

@@ -64,6 +64,11 @@ fn closed_search_finds_the_pools_capacity_knee_and_littles_law_limit() {
         (16.0..=28.0).contains(&cap),
         "SLO capacity {cap} VUs, Little's law says ~24"
     );
+    // p95 ≥ mean, so the mean's limit bounds it from above: N ≤ 0.15 s × X_peak (+ noise).
+    assert!(
+        cap <= 0.15 * peak * 1.1,
+        "SLO capacity {cap} beyond Little's law on the mean"
+    );
     let breaks = c["breaks_at"].as_f64().unwrap();
     assert!(breaks > cap && breaks <= 40.0, "breaks at {breaks}");
     assert!(c["recommended"].as_f64().unwrap() < cap);
@@ -71,6 +76,19 @@ fn closed_search_finds_the_pools_capacity_knee_and_littles_law_limit() {
     let steps = c["steps"].as_array().unwrap();
     assert!((5..=12).contains(&steps.len()), "{} steps", steps.len());
     assert!(steps.iter().all(|s| s["load"].as_f64().unwrap() <= 64.0));
+    // Past the knee every step obeys Little's law: mean latency = N / X.
+    for s in steps.iter().filter(|s| s["load"].as_f64().unwrap() >= 16.0) {
+        let (n, x, avg) = (
+            s["load"].as_f64().unwrap(),
+            s["throughput_rps"].as_f64().unwrap(),
+            s["avg_ms"].as_f64().unwrap(),
+        );
+        let little = n / x * 1000.0;
+        assert!(
+            (avg - little).abs() / little < 0.15,
+            "{n} VUs: avg {avg} ms, N/X {little} ms"
+        );
+    }
     for k in ["sigma", "kappa", "lambda", "r2"] {
         assert!(c["usl"][k].is_number(), "usl.{k}: {}", c["usl"]);
     }
@@ -121,6 +139,8 @@ fn open_search_finds_the_pools_throughput() {
     assert_eq!(c["model"], "open");
     let peak = c["peak_throughput_rps"].as_f64().unwrap();
     assert!((144.0..=176.0).contains(&peak), "peak {peak} req/s, capacity 160 req/s");
+    let knee = c["saturation"].as_f64().expect("a knee");
+    assert!((144.0..=176.0).contains(&knee), "knee at {knee}/s, capacity 160/s");
     // Beyond 160 arrivals/s the queue grows without bound: the SLO breaks just above it.
     let cap = c["slo_capacity"].as_f64().expect("an SLO capacity");
     assert!((120.0..=200.0).contains(&cap), "SLO capacity {cap}/s");
