@@ -111,3 +111,89 @@ pub fn measure(
         breached,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::{new_hist, StepInterval};
+
+    /// One interval of `n` requests at `ms` each, `errors` of them failed.
+    fn iv(seq: u64, dur: f64, n: u64, ms: u64, errors: u64) -> Interval {
+        let mut h = new_hist();
+        for _ in 0..n {
+            let _ = h.record(ms * 1000);
+        }
+        Interval {
+            phase: "vus-4".into(),
+            seq,
+            t: seq as f64,
+            dur,
+            vus: 4,
+            waiting: 0,
+            iterations: n,
+            dropped: 0,
+            steps: vec![StepInterval {
+                name: "w".into(),
+                requests: n,
+                errors,
+                bytes_in: 0,
+                bytes_out: 0,
+                statuses: Default::default(),
+                kinds: Default::default(),
+                latency: h.clone(),
+                service: h,
+            }],
+        }
+    }
+
+    fn slo(expr: &str) -> Vec<ThresholdSpec> {
+        stampede_plan::parse_thresholds(expr)
+            .unwrap()
+            .iter()
+            .map(ThresholdSpec::from_plan)
+            .collect()
+    }
+
+    #[test]
+    fn warm_up_partial_seconds_and_the_drain_are_not_measured() {
+        let ivs = vec![
+            iv(0, 1.0, 10, 900, 0), // warm-up: slow, discarded
+            iv(1, 1.0, 80, 50, 0),
+            iv(2, 1.0, 80, 50, 0),
+            iv(3, 1.0, 20, 700, 0), // after the step was ended: the drain
+            iv(4, 0.2, 5, 700, 0),  // partial
+        ];
+        let row = measure(4.0, "vus-4", &ivs, 1, 2, &slo("p95 < 100ms, error_rate < 5%")).unwrap();
+        assert_eq!(row.requests, 160);
+        assert_eq!(row.throughput_rps, 80.0);
+        assert!((49.0..=51.0).contains(&row.p95_ms), "{}", row.p95_ms);
+        assert!(row.slo_passed && row.p95_stable, "{row:?}");
+        assert!((row.concurrency - 4.0).abs() < 0.1, "Little's law: {}", row.concurrency);
+        // Everything, warm-up included, breaks the SLO.
+        let all = measure(4.0, "vus-4", &ivs, 0, u64::MAX, &slo("p95 < 100ms")).unwrap();
+        assert!(!all.slo_passed);
+        assert_eq!(all.breached, vec!["p95 < 100ms".to_string()]);
+    }
+
+    #[test]
+    fn errors_are_not_goodput_and_nothing_measured_is_none() {
+        let ivs = vec![iv(0, 1.0, 100, 10, 60), iv(1, 1.0, 100, 10, 60)];
+        let row = measure(8.0, "vus-8", &ivs, 0, u64::MAX, &slo("error_rate < 5%")).unwrap();
+        assert_eq!(row.goodput_rps, 40.0);
+        assert_eq!(row.error_rate, 0.6);
+        assert!(!row.slo_passed);
+        assert!(measure(8.0, "vus-8", &ivs, 5, u64::MAX, &[]).is_none());
+        let empty = vec![iv(0, 1.0, 0, 0, 0)];
+        let row = measure(8.0, "vus-8", &empty, 0, u64::MAX, &[]).unwrap();
+        assert!(!row.slo_passed, "no request completed is not a pass");
+    }
+
+    #[test]
+    fn p95_stability_compares_the_halves() {
+        let steady = [iv(0, 1.0, 50, 50, 0), iv(1, 1.0, 50, 51, 0)];
+        let drifting = [iv(0, 1.0, 50, 50, 0), iv(1, 1.0, 50, 120, 0)];
+        assert!(p95_stable("x", &steady.iter().collect::<Vec<_>>()));
+        assert!(!p95_stable("x", &drifting.iter().collect::<Vec<_>>()));
+        assert!(!p95_stable("x", &steady[..1].iter().collect::<Vec<_>>()));
+    }
+}
