@@ -42,6 +42,14 @@ impl Model {
             Model::Open => "arrivals/s",
         }
     }
+
+    /// The unit after the figure `x` ("1 VU", "2 VUs").
+    pub fn unit_for(self, x: f64) -> &'static str {
+        match self {
+            Model::Closed if x == 1.0 => "VU",
+            m => m.unit(),
+        }
+    }
 }
 
 /// Above this error rate a step counts as an error explosion: the search stops at once instead

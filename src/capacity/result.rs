@@ -131,7 +131,7 @@ pub fn conclude(opts: &SearchOptions, searched: &Searched) -> Capacity {
         (None, Some(b)) => parts.push(format!(
             "does not meet {slo_text} even at {} {}",
             show(model, b),
-            model.unit()
+            model.unit_for(b)
         )),
         (None, None) => parts.push("no load level was measured".to_string()),
     }
@@ -147,7 +147,7 @@ pub fn conclude(opts: &SearchOptions, searched: &Searched) -> Capacity {
         parts.push(format!(
             "recommended operating point {} {} ({:.0}% margin)",
             show(model, r),
-            model.unit(),
+            model.unit_for(r),
             opts.margin * 100.0
         ));
     }

@@ -115,6 +115,13 @@ async fn run_level(session: &mut Session, opts: &SearchOptions, load: f64) -> Re
         row = step::measure(load, &run.name, &run.intervals, 0, until, &opts.slo);
     }
     let exploded = exploded || row.as_ref().is_some_and(|r| r.error_rate > EXPLODED_ERROR_RATE);
+    if let (true, Some(r)) = (exploded, row.as_mut()) {
+        // Whatever the SLO says (it may name latency only), a level where most requests fail
+        // is not one the system holds.
+        r.slo_passed = false;
+        r.breached
+            .push(format!("errors exploded (> {:.0}%)", EXPLODED_ERROR_RATE * 100.0));
+    }
     Ok(Level {
         step: row,
         exploded,
@@ -123,7 +130,7 @@ async fn run_level(session: &mut Session, opts: &SearchOptions, load: f64) -> Re
 }
 
 fn fmt_load(model: Model, x: f64) -> String {
-    format!("{x} {}", model.unit())
+    format!("{x} {}", model.unit_for(x))
 }
 
 /// Runs the search in `session`. `on_step` sees every row as it is measured (for progress).

@@ -176,6 +176,10 @@ pub fn render_summary(s: &Summary) -> String {
     for c in &s.conditions {
         let _ = writeln!(out, "  - {c}");
     }
+    if let Some(c) = &s.capacity {
+        out.push('\n');
+        out.push_str(&render_capacity(c));
+    }
     out
 }
 

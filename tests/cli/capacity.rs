@@ -209,3 +209,27 @@ fn bad_scenario_or_slo_exits_2_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(!run.exists());
 }
+
+#[test]
+fn exploding_errors_stop_the_search_at_once() {
+    let t = start_target("test");
+    let d = tmp();
+    let plan = format!(
+        "name: broken\ntarget: {}\nscenarios:\n  work:\n    steps:\n      - {{ name: w, request: GET /status/500 }}\n",
+        t.url
+    );
+    let plan_path = write(d.path(), "plan.yaml", &plan);
+    let run = d.path().join("run");
+    // A latency-only SLO: the explosion must still count as a breach.
+    let mut args = capacity_args(plan_path.to_str().unwrap(), run.to_str().unwrap(), "p95 < 1s");
+    args.push("--json");
+    let started = Instant::now();
+    let out = stampede(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["steps"].as_array().unwrap().len(), 1, "{c}");
+    assert!(c["slo_capacity"].is_null(), "{c}");
+    assert!(c["stop_reason"].as_str().unwrap().contains("exploded"), "{c}");
+    assert!(c["statement"].as_str().unwrap().contains("does not meet"), "{c}");
+}
