@@ -233,3 +233,79 @@ fn exploding_errors_stop_the_search_at_once() {
     assert!(c["stop_reason"].as_str().unwrap().contains("exploded"), "{c}");
     assert!(c["statement"].as_str().unwrap().contains("does not meet"), "{c}");
 }
+
+/// `runner::Session`, the building block of the search: phases chosen one at a time, one run
+/// directory, interval times continuing across phases, a phase ended early by its watcher.
+#[test]
+fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
+    use stampede::engine::Controls;
+    use stampede::runner::{HostFacts, RunnerOptions, Session};
+    use stampede_plan::{Load, Phase, Weighted};
+
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let base = crate::library::plan(
+        srv.addr,
+        Load::Closed {
+            vus: 1,
+            duration: Duration::from_secs(1),
+        },
+    );
+    let phase = |name: &str, vus: u32, secs: u64| Phase {
+        name: name.into(),
+        mix: vec![Weighted { scenario: 0, weight: 1 }],
+        load: Load::Closed {
+            vus,
+            duration: Duration::from_secs(secs),
+        },
+        grace: Duration::from_secs(2),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = RunnerOptions {
+        plan_file: "lib.yaml".into(),
+        phases: vec![],
+        out: d.path().join("run"),
+        workers: 1,
+        segment: (0, 1),
+        seed: 1,
+        progress: false,
+        notes: vec![],
+    };
+    let host = HostFacts {
+        host: "test".into(),
+        cores: 2,
+        memory_bytes: 0,
+        now: "2026-01-01T00:00:00Z".into(),
+    };
+    let started = Instant::now();
+    let (a, b, outcome) = rt.block_on(async {
+        let mut s = Session::create(base, &opts, host, Controls::default(), || "2026-01-01T00:00:09Z".into()).unwrap();
+        let a = s.run_phase(phase("one", 1, 1), |_, _| false).await.unwrap();
+        // Planned for 30 s, ended by the watcher after its second interval.
+        let b = s.run_phase(phase("two", 2, 30), |iv, _| iv.seq >= 1).await.unwrap();
+        (a, b, s.finish().unwrap())
+    });
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(a.agg.requests() > 0 && b.agg.requests() > 0);
+    assert!(!a.interrupted && !b.interrupted);
+    let last_a = a.intervals.last().unwrap();
+    assert!(
+        b.intervals[0].t >= last_a.t + last_a.dur - 0.05,
+        "times continue across phases"
+    );
+    let names: Vec<_> = outcome.summary.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["one", "two"]);
+    assert!(outcome.summary.phases[1].duration_s < 5.0);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("run/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["status"], "completed");
+    // The phase ended early is recorded with the length it ran, not the 30 s planned.
+    assert!(
+        meta["phases"][1]["planned_s"].as_f64().unwrap() < 5.0,
+        "{}",
+        meta["phases"][1]
+    );
+}
