@@ -4,6 +4,7 @@
 //! → [`recorder`] intervals → [`rundir`] → [`analysis`] → [`report`].
 
 pub mod analysis;
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod http;

@@ -194,3 +194,196 @@ pub async fn run_plan(
         summary,
     })
 }
+
+/// A run made one phase at a time, for callers that decide the next phase from the last one's
+/// numbers (`stampede capacity`). The run directory is created once; every phase goes into it
+/// like a phase of `run_plan` (its `PhaseMeta` in `meta.json`, its intervals in
+/// `intervals.jsonl`), so `stampede summary` and reports read it like any other run.
+pub struct Session {
+    /// The base plan; its `phases` grow by one per [`Session::run_phase`].
+    plan: Plan,
+    meta: RunMeta,
+    writer: RunWriter,
+    workers: usize,
+    segment: (u64, u64),
+    seed: u64,
+    progress: bool,
+    controls: Controls,
+    /// Interval times are seconds since this instant, across phases.
+    started: std::time::Instant,
+    now: fn() -> String,
+}
+
+/// What one phase of a [`Session`] measured.
+#[derive(Debug)]
+pub struct PhaseRun {
+    /// The phase's name (unique in the session).
+    pub name: String,
+    /// Its intervals as written (times relative to the session start).
+    pub intervals: Vec<crate::recorder::Interval>,
+    /// The whole phase merged.
+    pub agg: PhaseAgg,
+    /// The session was stopped from outside (Ctrl-C) during this phase.
+    pub interrupted: bool,
+}
+
+impl Session {
+    /// Creates the run directory (refusing an existing run) with no phases yet.
+    pub fn create(
+        plan: Plan,
+        opts: &RunnerOptions,
+        host: HostFacts,
+        controls: Controls,
+        now: fn() -> String,
+    ) -> Result<Session, RunError> {
+        let mut plan = plan;
+        plan.phases.clear();
+        let opts = RunnerOptions {
+            phases: Vec::new(),
+            ..opts.clone()
+        };
+        let meta = new_meta(&plan, &opts, host);
+        let writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
+        Ok(Session {
+            plan,
+            meta,
+            writer,
+            workers: opts.workers.max(1),
+            segment: opts.segment,
+            seed: opts.seed,
+            progress: opts.progress,
+            controls,
+            started: std::time::Instant::now(),
+            now,
+        })
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.writer.dir()
+    }
+
+    /// Thresholds stored in `meta.json`, evaluated per phase by `stampede summary`.
+    pub fn set_thresholds(&mut self, thresholds: Vec<ThresholdSpec>) -> Result<(), RunError> {
+        self.meta.thresholds = thresholds;
+        Ok(self.writer.write_meta(&self.meta)?)
+    }
+
+    /// Whether the session was stopped from outside (Ctrl-C).
+    pub fn stopped(&self) -> bool {
+        self.controls.stop.is_cancelled()
+    }
+
+    /// Runs one phase. After every interval `watch` sees it and the phase so far; returning
+    /// `true` ends the phase early (no new iterations, those in flight finish). When the phase
+    /// ends before its planned length, its recorded length becomes the measured one, so
+    /// `meta.json` describes what ran.
+    pub async fn run_phase(
+        &mut self,
+        phase: stampede_plan::Phase,
+        mut watch: impl FnMut(&crate::recorder::Interval, &PhaseAgg) -> bool,
+    ) -> Result<PhaseRun, RunError> {
+        let index = self.plan.phases.len();
+        let name = phase.name.clone();
+        self.plan.phases.push(phase);
+        self.meta.phases.push(PhaseMeta::from_plan(&self.plan, index));
+        self.writer.write_meta(&self.meta)?;
+        let program = Arc::new(Program::new(Arc::new(self.plan.clone())));
+        let engine_opts = EngineOptions {
+            phases: vec![index],
+            workers: self.workers,
+            segment: self.segment,
+            seed: self.seed.wrapping_add(index as u64),
+        };
+        // Child tokens: ending this phase early must not stop the session; Ctrl-C stops both.
+        let step = Controls {
+            stop: self.controls.stop.child_token(),
+            kill: self.controls.kill.child_token(),
+        };
+        let offset = self.started.elapsed().as_secs_f64();
+        let planned = self.meta.phases[index].planned_s;
+        let mut agg = PhaseAgg::new(&name);
+        let mut intervals = Vec::new();
+        let mut progress = self.progress.then(Progress::new);
+        let mut write_error: Option<RunDirError> = None;
+        let writer = &mut self.writer;
+        let c = step.clone();
+        engine::run(program, engine_opts, step.clone(), |ev| {
+            if let Event::Interval(mut iv) = ev {
+                iv.t += offset;
+                if let Err(e) = writer.append(&iv) {
+                    if write_error.is_none() {
+                        write_error = Some(e);
+                        c.stop.cancel();
+                        c.kill.cancel();
+                    }
+                }
+                agg.add(&iv);
+                if let Some(p) = progress.as_mut() {
+                    let window: u64 = iv.steps.iter().map(|s| s.requests).sum();
+                    let rps = if iv.dur > 0.0 { window as f64 / iv.dur } else { 0.0 };
+                    let all = agg.merged(None);
+                    let p95 = (!all.latency.is_empty()).then(|| all.latency.value_at_quantile(0.95) as f64 / 1000.0);
+                    let er = if all.requests > 0 {
+                        all.errors as f64 / all.requests as f64
+                    } else {
+                        0.0
+                    };
+                    p.update(&name, agg.duration_s, planned, iv.vus, rps, p95, er);
+                }
+                if watch(&iv, &agg) {
+                    c.stop.cancel();
+                }
+                intervals.push(iv);
+            }
+        })
+        .await?;
+        if let Some(p) = progress.as_mut() {
+            p.finish();
+        }
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+        if agg.duration_s > 0.0 && agg.duration_s + 0.5 < planned {
+            let measured = Duration::from_millis((agg.duration_s * 1000.0).round() as u64);
+            match &mut self.plan.phases[index].load {
+                stampede_plan::Load::Closed { duration, .. } | stampede_plan::Load::Open { duration, .. } => {
+                    *duration = measured
+                }
+                _ => {}
+            }
+            self.meta.phases[index] = PhaseMeta::from_plan(&self.plan, index);
+            self.writer.write_meta(&self.meta)?;
+        }
+        Ok(PhaseRun {
+            name,
+            intervals,
+            agg,
+            interrupted: self.controls.stop.is_cancelled(),
+        })
+    }
+
+    /// Writes a JSON file into the run directory (atomically), e.g. `capacity.json`.
+    pub fn write_json(&self, name: &str, value: &impl serde::Serialize) -> Result<(), RunError> {
+        Ok(self.writer.write_json(name, value)?)
+    }
+
+    /// Ends the run: status (interrupted after Ctrl-C), end time, and the summary read back
+    /// from the run directory, written as `summary.json`.
+    pub fn finish(mut self) -> Result<RunOutcome, RunError> {
+        self.meta.status = if self.controls.stop.is_cancelled() {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Completed
+        };
+        self.meta.ended_at = Some((self.now)());
+        self.writer.write_meta(&self.meta)?;
+        let run = read_run(self.writer.dir())?;
+        let summary = summarize(&run);
+        self.writer.write_json("summary.json", &summary)?;
+        Ok(RunOutcome {
+            dir: self.writer.dir().to_path_buf(),
+            status: self.meta.status,
+            summary,
+        })
+    }
+}

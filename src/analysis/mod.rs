@@ -7,7 +7,7 @@ mod thresholds;
 
 pub use aggregate::{aggregate, PhaseAgg, StepAgg};
 pub use summary::{
-    summarize, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, ServerMetric, StepSummary, Summary,
-    ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    summarize, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Projection, ServerMetric, StepSummary,
+    Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

@@ -105,6 +105,39 @@ pub struct Capacity {
     /// Model estimates for more hardware, clearly labelled as such.
     #[serde(default)]
     pub projections: Vec<String>,
+    /// `VUs` (closed) or `arrivals/s` (open): the unit of every load figure.
+    #[serde(default)]
+    pub unit: String,
+    /// The SLO never broke within the loads tried (max reached, saturation, interruption):
+    /// the system holds *at least* `slo_capacity`.
+    #[serde(default)]
+    pub slo_capacity_is_lower_bound: bool,
+    /// The smallest load level that broke the SLO.
+    #[serde(default)]
+    pub breaks_at: Option<f64>,
+    /// Why the search ended, for people.
+    #[serde(default)]
+    pub stop_reason: String,
+    /// Seconds discarded at the start of every step.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Seconds measured per step at least (extended up to 3× until the p95 is stable).
+    #[serde(default)]
+    pub step_duration_s: f64,
+    /// The numbers behind `projections` (None without a usable USL fit).
+    #[serde(default)]
+    pub projection: Option<Projection>,
+}
+
+/// A "what if" for `factor`× the hardware: a model estimate, never a measurement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Projection {
+    pub factor: f64,
+    pub peak_throughput_rps: f64,
+    pub peak_concurrency: Option<f64>,
+    pub slo_capacity: Option<f64>,
+    /// What the estimate assumes, in words.
+    pub assumptions: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +152,24 @@ pub struct CapacityStep {
     pub p99_ms: f64,
     pub error_rate: f64,
     pub slo_passed: bool,
+    /// Requests measured (after the warm-up).
+    #[serde(default)]
+    pub requests: u64,
+    /// Seconds measured (after the warm-up).
+    #[serde(default)]
+    pub duration_s: f64,
+    /// Successful requests per second: errors are not throughput.
+    #[serde(default)]
+    pub goodput_rps: f64,
+    /// Requests in flight on average, by Little's law (throughput × mean latency).
+    #[serde(default)]
+    pub concurrency: f64,
+    /// The p95 of the step's two halves agreed within 10% (or it ran as long as allowed).
+    #[serde(default)]
+    pub p95_stable: bool,
+    /// The SLO expressions this step broke.
+    #[serde(default)]
+    pub breached: Vec<String>,
 }
 
 /// Universal Scalability Law fit: X(N) = λN / (1 + σ(N−1) + κN(N−1)).
@@ -130,6 +181,13 @@ pub struct Usl {
     pub r2: f64,
     /// √((1−σ)/κ): the concurrency of peak throughput the fit predicts (None when κ = 0).
     pub peak_concurrency: Option<f64>,
+    /// good (R² ≥ 0.9), fair (≥ 0.7) or poor: a poor fit is shown but not used.
+    #[serde(default)]
+    pub quality: String,
+    /// Concurrency of the points fitted: `closed` VUs, or `littles_law` (open model:
+    /// throughput × mean latency per step).
+    #[serde(default)]
+    pub concurrency_from: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -368,6 +426,9 @@ pub fn summarize(run: &Run) -> Summary {
             .map(|(line, e)| format!("intervals.jsonl:{line}: skipped an unreadable record ({e})"))
             .collect(),
         findings: Vec::new(),
-        capacity: None,
+        capacity: run
+            .capacity
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: arguments in, exit code out. Thin on purpose: each command calls library
 //! code, so tests can drive the same paths in-process.
 
+mod capacity;
 mod demo;
 mod host;
 pub mod run;
@@ -42,6 +43,8 @@ enum Command {
     Target(target::TargetArgs),
     /// Start the built-in target, run the demo suite against it, write the reports.
     Demo(demo::DemoArgs),
+    /// Search the load level where the SLO breaks: how many users the system holds.
+    Capacity(capacity::CapacityArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Summary(a) => summary::summary(a),
         Command::Target(a) => target::target(a),
         Command::Demo(a) => demo::demo(a),
+        Command::Capacity(a) => capacity::capacity(a),
     };
     ExitCode::from(code)
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use crate::analysis::{LatencyMs, PhaseSummary, Summary};
+use crate::analysis::{Capacity, CapacityStep, LatencyMs, PhaseSummary, Summary};
 
 /// Formats milliseconds for people: `850µs`, `12.3ms`, `1.26s`.
 pub fn ms(v: f64) -> String {
@@ -176,6 +176,92 @@ pub fn render_summary(s: &Summary) -> String {
     for c in &s.conditions {
         let _ = writeln!(out, "  - {c}");
     }
+    if let Some(c) = &s.capacity {
+        out.push('\n');
+        out.push_str(&render_capacity(c));
+    }
+    out
+}
+
+/// One line per capacity step as it is measured (progress on stderr).
+pub fn render_capacity_step(s: &CapacityStep) -> String {
+    format!(
+        "step {}: {:.1} req/s, p95 {}, errors {} {}",
+        s.phase,
+        s.throughput_rps,
+        ms(s.p95_ms),
+        pct(s.error_rate),
+        if s.slo_passed {
+            "✓".to_string()
+        } else {
+            format!("✗ ({})", s.breached.join(", "))
+        }
+    )
+}
+
+/// The capacity search's result: the step table, the USL fit, the projections, the statement.
+pub fn render_capacity(c: &Capacity) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "capacity of {} ({} model, SLO {})",
+        c.scenario,
+        c.model,
+        c.slo.join(", ")
+    );
+    let mut steps: Vec<&CapacityStep> = c.steps.iter().collect();
+    steps.sort_by(|a, b| a.load.total_cmp(&b.load));
+    let unit = if c.unit.is_empty() { "load" } else { c.unit.as_str() };
+    let mut rows = vec![[unit, "req/s", "avg", "p50", "p95", "p99", "errors", "SLO"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
+    for s in steps {
+        rows.push(vec![
+            format!("{}", s.load),
+            format!("{:.1}", s.throughput_rps),
+            ms(s.avg_ms),
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms),
+            pct(s.error_rate),
+            if s.slo_passed { "✓".into() } else { "✗".into() },
+        ]);
+    }
+    out.push_str(&table(&rows, &[true, true, true, true, true, true, true, false]));
+    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_else(|| "-".into());
+    let _ =
+        writeln!(
+        out,
+        "SLO capacity: {}{}   saturation (knee): {}   peak throughput: {:.1} req/s   recommended: {} ({:.0}% margin)",
+        opt(c.slo_capacity),
+        if c.slo_capacity_is_lower_bound { " (at least)" } else { "" },
+        opt(c.saturation),
+        c.peak_throughput_rps,
+        opt(c.recommended),
+        c.margin * 100.0
+    );
+    if let Some(u) = &c.usl {
+        let _ = writeln!(
+            out,
+            "USL fit: σ = {:.4}, κ = {:.6}, λ = {:.2} req/s, R² = {:.3} ({}){}",
+            u.sigma,
+            u.kappa,
+            u.lambda,
+            u.r2,
+            u.quality,
+            u.peak_concurrency
+                .map(|n| format!(", peak at N ≈ {n:.1}"))
+                .unwrap_or_default()
+        );
+    }
+    for p in &c.projections {
+        let _ = writeln!(out, "what if: {p}");
+    }
+    if !c.stop_reason.is_empty() {
+        let _ = writeln!(out, "search ended: {}", c.stop_reason);
+    }
+    let _ = writeln!(out, "{}", c.statement);
     out
 }
 

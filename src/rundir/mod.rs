@@ -7,6 +7,7 @@
 //!   plan.json        the resolved plan, secrets from the environment redacted
 //!   intervals.jsonl  one merged interval per phase-second, appended and flushed every second
 //!   summary.json     written at the end (and rebuilt by `stampede summary` when missing)
+//!   capacity.json    `stampede capacity` only: the search's settings and result
 //! ```
 //! `kill -9` loses at most the interval being written; the reader skips a torn last line.
 

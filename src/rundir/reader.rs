@@ -13,6 +13,8 @@ pub struct Run {
     pub intervals: Vec<Interval>,
     /// Lines that could not be read (a torn last line after `kill -9`), with their numbers.
     pub skipped: Vec<(usize, String)>,
+    /// `capacity.json` of a `stampede capacity` run, as written (analysis gives it its type).
+    pub capacity: Option<serde_json::Value>,
 }
 
 pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
@@ -56,9 +58,14 @@ pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
             Err(e) => skipped.push((i + 1, e)),
         }
     }
+    // Optional: only capacity searches write it; an unreadable one is left out, not fatal.
+    let capacity = fs::read_to_string(dir.join("capacity.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     Ok(Run {
         meta,
         intervals,
         skipped,
+        capacity,
     })
 }

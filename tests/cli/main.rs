@@ -4,6 +4,7 @@
 mod server;
 
 mod bad_input;
+mod capacity;
 mod features;
 mod library;
 mod lifecycle;

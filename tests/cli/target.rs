@@ -7,9 +7,9 @@ use std::process::{Child, Stdio};
 use crate::*;
 
 /// A `stampede target` process, killed on drop.
-struct Target {
+pub struct Target {
     child: Child,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for Target {
@@ -19,7 +19,7 @@ impl Drop for Target {
     }
 }
 
-fn start_target(profile: &str) -> Target {
+pub fn start_target(profile: &str) -> Target {
     let mut child = bin()
         .args(["target", "--profile", profile, "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())

@@ -1,0 +1,296 @@
+//! The search: geometric steps up from `min` until the SLO breaks (or throughput stops growing,
+//! or `max` is reached, or errors explode), then bisection between the last good and the first
+//! bad level, then a ramp down. Every level is one phase of the session's run directory.
+
+use std::time::Duration;
+
+use stampede_plan::{Load, Phase, Stage, Weighted};
+
+use super::{step, Model, SearchOptions, EXPLODED_ERROR_RATE, MAX_EXTENSION};
+use crate::analysis::CapacityStep;
+use crate::runner::{RunError, Session};
+
+/// Throughput growing less than this fraction while the load grows counts as "not growing".
+const FLAT_GROWTH: f64 = 0.05;
+/// This many geometric steps in a row without throughput growth end the search: the system is
+/// saturated and more load only adds waiting.
+const FLAT_STEPS: u32 = 3;
+/// Bisection steps at most (each halves the bracket).
+const MAX_BISECT: u32 = 4;
+/// In-flight iterations get this long to finish when a step ends.
+const STEP_GRACE: Duration = Duration::from_secs(10);
+/// An error explosion is only called after this many requests (a few early errors are noise).
+const EXPLOSION_MIN_REQUESTS: u64 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// What the search ran and why it stopped.
+#[derive(Debug, Default)]
+pub struct Searched {
+    /// One row per load level, in the order run.
+    pub steps: Vec<CapacityStep>,
+    pub stop_reason: String,
+    /// Errors exploded: the search was cut short on purpose.
+    pub aborted: bool,
+    /// Ctrl-C.
+    pub interrupted: bool,
+}
+
+/// One level's phase: what ran and what it measured.
+struct Level {
+    step: Option<CapacityStep>,
+    exploded: bool,
+    interrupted: bool,
+}
+
+fn phase_name(model: Model, load: f64) -> String {
+    match model {
+        Model::Closed => format!("vus-{load}"),
+        Model::Open => format!("rate-{load}"),
+    }
+}
+
+fn phase_for(opts: &SearchOptions, name: String, load: f64) -> Phase {
+    // The phase may run up to its full extension; the watch normally ends it earlier.
+    let secs = opts.warmup_n() + opts.step_n() * MAX_EXTENSION + 1;
+    let duration = Duration::from_secs(secs);
+    let load = match opts.model {
+        Model::Closed => Load::Closed {
+            vus: load as u32,
+            duration,
+        },
+        Model::Open => Load::Open {
+            rate: load,
+            duration,
+            max_vus: opts.max_vus.max(1),
+            pre_vus: ((load / 10.0).ceil() as u32).clamp(1, opts.max_vus.max(1)),
+        },
+    };
+    Phase {
+        name,
+        mix: vec![Weighted {
+            scenario: opts.scenario_index,
+            weight: 1,
+        }],
+        load,
+        grace: STEP_GRACE,
+    }
+}
+
+async fn run_level(session: &mut Session, opts: &SearchOptions, load: f64) -> Result<Level, RunError> {
+    let name = phase_name(opts.model, load);
+    let (warmup_n, step_n) = (opts.warmup_n(), opts.step_n());
+    let mut exploded = false;
+    let mut stopped_at: Option<u64> = None;
+    let mut measured = Vec::new();
+    let run = session
+        .run_phase(phase_for(opts, name.clone(), load), |iv, agg| {
+            let (requests, errors) = (agg.requests(), agg.errors());
+            if requests >= EXPLOSION_MIN_REQUESTS && errors as f64 > EXPLODED_ERROR_RATE * requests as f64 {
+                exploded = true;
+                stopped_at = Some(iv.seq);
+                return true;
+            }
+            if iv.seq < warmup_n || iv.dur < 0.5 {
+                return false;
+            }
+            measured.push(iv.clone());
+            let m = measured.len() as u64;
+            let refs: Vec<_> = measured.iter().collect();
+            if m >= step_n * MAX_EXTENSION || (m >= step_n && step::p95_stable(&name, &refs)) {
+                stopped_at = Some(iv.seq);
+                return true;
+            }
+            false
+        })
+        .await?;
+    let until = stopped_at.unwrap_or(u64::MAX);
+    let mut row = step::measure(load, &run.name, &run.intervals, warmup_n, until, &opts.slo);
+    if row.is_none() && exploded {
+        // Exploded during the warm-up: show what was seen rather than nothing.
+        row = step::measure(load, &run.name, &run.intervals, 0, until, &opts.slo);
+    }
+    let exploded = exploded || row.as_ref().is_some_and(|r| r.error_rate > EXPLODED_ERROR_RATE);
+    if let (true, Some(r)) = (exploded, row.as_mut()) {
+        // Whatever the SLO says (it may name latency only), a level where most requests fail
+        // is not one the system holds.
+        r.slo_passed = false;
+        r.breached
+            .push(format!("errors exploded (> {:.0}%)", EXPLODED_ERROR_RATE * 100.0));
+    }
+    Ok(Level {
+        step: row,
+        exploded,
+        interrupted: run.interrupted,
+    })
+}
+
+fn fmt_load(model: Model, x: f64) -> String {
+    format!("{x} {}", model.unit_for(x))
+}
+
+/// Runs the search in `session`. `on_step` sees every row as it is measured (for progress).
+pub async fn search(
+    session: &mut Session,
+    opts: &SearchOptions,
+    mut on_step: impl FnMut(&CapacityStep),
+) -> Result<Searched, SearchError> {
+    let mut out = Searched::default();
+    let mut good: Option<f64> = None;
+    let mut bad: Option<f64> = None;
+    let mut last_run: Option<f64>;
+    let mut prev_x: Option<f64> = None;
+    let mut flat = 0;
+    let mut load = opts.level(opts.min);
+    let unit = opts.model.unit();
+
+    // Geometric phase.
+    loop {
+        let lv = run_level(session, opts, load).await?;
+        last_run = Some(load);
+        if lv.interrupted {
+            out.interrupted = true;
+            out.stop_reason = format!("interrupted during the step at {}", fmt_load(opts.model, load));
+            break;
+        }
+        let Some(row) = lv.step else {
+            out.stop_reason = format!(
+                "nothing was measured at {} (no full second after the warm-up)",
+                fmt_load(opts.model, load)
+            );
+            break;
+        };
+        on_step(&row);
+        let (passed, x, er) = (row.slo_passed, row.goodput_rps, row.error_rate);
+        out.steps.push(row);
+        if lv.exploded {
+            out.aborted = true;
+            out.stop_reason = format!(
+                "errors exploded at {} ({:.0}% > {:.0}%): search stopped to protect the system",
+                fmt_load(opts.model, load),
+                er * 100.0,
+                EXPLODED_ERROR_RATE * 100.0
+            );
+            break;
+        }
+        if !passed {
+            bad = Some(load);
+            out.stop_reason = format!("the SLO broke at {}", fmt_load(opts.model, load));
+            break;
+        }
+        good = Some(load);
+        match prev_x {
+            Some(px) if x < px * (1.0 + FLAT_GROWTH) => flat += 1,
+            _ => flat = 0,
+        }
+        prev_x = Some(prev_x.map_or(x, |p: f64| p.max(x)));
+        if flat >= FLAT_STEPS {
+            out.stop_reason = format!(
+                "throughput stopped growing for {FLAT_STEPS} steps (saturated) without breaking the SLO up to {}",
+                fmt_load(opts.model, load)
+            );
+            break;
+        }
+        if load >= opts.max {
+            out.stop_reason = format!(
+                "reached the maximum load ({}) without breaking the SLO",
+                fmt_load(opts.model, opts.max)
+            );
+            break;
+        }
+        let next = opts.level(load * opts.growth);
+        load = if next > load {
+            next
+        } else {
+            opts.level(load + opts.resolution(load))
+        };
+        if load <= last_run.unwrap_or(0.0) {
+            out.stop_reason = format!("no larger load level below the maximum ({} {unit})", opts.max);
+            break;
+        }
+    }
+
+    // Bisection between the last good and the first bad level.
+    if let (Some(mut lo), Some(mut hi), false, false) = (good, bad, out.aborted, out.interrupted) {
+        for _ in 0..MAX_BISECT {
+            if hi - lo <= opts.resolution(lo) {
+                break;
+            }
+            let mid = opts.level((lo + hi) / 2.0);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            let lv = run_level(session, opts, mid).await?;
+            last_run = Some(mid);
+            if lv.interrupted {
+                out.interrupted = true;
+                out.stop_reason = format!("interrupted during the step at {}", fmt_load(opts.model, mid));
+                break;
+            }
+            let Some(row) = lv.step else {
+                break;
+            };
+            on_step(&row);
+            let passed = row.slo_passed;
+            let er = row.error_rate;
+            out.steps.push(row);
+            if lv.exploded {
+                out.aborted = true;
+                out.stop_reason = format!(
+                    "errors exploded at {} ({:.0}%) while bisecting: search stopped to protect the system",
+                    fmt_load(opts.model, mid),
+                    er * 100.0
+                );
+                break;
+            }
+            if passed {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if !out.interrupted && !out.aborted {
+            out.stop_reason = format!(
+                "the SLO holds at {} and breaks at {}",
+                fmt_load(opts.model, lo),
+                fmt_load(opts.model, hi)
+            );
+        }
+    }
+
+    // Ramp down from the last level instead of dropping the load at once.
+    if let (Some(from), false) = (last_run, out.interrupted || opts.ramp_down.is_zero()) {
+        let stage = vec![Stage {
+            target: 0.0,
+            duration: opts.ramp_down,
+        }];
+        let load = match opts.model {
+            Model::Closed => Load::RampingVus {
+                start_vus: from as u32,
+                stages: stage,
+            },
+            Model::Open => Load::RampingRate {
+                start_rate: from,
+                stages: stage,
+                max_vus: opts.max_vus.max(1),
+                pre_vus: 1,
+            },
+        };
+        let phase = Phase {
+            name: "ramp-down".into(),
+            mix: vec![Weighted {
+                scenario: opts.scenario_index,
+                weight: 1,
+            }],
+            load,
+            grace: STEP_GRACE,
+        };
+        let run = session.run_phase(phase, |_, _| false).await?;
+        out.interrupted |= run.interrupted;
+    }
+    Ok(out)
+}
