@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod engine;
+pub mod history;
 pub mod http;
 pub mod outcome;
 pub mod recorder;

@@ -3,7 +3,9 @@
 
 mod demo;
 mod host;
+mod report;
 pub mod run;
+mod runs;
 mod summary;
 mod target;
 mod validate;
@@ -42,6 +44,10 @@ enum Command {
     Target(target::TargetArgs),
     /// Start the built-in target, run the demo suite against it, write the reports.
     Demo(demo::DemoArgs),
+    /// Render a report (md, html, json, junit) from a run directory.
+    Report(report::ReportArgs),
+    /// List the runs under a runs directory (indexed in its index.sqlite), or show one.
+    Runs(runs::RunsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -59,6 +65,8 @@ pub fn main() -> ExitCode {
         Command::Summary(a) => summary::summary(a),
         Command::Target(a) => target::target(a),
         Command::Demo(a) => demo::demo(a),
+        Command::Report(a) => report::report(a),
+        Command::Runs(a) => runs::runs(a),
     };
     ExitCode::from(code)
 }
