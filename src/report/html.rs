@@ -22,7 +22,7 @@ h1{font-size:1.6em;margin:.2em 0 .4em}h2{border-bottom:1px solid var(--bd);paddi
 table{border-collapse:collapse;min-width:50%}
 th,td{border:1px solid var(--bd);padding:4px 8px;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left;white-space:normal}
-thead th{background:var(--alt)}
+thead th{background:var(--alt);white-space:normal}
 .verdict{display:inline-block;padding:.2em .6em;border-radius:6px;font-weight:700;color:#fff}
 .v-passed{background:var(--ok)}.v-passed_with_conditions{background:var(--warn)}.v-failed{background:var(--bad)}
 .s-pass{color:var(--ok)}.s-near{color:var(--warn)}.s-fail{color:var(--bad)}

@@ -385,8 +385,10 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (S
 }
 
 fn error_report(p: &PhaseSummary) -> ErrorReport {
+    // Per endpoint in plan order, each endpoint's kinds largest first.
     let mut rows = Vec::new();
     for s in &p.steps {
+        let first = rows.len();
         for (kind, n) in &s.errors_by_kind {
             rows.push(ErrorRow {
                 step: s.name.clone(),
@@ -400,8 +402,8 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
                 },
             });
         }
+        rows[first..].sort_by(|a, b| b.count.cmp(&a.count));
     }
-    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.step.cmp(&b.step)));
     let get = |k: &str| p.errors_by_class.get(k).copied().unwrap_or(0);
     let (configuration, load, check, other) = (get("configuration"), get("load"), get("check"), get("other"));
     let total = configuration + load + check + other;
