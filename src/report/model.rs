@@ -402,7 +402,7 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
                 },
             });
         }
-        rows[first..].sort_by(|a, b| b.count.cmp(&a.count));
+        rows[first..].sort_by_key(|r| std::cmp::Reverse(r.count));
     }
     let get = |k: &str| p.errors_by_class.get(k).copied().unwrap_or(0);
     let (configuration, load, check, other) = (get("configuration"), get("load"), get("check"), get("other"));
