@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use model::{build, Report, REPORT_SCHEMA};
 
-use crate::analysis::{summarize, Summary};
-use crate::rundir::{read_run, RunDirError};
+use crate::analysis::{aggregate_into, summarize_aggs, PhaseAgg, Summary};
+use crate::rundir::{for_each_interval, read_meta, RunDirError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -67,12 +67,21 @@ fn merge_stored(rebuilt: &mut Summary, dir: &Path) {
     }
 }
 
-/// Reads a run directory and builds its report (the directory alone is enough).
+/// Reads a run directory and builds its report (the directory alone is enough). The intervals
+/// are streamed through the summary's aggregates and the chart timeline, one at a time, so a
+/// long run never has to fit in memory.
 pub fn load(dir: &Path) -> Result<Report, ReportError> {
-    let run = read_run(dir)?;
-    let mut summary = summarize(&run);
+    let meta = read_meta(dir)?;
+    let order: Vec<String> = meta.phases.iter().map(|p| p.name.clone()).collect();
+    let mut aggs: Vec<PhaseAgg> = order.iter().map(|n| PhaseAgg::new(n)).collect();
+    let mut timeline = series::TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum());
+    let skipped = for_each_interval(dir, |iv| {
+        aggregate_into(&mut aggs, &iv);
+        timeline.add(&iv);
+    })?;
+    let mut summary = summarize_aggs(&meta, &aggs, &skipped);
     merge_stored(&mut summary, dir);
-    Ok(build(&run, &summary))
+    Ok(model::build_parts(&meta, timeline.finish(), &summary))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ReportError> {

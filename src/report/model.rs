@@ -8,7 +8,7 @@ use super::series::{timeline, Timeline};
 use super::terminal::{ms, pct};
 use crate::analysis::{PhaseSummary, Summary, ThresholdResult, Verdict};
 use crate::outcome::{classify, ErrorClass};
-use crate::rundir::{Run, ThresholdSpec};
+use crate::rundir::{Run, RunMeta, ThresholdSpec};
 
 pub const REPORT_SCHEMA: &str = "stampede.report/v1";
 
@@ -464,7 +464,11 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
 /// Builds the report of `run` from its summary (which may carry findings, capacity and server
 /// metrics added by later analyses).
 pub fn build(run: &Run, summary: &Summary) -> Report {
-    let meta = &run.meta;
+    build_parts(&run.meta, timeline(&run.intervals), summary)
+}
+
+/// [`build`] from parts, for runs streamed rather than held in memory (see [`super::load`]).
+pub fn build_parts(meta: &RunMeta, timeline: Timeline, summary: &Summary) -> Report {
     let specs = &meta.thresholds;
     let phases = summary
         .phases
@@ -516,7 +520,7 @@ pub fn build(run: &Run, summary: &Summary) -> Report {
         executive: executive(summary, specs),
         sla: sla_rows,
         phases,
-        timeline: timeline(&run.intervals),
+        timeline,
         summary: summary.clone(),
     }
 }
