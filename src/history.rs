@@ -8,8 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::analysis::{summarize, Summary};
-use crate::rundir::read_run;
+use crate::analysis::{summarize_dir, Summary};
 
 /// Bumped when the table layout changes; an index of another version is dropped and rebuilt.
 const SCHEMA_VERSION: i32 = 1;
@@ -128,10 +127,19 @@ impl Index {
         let Some(id) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             return Ok(false);
         };
-        let Ok(run) = read_run(dir) else {
-            return Ok(false);
+        // A finished run's summary.json is what `stampede run` printed; otherwise (a run still
+        // going, killed, or written by an older version) the summary is rebuilt from the files.
+        let stored = std::fs::read_to_string(dir.join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+            .filter(|s| s.status != crate::rundir::RunStatus::Running);
+        let summary = match stored {
+            Some(s) => s,
+            None => match summarize_dir(dir) {
+                Ok(s) => s,
+                Err(_) => return Ok(false),
+            },
         };
-        let summary = summarize(&run);
         self.upsert(&id, &summary, stamp(dir))?;
         Ok(true)
     }
@@ -252,8 +260,9 @@ impl Index {
             Ok(s) => Ok((chosen, s)),
             // A stale cache entry: the directory is the truth, read it again.
             Err(_) => {
-                let run = read_run(&self.runs_dir.join(&chosen)).map_err(|_| HistoryError::NotFound(chosen.clone()))?;
-                Ok((chosen, summarize(&run)))
+                let s =
+                    summarize_dir(&self.runs_dir.join(&chosen)).map_err(|_| HistoryError::NotFound(chosen.clone()))?;
+                Ok((chosen, s))
             }
         }
     }

@@ -7,7 +7,7 @@ mod thresholds;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use summary::{
-    summarize, summarize_aggs, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, ServerMetric, StepSummary,
-    Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    summarize, summarize_aggs, summarize_dir, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, ServerMetric,
+    StepSummary, Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

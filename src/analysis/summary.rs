@@ -316,6 +316,15 @@ pub fn summarize(run: &Run) -> Summary {
     summarize_aggs(&run.meta, &aggs, &run.skipped)
 }
 
+/// The summary of a run directory, streaming its intervals (a long run never has to fit in
+/// memory; see [`crate::rundir::for_each_interval`]).
+pub fn summarize_dir(dir: &std::path::Path) -> Result<Summary, crate::rundir::RunDirError> {
+    let meta = crate::rundir::read_meta(dir)?;
+    let mut aggs: Vec<PhaseAgg> = meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect();
+    let skipped = crate::rundir::for_each_interval(dir, |iv| super::aggregate::aggregate_into(&mut aggs, &iv))?;
+    Ok(summarize_aggs(&meta, &aggs, &skipped))
+}
+
 /// The summary from phase aggregates already folded (see [`super::aggregate_into`]), for runs
 /// too long to hold all their intervals; `skipped` are the unreadable interval lines.
 pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
