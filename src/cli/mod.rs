@@ -1,6 +1,7 @@
 //! The command line: arguments in, exit code out. Thin on purpose: each command calls library
 //! code, so tests can drive the same paths in-process.
 
+mod compare;
 mod demo;
 mod host;
 mod report;
@@ -48,6 +49,8 @@ enum Command {
     Report(report::ReportArgs),
     /// List the runs under a runs directory (indexed in its index.sqlite), or show one.
     Runs(runs::RunsArgs),
+    /// Compare two runs per phase and step: p95, avg, throughput, error rate, before → after.
+    Compare(compare::CompareArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Demo(a) => demo::demo(a),
         Command::Report(a) => report::report(a),
         Command::Runs(a) => runs::runs(a),
+        Command::Compare(a) => compare::compare(a),
     };
     ExitCode::from(code)
 }

@@ -146,13 +146,14 @@ fn phase_section(out: &mut String, i: usize, p: &PhaseSummary, r: &Report) {
                 let u = esc(&m.unit);
                 vec![
                     esc(&m.name),
+                    format!("{:.0}-{:.0}{u}", m.min, m.max),
                     format!("{:.1}{u}", m.min),
                     format!("{:.1}{u}", m.avg),
                     format!("{:.1}{u}", m.max),
                 ]
             })
             .collect();
-        table(out, &heads(&["Metric", "min", "avg", "max"]), &rows);
+        table(out, &heads(&["Metric", "range", "min", "avg", "max"]), &rows);
     }
     out.push_str("</section>\n");
 }

@@ -78,13 +78,14 @@ fn phase_section(out: &mut String, i: usize, p: &PhaseSummary, r: &Report) {
     }
     if !p.server.is_empty() {
         let _ = writeln!(out, "**Server metrics**:\n");
-        header(out, &["Metric", "min", "avg", "max"], 1);
+        header(out, &["Metric", "range", "min", "avg", "max"], 1);
         for m in &p.server {
             let u = md(&m.unit);
             row(
                 out,
                 &[
                     md(&m.name),
+                    format!("{:.0}-{:.0}{u}", m.min, m.max),
                     format!("{:.1}{u}", m.min),
                     format!("{:.1}{u}", m.avg),
                     format!("{:.1}{u}", m.max),

@@ -266,6 +266,14 @@ fn runs_index_lists_runs_and_is_rebuilt_from_the_directories() {
     );
     let o = stampede(&["runs", "--dir", runs_dir.to_str().unwrap(), "show", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Before → after, per phase and step.
+    let second = runs_dir.join("second");
+    let o = stampede(&["compare", second.to_str().unwrap(), second.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let cmp = String::from_utf8_lossy(&o.stdout);
+    for want in ["## steady", "| (all) |", "| missing |", "→", "(+0%)"] {
+        assert!(cmp.contains(want), "`{want}` missing from:\n{cmp}");
+    }
 }
 
 fn chromium() -> PathBuf {
@@ -328,7 +336,7 @@ fn html_report_in_headless_chromium_renders_and_runs_no_injected_script() {
         "the screenshot looks blank: {len} bytes against {blank_len} for a blank page"
     );
     // No script ran or was blocked, and nothing was fetched (the CSP would log a refusal).
-    for bad in ["Uncaught", "Refused to", "ERR_FILE_NOT_FOUND"] {
+    for bad in ["CONSOLE", "Uncaught", "Refused to", "ERR_FILE_NOT_FOUND"] {
         assert!(!log.contains(bad), "chromium logged `{bad}`:\n{log}");
     }
     let o = headless(&profile)
