@@ -364,3 +364,48 @@ fn html_report_in_headless_chromium_renders_and_runs_no_injected_script() {
     );
     assert!(dom.contains("<svg"), "no inline chart in the DOM");
 }
+
+#[test]
+fn capacity_findings_and_server_metrics_render_when_present_only() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let (_, run) = run_plan(d.path(), &plain_plan(&srv.url()), &[]);
+    let md = report_to(&run, "md", &d.path().join("a/r.md"));
+    for absent in ["## Capacity", "## Bottlenecks", "Server metrics"] {
+        assert!(!md.contains(absent), "`{absent}` rendered without data");
+    }
+    // Later analyses (capacity search, monitors, findings) store their results in summary.json.
+    let path = run.join("summary.json");
+    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    s["findings"] = serde_json::json!([
+        { "priority": "medium", "title": "Cache cold", "evidence": ["hit rate 40%"], "recommendation": "warm it" },
+        { "priority": "critical", "title": "Pool <db> saturated", "evidence": ["db_pool_in_use 100/100 from t=42s"], "recommendation": "raise the pool" }
+    ]);
+    s["capacity"] = serde_json::json!({
+        "model": "closed", "scenario": "s", "slo": ["p95 < 500ms"], "slo_capacity": 60.0, "saturation": 80.0,
+        "peak_throughput_rps": 120.5, "recommended": 48.0, "margin": 0.2,
+        "steps": [{ "load": 10.0, "phase": "c1", "throughput_rps": 40.0, "avg_ms": 50.0, "p50_ms": 45.0,
+                    "p95_ms": 90.0, "p99_ms": 120.0, "error_rate": 0.0, "slo_passed": true }],
+        "usl": null, "statement": "holds 60 concurrent users with p95 < 500ms", "projections": []
+    });
+    s["phases"][0]["server"] =
+        serde_json::json!([{ "name": "host.cpu_percent", "unit": "%", "min": 25.0, "avg": 30.0, "max": 35.0 }]);
+    std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+    let md = report_to(&run, "md", &d.path().join("b/r.md"));
+    let html = report_to(&run, "html", &d.path().join("b/r.html"));
+    for doc in [&md, &html] {
+        for want in [
+            "Capacity",
+            "holds 60 concurrent users",
+            "Bottlenecks and recommendations",
+            "host.cpu_percent",
+            "25-35%",
+        ] {
+            assert!(doc.contains(want), "`{want}` missing:\n{doc}");
+        }
+        // By priority: critical before medium.
+        let (c, m) = (doc.find("saturated").unwrap(), doc.find("Cache cold").unwrap());
+        assert!(c < m, "findings are not ordered by priority");
+    }
+    assert!(html.contains("Pool &lt;db&gt; saturated") && md.contains("Pool \\<db> saturated"));
+}
