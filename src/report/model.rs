@@ -366,7 +366,37 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (S
             })
             .collect();
         let rating = if latency_failed { "DEGRADATION" } else { "FAILED" };
-        return (rating.into(), format!("{}{dropped}", parts.join("; ")));
+        // Only non-latency limits failed: say how latency fared, as the seed reports do when
+        // their error rate is configuration (their "EXCELLENT" baseline with 46% errors).
+        let latency_note = if latency_failed {
+            String::new()
+        } else {
+            p.thresholds
+                .iter()
+                .filter_map(|t| {
+                    let spec = specs.iter().find(|s| s.expr == t.expr);
+                    if is_errors(t, spec) || spec.is_some_and(|s| s.metric == "rps") {
+                        return None;
+                    }
+                    usage(t, spec).map(|u| (t, spec, u))
+                })
+                .max_by(|a, b| a.2.total_cmp(&b.2))
+                .map(|(t, spec, u)| {
+                    let metric = spec
+                        .map(|s| s.metric.clone())
+                        .unwrap_or_else(|| metric_of(&t.expr, specs));
+                    let grade = if t.near_limit {
+                        "at the limit"
+                    } else if u <= 0.5 {
+                        "excellent"
+                    } else {
+                        "good"
+                    };
+                    format!("latency {grade} ({metric} at {:.0}% of its limit); ", u * 100.0)
+                })
+                .unwrap_or_default()
+        };
+        return (rating.into(), format!("{latency_note}{}{dropped}", parts.join("; ")));
     }
     let rating = if t.near_limit {
         "AT THE LIMIT"
@@ -410,7 +440,16 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
     let explanation = if total == 0 {
         String::new()
     } else {
-        let share = |n: u64| format!("{:.0}%", n as f64 / total as f64 * 100.0);
+        let share = |n: u64| {
+            let v = n as f64 / total as f64 * 100.0;
+            if n < total && v >= 99.5 {
+                ">99%".to_string()
+            } else if n > 0 && v < 0.5 {
+                "<1%".to_string()
+            } else {
+                format!("{v:.0}%")
+            }
+        };
         let mut parts = Vec::new();
         if configuration > 0 {
             let mut kinds: Vec<String> = rows
