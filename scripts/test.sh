@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests start for real (none are mocked). Installed only when missing.
+# chromium: the HTML report is checked in a real headless browser (tests/cli/report.rs).
 need_pkgs=()
-for p in ${STAMPEDE_TEST_PACKAGES:-openssl}; do
+for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod capacity;
 pub mod cli;
 pub mod engine;
+pub mod history;
 pub mod http;
 pub mod outcome;
 pub mod recorder;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use stampede_plan::Plan;
 
-use crate::analysis::{evaluate, summarize, PhaseAgg, Summary};
+use crate::analysis::{evaluate, summarize_dir, PhaseAgg, Summary};
 use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::report::terminal::Progress;
-use crate::rundir::{read_run, PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
+use crate::rundir::{PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
 
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -185,8 +185,8 @@ pub async fn run_plan(
     };
     meta.ended_at = Some(now());
     writer.write_meta(&meta)?;
-    let run = read_run(writer.dir())?;
-    let summary = summarize(&run);
+    // Streamed: a long run with many steps does not fit in memory as decoded intervals.
+    let summary = summarize_dir(writer.dir())?;
     writer.write_json("summary.json", &summary)?;
     Ok(RunOutcome {
         dir: opts.out,
@@ -377,8 +377,7 @@ impl Session {
         };
         self.meta.ended_at = Some((self.now)());
         self.writer.write_meta(&self.meta)?;
-        let run = read_run(self.writer.dir())?;
-        let summary = summarize(&run);
+        let summary = summarize_dir(self.writer.dir())?;
         self.writer.write_json("summary.json", &summary)?;
         Ok(RunOutcome {
             dir: self.writer.dir().to_path_buf(),

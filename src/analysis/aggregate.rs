@@ -71,14 +71,20 @@ impl PhaseAgg {
 pub fn aggregate(phase_order: &[String], intervals: &[Interval]) -> Vec<PhaseAgg> {
     let mut out: Vec<PhaseAgg> = phase_order.iter().map(|n| PhaseAgg::new(n)).collect();
     for iv in intervals {
-        match out.iter_mut().find(|p| p.name == iv.phase) {
-            Some(p) => p.add(iv),
-            None => {
-                let mut p = PhaseAgg::new(&iv.phase);
-                p.add(iv);
-                out.push(p);
-            }
-        }
+        aggregate_into(&mut out, iv);
     }
     out
+}
+
+/// Adds one interval to the phase aggregates (a phase not yet seen is appended), for folds that
+/// stream the intervals instead of holding them all.
+pub fn aggregate_into(aggs: &mut Vec<PhaseAgg>, iv: &Interval) {
+    match aggs.iter_mut().find(|p| p.name == iv.phase) {
+        Some(p) => p.add(iv),
+        None => {
+            let mut p = PhaseAgg::new(&iv.phase);
+            p.add(iv);
+            aggs.push(p);
+        }
+    }
 }

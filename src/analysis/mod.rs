@@ -5,9 +5,9 @@ mod aggregate;
 mod summary;
 mod thresholds;
 
-pub use aggregate::{aggregate, PhaseAgg, StepAgg};
+pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use summary::{
-    summarize, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Projection, ServerMetric, StepSummary,
-    Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    summarize, summarize_aggs, summarize_dir, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Projection,
+    ServerMetric, StepSummary, Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

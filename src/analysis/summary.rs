@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::aggregate::{aggregate, PhaseAgg, StepAgg};
 use super::thresholds::evaluate;
 use crate::outcome::{classify, ErrorClass};
-use crate::rundir::{Run, RunStatus};
+use crate::rundir::{Run, RunMeta, RunStatus};
 
 pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";
 
@@ -313,8 +313,8 @@ fn near(value: f64, limit: f64) -> bool {
     ((limit - value) / limit).abs() <= NEAR_LIMIT
 }
 
-fn phase_summary(run: &Run, agg: &PhaseAgg) -> PhaseSummary {
-    let meta = run.meta.phases.iter().find(|p| p.name == agg.name);
+fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
+    let meta = run_meta.phases.iter().find(|p| p.name == agg.name);
     let all = agg.merged(None);
     let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
     for (k, v) in &all.kinds {
@@ -326,8 +326,7 @@ fn phase_summary(run: &Run, agg: &PhaseAgg) -> PhaseSummary {
         };
         *by_class.entry(class.into()).or_default() += v;
     }
-    let thresholds = run
-        .meta
+    let thresholds = run_meta
         .thresholds
         .iter()
         .filter(|t| t.applies_to(&agg.name))
@@ -372,13 +371,32 @@ fn phase_summary(run: &Run, agg: &PhaseAgg) -> PhaseSummary {
 pub fn summarize(run: &Run) -> Summary {
     let order: Vec<String> = run.meta.phases.iter().map(|p| p.name.clone()).collect();
     let aggs = aggregate(&order, &run.intervals);
+    let mut s = summarize_aggs(&run.meta, &aggs, &run.skipped);
+    s.capacity = capacity_of(run.capacity.as_ref());
+    s
+}
+
+/// The summary of a run directory, streaming its intervals (a long run never has to fit in
+/// memory; see [`crate::rundir::for_each_interval`]).
+pub fn summarize_dir(dir: &std::path::Path) -> Result<Summary, crate::rundir::RunDirError> {
+    let meta = crate::rundir::read_meta(dir)?;
+    let mut aggs: Vec<PhaseAgg> = meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect();
+    let skipped = crate::rundir::for_each_interval(dir, |iv| super::aggregate::aggregate_into(&mut aggs, &iv))?;
+    let mut s = summarize_aggs(&meta, &aggs, &skipped);
+    s.capacity = capacity_of(crate::rundir::read_capacity(dir).as_ref());
+    Ok(s)
+}
+
+/// The summary from phase aggregates already folded (see [`super::aggregate_into`]), for runs
+/// too long to hold all their intervals; `skipped` are the unreadable interval lines.
+pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
     // Phases that never started (skipped by a stop) are left out; the status says why.
     let phases: Vec<PhaseSummary> = aggs
         .iter()
         .filter(|a| !a.start_t.is_nan())
-        .map(|a| phase_summary(run, a))
+        .map(|a| phase_summary(meta, a))
         .collect();
-    let mut conditions: Vec<String> = run.meta.notes.clone();
+    let mut conditions: Vec<String> = meta.notes.clone();
     let mut failed = false;
     for p in &phases {
         for t in &p.thresholds {
@@ -395,7 +413,7 @@ pub fn summarize(run: &Run) -> Summary {
             ));
         }
     }
-    match run.meta.status {
+    match meta.status {
         RunStatus::Aborted => failed = true,
         RunStatus::Interrupted => conditions.push("the run was interrupted before all phases finished".into()),
         RunStatus::Running => {
@@ -412,23 +430,23 @@ pub fn summarize(run: &Run) -> Summary {
     };
     Summary {
         schema: SUMMARY_SCHEMA.into(),
-        name: run.meta.name.clone(),
+        name: meta.name.clone(),
         verdict,
-        status: run.meta.status,
-        started_at: run.meta.started_at.clone(),
-        ended_at: run.meta.ended_at.clone(),
-        target: run.meta.target.clone(),
+        status: meta.status,
+        started_at: meta.started_at.clone(),
+        ended_at: meta.ended_at.clone(),
+        target: meta.target.clone(),
         conditions,
         phases,
-        warnings: run
-            .skipped
+        warnings: skipped
             .iter()
             .map(|(line, e)| format!("intervals.jsonl:{line}: skipped an unreadable record ({e})"))
             .collect(),
         findings: Vec::new(),
-        capacity: run
-            .capacity
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok()),
+        capacity: None,
     }
+}
+
+fn capacity_of(v: Option<&serde_json::Value>) -> Option<Capacity> {
+    v.and_then(|v| serde_json::from_value(v.clone()).ok())
 }

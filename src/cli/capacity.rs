@@ -254,6 +254,14 @@ pub fn capacity(a: CapacityArgs) -> u8 {
                 print!("{}", render_capacity(&cap));
                 println!("run directory: {}", outcome.dir.display());
                 println!("capacity: {}", outcome.dir.join("capacity.json").display());
+                // The report gains its Capacity section from capacity.json; a failure only warns.
+                match crate::report::write_run_reports(&outcome.dir) {
+                    Ok((md, html)) => {
+                        println!("report: {}", md.display());
+                        println!("report: {}", html.display());
+                    }
+                    Err(e) => eprintln!("warning: the report was not written: {e}"),
+                }
             }
             if controls.stop.is_cancelled() {
                 EXIT_INTERRUPTED

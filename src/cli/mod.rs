@@ -2,9 +2,12 @@
 //! code, so tests can drive the same paths in-process.
 
 mod capacity;
+mod compare;
 mod demo;
 mod host;
+mod report;
 pub mod run;
+mod runs;
 mod summary;
 mod target;
 mod validate;
@@ -45,6 +48,12 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Search the load level where the SLO breaks: how many users the system holds.
     Capacity(capacity::CapacityArgs),
+    /// Render a report (md, html, json, junit) from a run directory.
+    Report(report::ReportArgs),
+    /// List the runs under a runs directory (indexed in its index.sqlite), or show one.
+    Runs(runs::RunsArgs),
+    /// Compare two runs per phase and step: p95, avg, throughput, error rate, before → after.
+    Compare(compare::CompareArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +72,9 @@ pub fn main() -> ExitCode {
         Command::Target(a) => target::target(a),
         Command::Demo(a) => demo::demo(a),
         Command::Capacity(a) => capacity::capacity(a),
+        Command::Report(a) => report::report(a),
+        Command::Runs(a) => runs::runs(a),
+        Command::Compare(a) => compare::compare(a),
     };
     ExitCode::from(code)
 }

@@ -164,6 +164,25 @@ pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
     }
 }
 
+/// The runs directory `stampede runs` lists by default.
+pub const RUNS_DIR: &str = "runs";
+
+/// Adds the run to `runs/index.sqlite` when its directory is directly under `runs/` (a run
+/// written elsewhere with `--out` is not part of that history). Failures only warn: the index
+/// is a cache that `stampede runs` rebuilds from the directories.
+fn register(dir: &std::path::Path) {
+    let runs = std::path::Path::new(RUNS_DIR);
+    let (Ok(runs), Some(Ok(parent))) = (runs.canonicalize(), dir.parent().map(|p| p.canonicalize())) else {
+        return;
+    };
+    if parent != runs {
+        return;
+    }
+    if let Err(e) = crate::history::Index::open(&runs).and_then(|i| i.register(dir)) {
+        eprintln!("warning: the run was not added to the run history: {e}");
+    }
+}
+
 /// Runs with Ctrl-C handling, prints the summary and the paths, and returns the outcome (or
 /// the exit code of a run that could not be made).
 pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> Result<RunOutcome, u8> {
@@ -213,6 +232,15 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
             print!("{}", render_summary(&outcome.summary));
             println!("run directory: {}", outcome.dir.display());
             println!("summary: {}", outcome.dir.join("summary.json").display());
+            // A report that cannot be written does not undo the run: say so and go on.
+            match crate::report::write_run_reports(&outcome.dir) {
+                Ok((md, html)) => {
+                    println!("report: {}", md.display());
+                    println!("report: {}", html.display());
+                }
+                Err(e) => eprintln!("warning: the report was not written: {e}"),
+            }
+            register(&outcome.dir);
             Ok(outcome)
         }
     }

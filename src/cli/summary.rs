@@ -3,9 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use crate::analysis::{summarize, Verdict};
+use crate::analysis::{summarize_dir, Verdict};
 use crate::report::terminal::render_summary;
-use crate::rundir::read_run;
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
@@ -19,14 +18,13 @@ pub struct SummaryArgs {
 /// Rebuilds the summary from the run directory alone. Exit code as for the run: 1 when a
 /// threshold failed.
 pub fn summary(a: SummaryArgs) -> u8 {
-    let run = match read_run(&a.run_dir) {
-        Ok(r) => r,
+    let s = match summarize_dir(&a.run_dir) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_INVALID;
         }
     };
-    let s = summarize(&run);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
     } else {

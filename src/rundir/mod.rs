@@ -16,7 +16,7 @@ mod reader;
 mod writer;
 
 pub use meta::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
-pub use reader::{read_run, Run};
+pub use reader::{for_each_interval, read_capacity, read_meta, read_run, Run};
 pub use writer::RunWriter;
 
 #[derive(Debug, thiserror::Error)]

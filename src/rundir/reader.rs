@@ -1,6 +1,7 @@
 //! Reading a run directory back, including one whose process was killed mid-run.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::meta::RunMeta;
@@ -18,6 +19,26 @@ pub struct Run {
 }
 
 pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
+    let meta = read_meta(dir)?;
+    let mut intervals = Vec::new();
+    let skipped = for_each_interval(dir, |iv| intervals.push(iv))?;
+    Ok(Run {
+        meta,
+        intervals,
+        skipped,
+        capacity: read_capacity(dir),
+    })
+}
+
+/// `capacity.json`: only capacity searches write it; an unreadable one is left out, not fatal.
+pub fn read_capacity(dir: &Path) -> Option<serde_json::Value> {
+    fs::read_to_string(dir.join("capacity.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Reads `meta.json` alone.
+pub fn read_meta(dir: &Path) -> Result<RunMeta, RunDirError> {
     let meta_path = dir.join("meta.json");
     let text = fs::read_to_string(&meta_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -32,40 +53,51 @@ pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
             }
         }
     })?;
-    let meta: RunMeta = serde_json::from_str(&text).map_err(|e| RunDirError::Invalid {
+    serde_json::from_str(&text).map_err(|e| RunDirError::Invalid {
         path: meta_path.display().to_string(),
         reason: format!("meta.json: {e}"),
-    })?;
+    })
+}
+
+/// Streams the intervals to `f` one at a time and returns the unreadable lines. A decoded
+/// interval holds full-size histograms (~180 KB each), so a long run with many steps does not
+/// fit in memory at once (1 hour × 20 steps ≈ 25 GB): folds (summaries, reports) use this.
+pub fn for_each_interval(dir: &Path, mut f: impl FnMut(Interval)) -> Result<Vec<(usize, String)>, RunDirError> {
     let iv_path = dir.join("intervals.jsonl");
-    let text = match fs::read_to_string(&iv_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(RunDirError::Io {
-                path: iv_path.display().to_string(),
-                source: e,
-            })
-        }
+    let io = |e| RunDirError::Io {
+        path: iv_path.display().to_string(),
+        source: e,
     };
-    let mut intervals = Vec::new();
+    let file = match fs::File::open(&iv_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut reader = BufReader::new(file);
     let mut skipped = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            // Not UTF-8: a damaged line; count it and go on.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                n += 1;
+                skipped.push((n, e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(io(e)),
+        }
+        n += 1;
         if line.trim().is_empty() {
             continue;
         }
-        match Interval::from_json_line(line) {
-            Ok(iv) => intervals.push(iv),
-            Err(e) => skipped.push((i + 1, e)),
+        match Interval::from_json_line(line.trim_end()) {
+            Ok(iv) => f(iv),
+            Err(e) => skipped.push((n, e)),
         }
     }
-    // Optional: only capacity searches write it; an unreadable one is left out, not fatal.
-    let capacity = fs::read_to_string(dir.join("capacity.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    Ok(Run {
-        meta,
-        intervals,
-        skipped,
-        capacity,
-    })
+    Ok(skipped)
 }

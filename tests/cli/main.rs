@@ -9,6 +9,7 @@ mod features;
 mod library;
 mod lifecycle;
 mod measurement;
+mod report;
 mod target;
 mod tls;
 

@@ -1,7 +1,7 @@
 //! A small, real HTTP server for the CLI tests, run in-process on 127.0.0.1:0.
 //!
 //! Endpoints: `/fast`, `/delay/MS`, `/status/CODE`, `/json`, `/echo` (POST: echoes body and
-//! the headers `x-*`), `/bytes/N` (N bytes, streamed), `/items/ID`. `freeze_for` makes every
+//! the headers `x-*`), `/bytes/N` (N bytes, streamed), `/items/ID`, `/xss` (500 with a `<script>` body). `freeze_for` makes every
 //! request that arrives wait until the freeze ends. A second listener misbehaves on purpose:
 //! `reset` (closes mid-response) or `malformed` (garbage status line).
 
@@ -216,6 +216,13 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             Response::new(full(body))
         }
         ["items", _id] => Response::new(full("item")),
+        ["xss"] => {
+            // A hostile target: markup in the body and the reason phrase's place.
+            let mut r = Response::new(full("<script>alert(1)</script>"));
+            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            r.headers_mut().insert("content-type", "text/html".parse().unwrap());
+            r
+        }
         ["bytes", n] => Response::new(
             Chunks {
                 left: n.parse().unwrap_or(0),

@@ -1,0 +1,189 @@
+//! Report rendering benchmark (not a timed test): writes a synthetic 1-hour run (3,600
+//! one-second intervals, 20 endpoints, ~50 requests per endpoint per second) to a temporary run
+//! directory, then times each stage of `stampede report` on it and prints the figures.
+//!
+//!     cargo run --example report_bench            # debug build (deps optimized, see Cargo.toml)
+//!     cargo run --example report_bench -- DIR     # keep the run directory in DIR
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use stampede::recorder::{new_hist, Interval, StepInterval};
+use stampede::report::{charts, html, junit, load, markdown};
+use stampede::rundir::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
+
+const SECONDS: u64 = 3_600;
+const ENDPOINTS: usize = 20;
+const PER_SECOND: u64 = 50;
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn threshold(expr: &str, metric: &str, value: f64) -> ThresholdSpec {
+    ThresholdSpec {
+        expr: expr.into(),
+        metric: metric.into(),
+        op: "<".into(),
+        value,
+        phase: None,
+        step: None,
+        abort_on_fail: false,
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let keep = std::env::args().nth(1).map(PathBuf::from);
+    let tmp = std::env::temp_dir().join(format!("stampede-report-bench-{}", std::process::id()));
+    let dir = keep.clone().unwrap_or(tmp);
+    std::fs::create_dir_all(&dir)?;
+    let steps: Vec<String> = (0..ENDPOINTS).map(|i| format!("endpoint-{i:02}")).collect();
+    let phases = [
+        ("baseline", 0u64, 1_200u64, 20u64),
+        ("steady", 1_200, 2_400, 60),
+        ("peak", 2_400, 3_600, 120),
+    ];
+    let meta = RunMeta {
+        schema: RUN_SCHEMA.into(),
+        name: "bench".into(),
+        plan_file: "bench.yaml".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        host: "bench".into(),
+        os: "linux".into(),
+        cores: 2,
+        memory_bytes: 1 << 34,
+        started_at: "2026-01-01T00:00:00.000Z".into(),
+        ended_at: Some("2026-01-01T01:00:00.000Z".into()),
+        status: RunStatus::Completed,
+        target: Some("http://127.0.0.1:8080".into()),
+        workers: 2,
+        segment: "0/1".into(),
+        phases: phases
+            .iter()
+            .map(|(n, a, b, vus)| PhaseMeta {
+                name: (*n).into(),
+                model: "closed".into(),
+                description: format!("{vus} VUs for {}m", (b - a) / 60),
+                scenarios: vec!["s".into()],
+                planned_s: (b - a) as f64,
+                peak: *vus as f64,
+            })
+            .collect(),
+        steps: steps.clone(),
+        thresholds: vec![
+            threshold("p95 < 500ms", "p95", 500.0),
+            threshold("avg < 300ms", "avg", 300.0),
+            threshold("error_rate < 5%", "error_rate", 0.05),
+        ],
+        notes: vec!["synthetic run written by examples/report_bench.rs".into()],
+    };
+    if dir.join("meta.json").is_file() {
+        println!("reusing the run in {}", dir.display());
+        return measure(&dir, keep.is_none());
+    }
+    let t = Instant::now();
+    std::fs::write(dir.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("intervals.jsonl"))?);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for (name, a, b, vus) in phases {
+        for sec in a..b {
+            let mut ivs = Vec::with_capacity(ENDPOINTS);
+            for (i, s) in steps.iter().enumerate() {
+                let mut latency = new_hist();
+                let base = 20_000 + 5_000 * i as u64 + vus * 1_000;
+                let mut errors = 0;
+                for _ in 0..PER_SECOND {
+                    let r = rng.next();
+                    latency.saturating_record(base + r % base);
+                    if r % 100 == 0 {
+                        errors += 1;
+                    }
+                }
+                let mut kinds = BTreeMap::new();
+                let mut statuses = BTreeMap::from([(200u16, PER_SECOND - errors)]);
+                if errors > 0 {
+                    kinds.insert("status_503".to_string(), errors);
+                    statuses.insert(503, errors);
+                }
+                ivs.push(StepInterval {
+                    name: s.clone(),
+                    requests: PER_SECOND,
+                    errors,
+                    bytes_in: PER_SECOND * 512,
+                    bytes_out: PER_SECOND * 128,
+                    statuses,
+                    kinds,
+                    service: latency.clone(),
+                    latency,
+                });
+            }
+            let iv = Interval {
+                phase: name.into(),
+                seq: sec - a,
+                t: sec as f64,
+                dur: 1.0,
+                vus,
+                waiting: 0,
+                iterations: PER_SECOND,
+                dropped: 0,
+                steps: ivs,
+            };
+            writeln!(out, "{}", iv.to_json_line())?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    println!(
+        "wrote {} ({} intervals x {ENDPOINTS} endpoints) in {:.2}s",
+        dir.display(),
+        SECONDS,
+        t.elapsed().as_secs_f64()
+    );
+
+    measure(&dir, keep.is_none())
+}
+
+fn measure(dir: &std::path::Path, remove: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let total = Instant::now();
+    // What `stampede report` does: stream the intervals through the summary and the timeline.
+    let t = Instant::now();
+    let report = load(dir)?;
+    let model = t.elapsed();
+    let t = Instant::now();
+    let charts = charts::charts(&report);
+    let md = markdown::render(&report, &charts, Some("charts"));
+    let page = html::render(&report, &charts);
+    let json = serde_json::to_string_pretty(&report)?;
+    let xml = junit::render(&report);
+    let render = t.elapsed();
+    let all = total.elapsed();
+    println!(
+        "read + summarize + model ({} intervals, {} histograms decoded): {:.3}s",
+        SECONDS,
+        SECONDS as usize * ENDPOINTS * 2,
+        model.as_secs_f64()
+    );
+    println!(
+        "render md + html + json + junit + {} charts: {:.3}s ({} / {} / {} / {} bytes)",
+        charts.len(),
+        render.as_secs_f64(),
+        md.len(),
+        page.len(),
+        json.len(),
+        xml.len()
+    );
+    println!("total (run directory -> all formats): {:.3}s", all.as_secs_f64());
+    if remove {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The report's charts, built from the model: latency over time with VUs, throughput and errors
+//! over time, and one latency distribution (percentile curve) per phase with a line per endpoint.
+
+use super::model::Report;
+use super::svg::{render, Axis, Chart, Line, Ticks};
+
+/// A rendered chart: a file stem (for Markdown's `charts/` directory), its title and the SVG.
+pub struct RenderedChart {
+    pub stem: String,
+    pub title: String,
+    pub svg: String,
+}
+
+fn markers(r: &Report) -> Vec<(f64, String)> {
+    r.timeline.phase_starts.iter().map(|(p, t)| (*t, p.clone())).collect()
+}
+
+fn opt(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}
+
+/// x = −log10(1 − q), so p90, p99 and p99.9 are evenly spaced.
+fn nines(q: f64) -> f64 {
+    -(1.0 - q).max(1e-6).log10()
+}
+
+pub fn charts(r: &Report) -> Vec<RenderedChart> {
+    let mut out = Vec::new();
+    if r.timeline.points.is_empty() {
+        return out;
+    }
+    let pts = &r.timeline.points;
+    let series = |name: &str, f: &dyn Fn(&super::series::TimePoint) -> f64, axis: Axis, dashed: bool| Line {
+        name: name.into(),
+        points: pts.iter().map(|p| (p.t, f(p))).collect(),
+        axis,
+        dashed,
+    };
+    let latency = Chart {
+        title: "Latency over time (p50 / p95 / p99) with VUs".into(),
+        x_label: "time since start".into(),
+        y_label: "latency (ms)".into(),
+        y2_label: Some("VUs".into()),
+        x_ticks: Ticks::Seconds,
+        y_ticks: Ticks::Number(""),
+        y2_ticks: Ticks::Number(""),
+        lines: vec![
+            series("p50", &|p| opt(p.p50_ms), Axis::Left, false),
+            series("p95", &|p| opt(p.p95_ms), Axis::Left, false),
+            series("p99", &|p| opt(p.p99_ms), Axis::Left, false),
+            series("VUs", &|p| p.vus as f64, Axis::Right, true),
+        ],
+        markers: markers(r),
+    };
+    out.push(RenderedChart {
+        stem: "latency".into(),
+        title: latency.title.clone(),
+        svg: render(&latency),
+    });
+    let throughput = Chart {
+        title: "Throughput and errors over time".into(),
+        x_label: "time since start".into(),
+        y_label: "requests/s".into(),
+        y2_label: Some("errors/s".into()),
+        x_ticks: Ticks::Seconds,
+        y_ticks: Ticks::Number(""),
+        y2_ticks: Ticks::Number(""),
+        lines: vec![
+            series("requests/s", &|p| p.rps, Axis::Left, false),
+            series("errors/s", &|p| p.errors_per_s, Axis::Right, true),
+        ],
+        markers: markers(r),
+    };
+    out.push(RenderedChart {
+        stem: "throughput".into(),
+        title: throughput.title.clone(),
+        svg: render(&throughput),
+    });
+    for (i, p) in r.summary.phases.iter().enumerate() {
+        let lines: Vec<Line> = p
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let l = s.latency_ms.as_ref()?;
+                Some(Line {
+                    name: s.name.clone(),
+                    points: [
+                        (0.0, l.min),
+                        (0.5, l.p50),
+                        (0.9, l.p90),
+                        (0.95, l.p95),
+                        (0.99, l.p99),
+                        (0.999, l.p99_9),
+                    ]
+                    .iter()
+                    .map(|(q, v)| (nines(*q), *v))
+                    .collect(),
+                    axis: Axis::Left,
+                    dashed: false,
+                })
+            })
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let c = Chart {
+            title: format!("Latency distribution per endpoint: {}", p.name),
+            x_label: "percentile".into(),
+            y_label: "latency (ms)".into(),
+            y2_label: None,
+            x_ticks: Ticks::Nines,
+            y_ticks: Ticks::Number(""),
+            y2_ticks: Ticks::Number(""),
+            lines,
+            markers: Vec::new(),
+        };
+        out.push(RenderedChart {
+            // Numbered, so two phases whose names differ only in punctuation keep their files apart.
+            stem: format!("distribution-{}-{}", i + 1, super::escape::file_name(&p.name)),
+            title: c.title.clone(),
+            svg: render(&c),
+        });
+    }
+    out
+}

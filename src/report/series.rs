@@ -1,0 +1,207 @@
+//! Time series for the charts, computed from the intervals: latency percentiles, VUs,
+//! throughput and errors over the run. Long runs are bucketed (at most [`MAX_POINTS`] points)
+//! and each bucket's percentiles come from its merged histogram, never from averaged percentiles.
+
+use serde::Serialize;
+
+use crate::recorder::{new_hist, Hist, Interval};
+
+/// More points than a chart is pixels wide add nothing but time and bytes.
+pub const MAX_POINTS: usize = 300;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimePoint {
+    /// Seconds since the run start, at the bucket's start.
+    pub t: f64,
+    /// The highest VU count seen in the bucket.
+    pub vus: u64,
+    pub rps: f64,
+    pub errors_per_s: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    /// Seconds per point.
+    pub bucket_s: f64,
+    pub points: Vec<TimePoint>,
+    /// Where each phase starts: (phase, seconds since the run start).
+    pub phase_starts: Vec<(String, f64)>,
+}
+
+struct Acc {
+    hist: Hist,
+    requests: u64,
+    errors: u64,
+    dur: f64,
+    vus: u64,
+    seen: bool,
+}
+
+impl Acc {
+    fn new() -> Acc {
+        Acc {
+            hist: new_hist(),
+            requests: 0,
+            errors: 0,
+            dur: 0.0,
+            vus: 0,
+            seen: false,
+        }
+    }
+
+    fn merge(&mut self, o: Acc) {
+        let _ = self.hist.add(&o.hist);
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.dur += o.dur;
+        self.vus = self.vus.max(o.vus);
+        self.seen |= o.seen;
+    }
+}
+
+/// Folds intervals, in any number, into at most 2 × [`MAX_POINTS`] buckets: when a run turns
+/// out longer than expected, neighbouring buckets are merged and the bucket length doubles, so
+/// memory stays bounded without knowing the run's length in advance.
+pub struct TimelineBuilder {
+    bucket_s: f64,
+    acc: Vec<Acc>,
+    phase_starts: Vec<(String, f64)>,
+}
+
+impl TimelineBuilder {
+    /// `expected_s`: the run's expected length (e.g. its planned phases), to pick the bucket.
+    pub fn new(expected_s: f64) -> TimelineBuilder {
+        let e = if expected_s.is_finite() {
+            expected_s.max(0.0)
+        } else {
+            0.0
+        };
+        TimelineBuilder {
+            bucket_s: (e / MAX_POINTS as f64).ceil().max(1.0),
+            acc: Vec::new(),
+            phase_starts: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, iv: &Interval) {
+        if !iv.t.is_finite() || iv.t < 0.0 || iv.t > 1e9 {
+            return;
+        }
+        if !self.phase_starts.iter().any(|(p, _)| p == &iv.phase) {
+            self.phase_starts.push((iv.phase.clone(), iv.t));
+        }
+        let mut i = (iv.t / self.bucket_s) as usize;
+        while i >= 2 * MAX_POINTS {
+            self.coarsen();
+            i = (iv.t / self.bucket_s) as usize;
+        }
+        while self.acc.len() <= i {
+            self.acc.push(Acc::new());
+        }
+        let a = &mut self.acc[i];
+        a.seen = true;
+        a.dur += iv.dur.max(0.0);
+        a.vus = a.vus.max(iv.vus);
+        for s in &iv.steps {
+            a.requests += s.requests;
+            a.errors += s.errors;
+            let _ = a.hist.add(&s.latency);
+        }
+    }
+
+    fn coarsen(&mut self) {
+        let old = std::mem::take(&mut self.acc);
+        let mut it = old.into_iter();
+        while let Some(mut a) = it.next() {
+            if let Some(b) = it.next() {
+                a.merge(b);
+            }
+            self.acc.push(a);
+        }
+        self.bucket_s *= 2.0;
+    }
+
+    pub fn finish(self) -> Timeline {
+        let bucket_s = self.bucket_s;
+        let q = |h: &Hist, q: f64| {
+            if h.is_empty() {
+                None
+            } else {
+                Some(h.value_at_quantile(q) as f64 / 1000.0)
+            }
+        };
+        let points = self
+            .acc
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.seen)
+            .map(|(i, a)| {
+                let d = if a.dur > 0.0 { a.dur } else { bucket_s };
+                TimePoint {
+                    t: i as f64 * bucket_s,
+                    vus: a.vus,
+                    rps: a.requests as f64 / d,
+                    errors_per_s: a.errors as f64 / d,
+                    p50_ms: q(&a.hist, 0.50),
+                    p95_ms: q(&a.hist, 0.95),
+                    p99_ms: q(&a.hist, 0.99),
+                }
+            })
+            .collect();
+        Timeline {
+            bucket_s,
+            points,
+            phase_starts: self.phase_starts,
+        }
+    }
+}
+
+/// Buckets all intervals of the run by their start time.
+pub fn timeline(intervals: &[Interval]) -> Timeline {
+    let span = intervals
+        .iter()
+        .map(|iv| iv.t + iv.dur)
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    let mut b = TimelineBuilder::new(span);
+    for iv in intervals {
+        b.add(iv);
+    }
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(t: f64) -> Interval {
+        Interval {
+            phase: "p".into(),
+            seq: 0,
+            t,
+            dur: 1.0,
+            vus: 1,
+            waiting: 0,
+            iterations: 1,
+            dropped: 0,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_run_longer_than_expected_is_coarsened_not_unbounded() {
+        let mut b = TimelineBuilder::new(10.0);
+        for t in 0..5_000 {
+            b.add(&iv(t as f64));
+        }
+        let tl = b.finish();
+        assert!(tl.points.len() <= 2 * MAX_POINTS, "{}", tl.points.len());
+        assert!(tl.bucket_s >= 8.0);
+        assert!(tl.points.windows(2).all(|w| w[0].t < w[1].t));
+        let last = tl.points.last().map(|p| p.t).unwrap_or(0.0);
+        assert!(last <= 5_000.0 && last + tl.bucket_s >= 4_999.0, "{last}");
+    }
+}
