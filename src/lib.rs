@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod monitor;
 pub mod outcome;
 pub mod recorder;
 pub mod report;

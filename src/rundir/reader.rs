@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::meta::RunMeta;
 use super::RunDirError;
+use crate::monitor::{parse_records, MonitorRecord};
 use crate::recorder::Interval;
 
 #[derive(Debug)]
@@ -13,6 +14,10 @@ pub struct Run {
     pub intervals: Vec<Interval>,
     /// Lines that could not be read (a torn last line after `kill -9`), with their numbers.
     pub skipped: Vec<(usize, String)>,
+    /// Server-side samples and monitor failures (`monitors.jsonl`; empty when there is none).
+    pub monitors: Vec<MonitorRecord>,
+    /// Lines of `monitors.jsonl` that could not be read, with their numbers.
+    pub monitors_skipped: Vec<(usize, String)>,
 }
 
 pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
@@ -56,9 +61,22 @@ pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
             Err(e) => skipped.push((i + 1, e)),
         }
     }
+    let mon_path = dir.join("monitors.jsonl");
+    let (monitors, monitors_skipped) = match fs::read_to_string(&mon_path) {
+        Ok(t) => parse_records(&t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
+        Err(e) => {
+            return Err(RunDirError::Io {
+                path: mon_path.display().to_string(),
+                source: e,
+            })
+        }
+    };
     Ok(Run {
         meta,
         intervals,
         skipped,
+        monitors,
+        monitors_skipped,
     })
 }
