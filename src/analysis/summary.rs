@@ -315,10 +315,15 @@ pub fn summarize(run: &Run) -> Summary {
     let order: Vec<String> = run.meta.phases.iter().map(|p| p.name.clone()).collect();
     let aggs = aggregate(&order, &run.intervals);
     // Phases that never started (skipped by a stop) are left out; the status says why.
+    let mut server = super::findings::server_metrics(run);
     let phases: Vec<PhaseSummary> = aggs
         .iter()
         .filter(|a| !a.start_t.is_nan())
-        .map(|a| phase_summary(run, a))
+        .map(|a| {
+            let mut p = phase_summary(run, a);
+            p.server = server.remove(&p.name).unwrap_or_default();
+            p
+        })
         .collect();
     let mut conditions: Vec<String> = run.meta.notes.clone();
     let mut failed = false;
@@ -366,8 +371,9 @@ pub fn summarize(run: &Run) -> Summary {
             .skipped
             .iter()
             .map(|(line, e)| format!("intervals.jsonl:{line}: skipped an unreadable record ({e})"))
+            .chain(super::findings::monitor_warnings(run))
             .collect(),
-        findings: Vec::new(),
+        findings: super::findings::findings(run),
         capacity: None,
     }
 }

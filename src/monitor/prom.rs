@@ -157,7 +157,8 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == ':'
 }
 
-type Line = (String, Vec<(String, String)>, f64);
+type Labels = Vec<(String, String)>;
+type Line = (String, Labels, f64);
 
 fn parse_sample(line: &str) -> Result<Line, String> {
     let mut chars = line.char_indices().peekable();
@@ -195,7 +196,7 @@ fn parse_sample(line: &str) -> Result<Line, String> {
 }
 
 /// Labels after the `{`; returns them and the text after the closing `}`.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         s = s.trim_start();

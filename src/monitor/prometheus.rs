@@ -6,14 +6,20 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use stampede_plan::{Origin, SeriesFilter};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::prom::{self, series_key};
 use super::{rate, MonitorError, Series};
-use crate::http::{Connector, Sender};
+
+type Sender = http1::SendRequest<Full<Bytes>>;
 
 /// Expositions larger than this are refused: a monitor must not eat the load generator's memory.
 const MAX_BODY: usize = 16 << 20;
@@ -25,7 +31,8 @@ pub struct Prometheus {
     path: String,
     include: Vec<SeriesFilter>,
     labels: Vec<(String, String)>,
-    connector: Option<Connector>,
+    /// TLS settings for `https` (real verification); `None` for `http`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     conn: Option<Sender>,
     /// Cumulative values at the previous scrape, for rates.
     prev: BTreeMap<String, (f64, Instant)>,
@@ -38,13 +45,12 @@ impl Prometheus {
         } else {
             None
         };
-        let connector = (!origin.tls || tls.is_some()).then(|| Connector::new(tls, false, Duration::from_secs(5)));
         Prometheus {
             origin,
             path,
             include,
             labels,
-            connector,
+            tls,
             conn: None,
             prev: BTreeMap::new(),
         }
@@ -65,25 +71,23 @@ impl Prometheus {
             what: what.clone(),
             reason,
         };
-        if self.conn.as_ref().is_none_or(|c| !c.is_open()) {
-            let connector = self
-                .connector
-                .as_ref()
-                .ok_or_else(|| failed("cannot set up TLS".into()))?;
-            let c = connector
-                .connect(&self.origin)
+        if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
+            let c = connect(&self.origin, self.tls.clone())
                 .await
-                .map_err(|k| MonitorError::Connect {
+                .map_err(|reason| MonitorError::Connect {
                     what: what.clone(),
-                    reason: k.name(|_| String::new()),
+                    reason,
                 })?;
             self.conn = Some(c);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(failed("no connection".into()));
         };
-        let uri = if conn.is_h2() { what.clone() } else { self.path.clone() };
-        let req = http::Request::get(uri)
+        if let Err(e) = conn.ready().await {
+            self.conn = None;
+            return Err(failed(e.to_string()));
+        }
+        let req = http::Request::get(self.path.clone())
             .header(http::header::HOST, self.origin.authority.as_str())
             .header(http::header::ACCEPT, "text/plain;version=0.0.4")
             .header(
@@ -92,7 +96,7 @@ impl Prometheus {
             )
             .body(Full::new(Bytes::new()))
             .map_err(|e| failed(e.to_string()))?;
-        let resp = match conn.send(req).await {
+        let resp = match conn.send_request(req).await {
             Ok(r) => r,
             Err(e) => {
                 self.conn = None;
@@ -151,7 +155,7 @@ impl Prometheus {
                 self.prev.insert(key.clone(), (s.value, now));
                 cumulative.insert(key, s.value);
                 if let Some(r) = r.filter(|r| r.is_finite()) {
-                    out.insert(series_key(&format!("{}_per_s", s.name), &s.labels), r);
+                    out.insert(series_key(&format!("{}_per_s", s.name), &s.labels), super::round3(r));
                 }
             } else if s.value.is_finite() {
                 out.insert(s.key(), s.value);
@@ -174,6 +178,43 @@ impl Prometheus {
         out.extend(ratios);
         out
     }
+}
+
+/// One HTTP/1.1 connection for scraping, its driver on a spawned task. (The load's own client
+/// runs its connections on a local task set, per VU; a monitor lives on the runner's runtime.)
+async fn connect(origin: &Origin, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Sender, String> {
+    let timeout = Duration::from_secs(5);
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((origin.host.as_str(), origin.port)))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    if origin.tls {
+        let mut config = (*tls.ok_or("cannot set up TLS")?).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let name = rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|e| e.to_string())?;
+        let stream = tokio::time::timeout(
+            timeout,
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| "TLS handshake timeout".to_string())?
+        .map_err(|e| format!("TLS: {e}"))?;
+        handshake(TokioIo::new(stream)).await
+    } else {
+        handshake(TokioIo::new(tcp)).await
+    }
+}
+
+async fn handshake<T>(io: TokioIo<T>) -> Result<Sender, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(io).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 #[cfg(test)]

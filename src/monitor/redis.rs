@@ -61,14 +61,11 @@ impl Redis {
                 Some(user) => vec![b"AUTH", user.as_bytes(), pw.as_bytes()],
                 None => vec![b"AUTH", pw.as_bytes()],
             };
-            match command(&mut c, &args).await.map_err(|e| self.failed(e))? {
-                Reply::Error(e) => {
-                    return Err(MonitorError::Auth {
-                        what: self.url.shown(),
-                        reason: e,
-                    })
-                }
-                _ => {}
+            if let Reply::Error(e) = command(&mut c, &args).await.map_err(|e| self.failed(e))? {
+                return Err(MonitorError::Auth {
+                    what: self.url.shown(),
+                    reason: e,
+                });
             }
         }
         if u.db != 0 {

@@ -100,7 +100,7 @@ pub fn parse_redis_url(url: &str) -> Option<RedisUrl> {
         None => (None, rest),
     };
     let (hostport, db) = match rest.split_once('/') {
-        Some((h, d)) if d.is_empty() => (h, 0),
+        Some((h, "")) => (h, 0),
         Some((h, d)) => (h, d.parse().ok()?),
         None => (rest, 0),
     };
