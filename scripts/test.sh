@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests start for real (none are mocked). Installed only when missing.
 need_pkgs=()
-for p in ${STAMPEDE_TEST_PACKAGES:-openssl}; do
+for p in ${STAMPEDE_TEST_PACKAGES:-openssl postgresql redis-server}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -16,5 +16,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
   fi
 fi
+
+# Real PostgreSQL and Redis on loopback for the monitor tests; their URLs go to the tests
+# through STAMPEDE_TEST_PG_URL and STAMPEDE_TEST_REDIS_URL (tests fail, not skip, without them).
+eval "$(scripts/test-services.sh)"
 
 cargo test --workspace --quiet "$@"
