@@ -8,6 +8,7 @@ mod features;
 mod library;
 mod lifecycle;
 mod measurement;
+mod monitors;
 mod target;
 mod tls;
 
