@@ -37,7 +37,9 @@ fn start_target(dir: &Path) -> Target {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let url = first
         .trim()
         .strip_prefix("listening on ")
@@ -97,7 +99,10 @@ fn a_saturated_pool_is_a_finding_with_its_name_time_and_numbers() {
     let s = summary_json(&run);
     let pool = server_metric(&s, "target.stampede_target_connection_pool_in_use{pool=\"db\"}");
     assert_eq!(pool["max"], 4.0, "{pool}");
-    assert_eq!(server_metric(&s, "target.stampede_target_connection_pool_max{pool=\"db\"}")["min"], 4.0);
+    assert_eq!(
+        server_metric(&s, "target.stampede_target_connection_pool_max{pool=\"db\"}")["min"],
+        4.0
+    );
     assert!(server_metric(&s, "host.cpu_percent")["unit"] == "%");
     let f = s["findings"]
         .as_array()
@@ -116,10 +121,15 @@ fn a_saturated_pool_is_a_finding_with_its_name_time_and_numbers() {
     assert!((0.0..3.0).contains(&at), "{at}");
     assert!(!f["recommendation"].as_str().unwrap().is_empty());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("findings:") && stdout.contains("Connection pool `db` saturated"), "{stdout}");
+    assert!(
+        stdout.contains("findings:") && stdout.contains("Connection pool `db` saturated"),
+        "{stdout}"
+    );
     // Samples share the run's clock: the first lands within the first second.
     let recs = records(&run);
-    assert!(recs.iter().any(|r| r["monitor"] == "target" && r["t"].as_f64().unwrap() < 1.0));
+    assert!(recs
+        .iter()
+        .any(|r| r["monitor"] == "target" && r["t"].as_f64().unwrap() < 1.0));
 }
 
 #[test]
@@ -131,7 +141,15 @@ fn a_failing_monitor_is_reported_once_and_the_load_goes_on() {
     let plan_path = write(d.path(), "plan.yaml", &plan(&t.url, "/fast", 2, 3, monitors));
     let run = d.path().join("run");
     let out = bin()
-        .args(["run", plan_path.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--workers", "1"])
+        .args([
+            "run",
+            plan_path.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
         .env("REDIS_PASSWORD", "redis-pw-secret")
         .output()
         .unwrap();
@@ -144,11 +162,29 @@ fn a_failing_monitor_is_reported_once_and_the_load_goes_on() {
     let warnings = s["warnings"].to_string();
     assert!(warnings.contains("monitor `dead` failed"), "{warnings}");
     let recs = records(&run);
-    assert_eq!(recs.iter().filter(|r| r["monitor"] == "dead" && r["error"].is_string()).count(), 1);
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r["monitor"] == "dead" && r["error"].is_string())
+            .count(),
+        1
+    );
     let all = run_files(&run) + &stderr + &String::from_utf8_lossy(&out.stdout);
     assert!(!all.contains("hunter2-secret"), "a monitor URL's password leaked");
     assert!(!all.contains("redis-pw-secret"), "a monitor URL's password leaked");
     assert!(run_files(&run).contains("postgres://app:***@127.0.0.1:1/app"));
+    // A torn last line (a killed run) is skipped with a warning; the rest still reads.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run.join("monitors.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"t\":9.0,\"monitor\":\"de").unwrap();
+    let s = summary_json(&run);
+    assert!(
+        s["warnings"].to_string().contains("monitors.jsonl:"),
+        "{}",
+        s["warnings"]
+    );
+    assert!(s["warnings"].to_string().contains("monitor `dead` failed"));
 }
 
 #[test]
@@ -185,7 +221,11 @@ fn a_killed_and_restarted_process_is_reported_as_a_restart() {
         .unwrap_or_else(|| panic!("no restart finding in {}", s["findings"]));
     let at = f["at_s"].as_f64().unwrap();
     assert!((2.0..5.0).contains(&at), "restart seen at {at}");
-    assert!(f["evidence"].to_string().contains("restarted 1 time"), "{}", f["evidence"]);
+    assert!(
+        f["evidence"].to_string().contains("restarted 1 time"),
+        "{}",
+        f["evidence"]
+    );
     killer.join().unwrap();
 }
 
@@ -199,19 +239,34 @@ fn postgres_under_pgbench_load_shows_connections_and_hit_ratio() {
     let monitors = "  - { name: pg, postgres: \"${PG_URL}\" }\n";
     let plan_path = write(d.path(), "plan.yaml", &plan(&t.url, "/fast", 1, 6, monitors));
     let run = d.path().join("run");
-    let password = url.split(':').nth(2).and_then(|x| x.split('@').next()).unwrap_or("").to_string();
+    let password = url
+        .split(':')
+        .nth(2)
+        .and_then(|x| x.split('@').next())
+        .unwrap_or("")
+        .to_string();
     let host_port = url.rsplit('@').next().unwrap().split('/').next().unwrap().to_string();
     let (host, port) = host_port.split_once(':').unwrap();
     // 8 clients of select-only pgbench for most of the run.
     let mut bench = Command::new(&pgbench)
-        .args(["-h", host, "-p", port, "-U", "postgres", "-c", "8", "-j", "2", "-S", "-T", "5", "postgres"])
+        .args([
+            "-h", host, "-p", port, "-U", "postgres", "-c", "8", "-j", "2", "-S", "-T", "5", "postgres",
+        ])
         .env("PGPASSWORD", &password)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {pgbench}: {e}"));
     let out = bin()
-        .args(["run", plan_path.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--workers", "1"])
+        .args([
+            "run",
+            plan_path.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
         .env("PG_URL", &url)
         .output()
         .unwrap();
@@ -225,12 +280,18 @@ fn postgres_under_pgbench_load_shows_connections_and_hit_ratio() {
     assert!(conns["max"].as_f64().unwrap() >= 8.0, "pgbench's 8 clients: {conns}");
     assert_eq!(server_metric(&s, "pg.max_connections")["max"], 50.0);
     let hit = server_metric(&s, "pg.cache_hit_ratio");
-    assert!(hit["avg"].as_f64().unwrap() > 0.5 && hit["max"].as_f64().unwrap() <= 1.0, "{hit}");
+    assert!(
+        hit["avg"].as_f64().unwrap() > 0.5 && hit["max"].as_f64().unwrap() <= 1.0,
+        "{hit}"
+    );
     assert!(server_metric(&s, "pg.transactions_per_s")["max"].as_f64().unwrap() > 100.0);
     server_metric(&s, "pg.longest_query_s");
     server_metric(&s, "pg.waiting");
     server_metric(&s, "pg.deadlocks");
-    assert!(!run_files(&run).contains(&password), "the PostgreSQL password leaked into the run directory");
+    assert!(
+        !run_files(&run).contains(&password),
+        "the PostgreSQL password leaked into the run directory"
+    );
 }
 
 /// Sends RESP commands and reads one line of reply each (enough for SET/GET of short values).
@@ -277,7 +338,15 @@ fn redis_shows_clients_hit_ratio_and_ops() {
     let plan_path = write(d.path(), "plan.yaml", &plan(&t.url, "/fast", 1, 4, monitors));
     let run = d.path().join("run");
     let out = bin()
-        .args(["run", plan_path.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet", "--workers", "1"])
+        .args([
+            "run",
+            plan_path.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
         .env("REDIS_URL", &url)
         .output()
         .unwrap();
@@ -302,8 +371,14 @@ fn monitor_plan_errors_point_at_the_line() {
         ("  - { host: true, redis: \"redis://h\" }\n", "one kind"),
         ("  - { name: x }\n", "needs a kind"),
         ("  - { prometheus: \"ftp://x\" }\n", "prometheus:"),
-        ("  - { prometheus: \"http://x/m\", include: [\"/(/\"] }\n", "not a valid regex"),
-        ("  - { host: true, include: [a] }\n", "only applies to a `prometheus` monitor"),
+        (
+            "  - { prometheus: \"http://x/m\", include: [\"/(/\"] }\n",
+            "not a valid regex",
+        ),
+        (
+            "  - { host: true, include: [a] }\n",
+            "only applies to a `prometheus` monitor",
+        ),
         ("  - { postgres: \"mysql://x\" }\n", "not a postgres:// URL"),
         ("  - { host: true }\n  - { host: true }\n", "defined twice"),
         ("  - { host: true, interval: 10ms }\n", "too short"),
@@ -314,6 +389,9 @@ fn monitor_plan_errors_point_at_the_line() {
         assert_eq!(out.status.code(), Some(2), "{monitors}: {}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{monitors}: {err}");
-        assert!(err.contains("plan.yaml:12:") || err.contains("plan.yaml:13:"), "{monitors}: {err}");
+        assert!(
+            err.contains("plan.yaml:12:") || err.contains("plan.yaml:13:"),
+            "{monitors}: {err}"
+        );
     }
 }
