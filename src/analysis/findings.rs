@@ -746,6 +746,137 @@ pub fn monitor_warnings(run: &Run) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// A client second with `requests` requests of `lat_ms` each and these error kinds.
+    fn sec(t: f64, phase: &str, requests: u64, lat_ms: u64, kinds: &[(&str, u64)]) -> Sec {
+        let mut latency = new_hist();
+        latency.record_n(lat_ms * 1000, requests.max(1)).unwrap();
+        Sec {
+            t,
+            dur: 1.0,
+            phase: phase.into(),
+            vus: 10,
+            requests,
+            kinds: kinds.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            latency,
+        }
+    }
+
+    #[test]
+    fn restarts_are_worker_instability_with_times() {
+        let secs: Vec<Sec> = (0..10).map(|i| sec(i as f64, "peak", 50, 100, &[])).collect();
+        let mut tl = Timeline::new();
+        tl.insert(
+            "fpm.restarts".into(),
+            vec![(0.5, 0.0), (1.5, 0.0), (2.5, 1.0), (3.5, 1.0), (6.5, 3.0)],
+        );
+        let mut out = Vec::new();
+        restarts(&secs, &tl, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].title, "Worker instability: `fpm` restarted");
+        assert_eq!(out[0].at_s, Some(2.5));
+        assert_eq!(out[0].phase.as_deref(), Some("peak"));
+        assert!(out[0].evidence[0].contains("restarted 3 time(s)") && out[0].evidence[0].contains("t=2s, t=6s"));
+    }
+
+    #[test]
+    fn a_hit_ratio_lower_when_busier_is_a_finding() {
+        // Quiet seconds at 10 req/s hit 92%, busy ones at 100 req/s hit 85%.
+        let mut secs = Vec::new();
+        let mut pts = Vec::new();
+        for i in 0..12 {
+            let busy = i >= 6;
+            secs.push(sec(i as f64, "p", if busy { 100 } else { 10 }, 10, &[]));
+            pts.push((i as f64 + 0.5, if busy { 0.85 } else { 0.92 }));
+        }
+        let mut tl = Timeline::new();
+        tl.insert("redis.hit_ratio".into(), pts.clone());
+        let mut out = Vec::new();
+        hit_ratio(&secs, &tl, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].evidence[0].starts_with("92.0% at ~10 req/s vs 85.0% at ~100 req/s"),
+            "{:?}",
+            out[0].evidence
+        );
+        // A steady ratio is no finding.
+        tl.insert("redis.hit_ratio".into(), pts.iter().map(|(t, _)| (*t, 0.9)).collect());
+        let mut out = Vec::new();
+        hit_ratio(&secs, &tl, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn memory_growing_over_a_long_phase_is_a_possible_leak() {
+        let secs: Vec<Sec> = (0..600).map(|i| sec(i as f64, "soak", 20, 100, &[])).collect();
+        let mut tl = Timeline::new();
+        // 400 MiB growing by 1 MiB every 10 s: 360 MiB/h.
+        let mib = 1024.0 * 1024.0;
+        tl.insert(
+            "app.process_resident_memory_bytes".into(),
+            (0..600)
+                .map(|i| (i as f64 + 0.5, 400.0 * mib + (i / 10) as f64 * mib))
+                .collect(),
+        );
+        tl.insert(
+            "host.mem_total_bytes".into(),
+            (0..600).map(|i| (i as f64, 8e9)).collect(),
+        );
+        let mut out = Vec::new();
+        drift(&secs, &tl, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].title.contains("process_resident_memory_bytes"));
+        assert!(out[0].evidence[0].contains("MiB/h"), "{:?}", out[0].evidence);
+        let per_hour: f64 = out[0].evidence[0]
+            .split(" grows ")
+            .nth(1)
+            .and_then(|x| x.split(' ').next())
+            .and_then(|x| x.parse().ok())
+            .unwrap();
+        assert!((per_hour - 360.0).abs() < 10.0, "{per_hour}");
+        // A short phase is not watched.
+        let short: Vec<Sec> = (0..60).map(|i| sec(i as f64, "p", 20, 100, &[])).collect();
+        let mut out = Vec::new();
+        drift(&short, &tl, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn configuration_errors_are_told_apart_from_load_errors() {
+        let secs = vec![
+            sec(0.0, "a", 10, 5, &[("status_424", 3), ("status_503", 2)]),
+            sec(1.0, "a", 10, 5, &[("status_401", 1), ("timeout", 4)]),
+        ];
+        let mut out = Vec::new();
+        configuration(&secs, &mut out);
+        assert_eq!(out.len(), 1);
+        let e = out[0].evidence.join(" | ");
+        assert!(
+            e.contains("3 × status_424 from t=0s") && e.contains("1 × status_401 from t=1s"),
+            "{e}"
+        );
+        assert!(!e.contains("503") && !e.contains("timeout"), "{e}");
+        assert!(e.contains("4 of 20 requests"), "{e}");
+    }
+
+    #[test]
+    fn a_pool_pair_is_found_by_its_names() {
+        let mut tl = Timeline::new();
+        for k in [
+            "t.x_connection_pool_in_use{pool=\"db\"}",
+            "t.x_connection_pool_max{pool=\"db\"}",
+            "t.svc_busy_workers{service=\"fpm\"}",
+            "t.svc_max_workers{service=\"fpm\"}",
+            "pg.connections_in_use",
+            "pg.max_connections",
+            "t.orphan_in_use",
+        ] {
+            tl.insert(k.into(), vec![(0.0, 1.0)]);
+        }
+        let p = pairs(&tl);
+        let names: Vec<&str> = p.iter().map(|x| x.pool.as_str()).collect();
+        assert_eq!(names, ["pg", "fpm", "db"]);
+    }
+
     #[test]
     fn slopes_and_labels() {
         let pts: Vec<(f64, f64)> = (0..20).map(|i| (i as f64, 100.0 + 2.0 * i as f64)).collect();
