@@ -157,4 +157,24 @@ mod tests {
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S"), None);
     }
+
+    #[test]
+    fn finds_processes_by_name_and_counts_a_vanished_one_as_a_restart() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let mut by_name = Processes::new(ProcessSelector::Name("sleep".into()));
+        let s = by_name.sample().unwrap();
+        assert!(s["count"] >= 1.0 && s["rss_bytes"] > 0.0, "{s:?}");
+        let dir = std::env::temp_dir().join(format!("stampede-pid-{pid}"));
+        std::fs::write(&dir, pid.to_string()).unwrap();
+        let mut by_file = Processes::new(ProcessSelector::PidFile(dir.clone()));
+        assert_eq!(by_file.sample().unwrap()["count"], 1.0);
+        let _ = child.kill();
+        let _ = child.wait();
+        let s = by_file.sample().unwrap();
+        assert_eq!((s["count"], s["restarts"]), (0.0, 1.0), "{s:?}");
+        // Still gone: counted once, not at every sample.
+        assert_eq!(by_file.sample().unwrap()["restarts"], 1.0);
+        let _ = std::fs::remove_file(&dir);
+    }
 }
