@@ -225,7 +225,21 @@ fn pairs(tl: &Timeline) -> Vec<Pair> {
             kind,
         });
     }
+    // A service exported both as a worker pool and as a connection pool (the built-in target's
+    // `connection_pool: true`) is one resource: report it once, as the connection pool.
+    let conn_pools: Vec<(String, String)> = out
+        .iter()
+        .filter(|p| p.kind == PoolKind::Connections)
+        .map(|p| (monitor_of(&p.used).to_string(), p.pool.clone()))
+        .collect();
+    out.retain(|p| {
+        p.kind != PoolKind::Workers || !conn_pools.contains(&(monitor_of(&p.used).to_string(), p.pool.clone()))
+    });
     out
+}
+
+fn monitor_of(key: &str) -> &str {
+    key.split_once('.').map(|x| x.0).unwrap_or("")
 }
 
 /// Latency context for a set of client seconds versus the others.
@@ -869,12 +883,16 @@ mod tests {
             "pg.connections_in_use",
             "pg.max_connections",
             "t.orphan_in_use",
+            "t.svc_busy_workers{service=\"db\"}",
+            "t.svc_max_workers{service=\"db\"}",
         ] {
             tl.insert(k.into(), vec![(0.0, 1.0)]);
         }
         let p = pairs(&tl);
         let names: Vec<&str> = p.iter().map(|x| x.pool.as_str()).collect();
+        // `db` is both a worker pool and a connection pool: one resource, reported once.
         assert_eq!(names, ["pg", "fpm", "db"]);
+        assert!(p[2].kind == PoolKind::Connections);
     }
 
     #[test]

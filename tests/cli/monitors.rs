@@ -120,6 +120,12 @@ fn a_saturated_pool_is_a_finding_with_its_name_time_and_numbers() {
     let at = f["at_s"].as_f64().unwrap();
     assert!((0.0..3.0).contains(&at), "{at}");
     assert!(!f["recommendation"].as_str().unwrap().is_empty());
+    // The `db` service is also its connection pool: one finding, not a second "worker pool" one.
+    assert!(
+        !s["findings"].to_string().contains("Worker pool `db`"),
+        "{}",
+        s["findings"]
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("findings:") && stdout.contains("Connection pool `db` saturated"),
