@@ -214,6 +214,24 @@ async fn run_one(m: Monitor, clock: Instant, tx: mpsc::Sender<MonitorRecord>, st
     }
 }
 
+/// One line about what a monitor samples, passwords hidden (for `stampede validate`).
+pub fn describe(kind: &MonitorKind) -> String {
+    match kind {
+        MonitorKind::Prometheus { origin, path, .. } => format!(
+            "prometheus {}://{}{path}",
+            if origin.tls { "https" } else { "http" },
+            origin.authority
+        ),
+        MonitorKind::Host => "host (CPU, load, memory, network)".into(),
+        MonitorKind::Process(stampede_plan::ProcessSelector::Name(n)) => format!("processes named `{n}`"),
+        MonitorKind::Process(stampede_plan::ProcessSelector::PidFile(p)) => {
+            format!("the process in {}", p.display())
+        }
+        MonitorKind::Postgres { url } => format!("postgres {}", url.shown()),
+        MonitorKind::Redis { url } => format!("redis {}", url.shown()),
+    }
+}
+
 /// Removes a URL's password from a message, in case a driver quoted it.
 fn scrub(m: &Monitor, msg: &str) -> String {
     let pw = match &m.kind {
