@@ -88,9 +88,33 @@ fn seconds(run: &Run) -> Vec<Sec> {
     out
 }
 
-/// The client second a server sample at `t` falls in.
+/// The index of the client second a server sample at `t` falls in (seconds are sorted and do
+/// not overlap: phases run one after the other). A binary search, so a 4-hour soak stays quick.
+fn sec_index(secs: &[Sec], t: f64) -> Option<usize> {
+    let i = secs.partition_point(|s| s.t <= t).checked_sub(1)?;
+    (t < secs[i].t + secs[i].dur.max(1e-9)).then_some(i)
+}
+
 fn sec_at(secs: &[Sec], t: f64) -> Option<&Sec> {
-    secs.iter().find(|s| s.t <= t && t < s.t + s.dur.max(1e-9))
+    sec_index(secs, t).map(|i| &secs[i])
+}
+
+/// The client seconds the times fall in, each once, in time order.
+fn secs_at(secs: &[Sec], times: impl Iterator<Item = f64>) -> Vec<&Sec> {
+    let idx: std::collections::BTreeSet<usize> = times.filter_map(|t| sec_index(secs, t)).collect();
+    idx.into_iter().map(|i| &secs[i]).collect()
+}
+
+/// The value of a time-sorted series sampled within half a second of `t`.
+fn value_near(pts: &[(f64, f64)], t: f64) -> Option<f64> {
+    let i = pts.partition_point(|p| p.0 < t);
+    [i.checked_sub(1), Some(i)]
+        .into_iter()
+        .flatten()
+        .filter_map(|j| pts.get(j))
+        .filter(|p| (p.0 - t).abs() < 0.5)
+        .min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs()))
+        .map(|p| p.1)
 }
 
 /// Phase time ranges: name → (first t, last t + dur).
@@ -120,7 +144,7 @@ fn unit(series: &str) -> &'static str {
         "ratio"
     } else if name.ends_with("_s") || name.ends_with("_seconds") {
         "s"
-    } else if name.contains("connections") || name.contains("clients") {
+    } else if name.contains("connection") || name.contains("clients") {
         "connections"
     } else if name.contains("workers") {
         "workers"
@@ -264,9 +288,10 @@ fn p95(secs: &[&Sec]) -> f64 {
 }
 
 fn impact(run: &Run, secs: &[Sec], during: &[&Sec]) -> Impact {
+    let mine: std::collections::HashSet<usize> = during.iter().map(|s| *s as *const Sec as usize).collect();
     let others: Vec<&Sec> = secs
         .iter()
-        .filter(|s| !during.iter().any(|d| d.t == s.t && d.phase == s.phase) && s.requests > 0)
+        .filter(|s| s.requests > 0 && !mine.contains(&(*s as *const Sec as usize)))
         .collect();
     let p95_during_us = p95(during);
     let p95_before_us = p95(&others);
@@ -309,7 +334,7 @@ fn saturation(run: &Run, secs: &[Sec], tl: &Timeline, out: &mut Vec<Finding>) {
         let full: Vec<(f64, f64, f64)> = used
             .iter()
             .filter_map(|(t, u)| {
-                let m = max.iter().find(|(mt, _)| (mt - t).abs() < 0.5).map(|x| x.1)?;
+                let m = value_near(max, *t)?;
                 (m > 0.0 && *u >= m).then_some((*t, *u, m))
             })
             .collect();
@@ -317,10 +342,7 @@ fn saturation(run: &Run, secs: &[Sec], tl: &Timeline, out: &mut Vec<Finding>) {
             continue;
         }
         let (first, last) = (full[0].0, full[full.len() - 1].0);
-        let during: Vec<&Sec> = secs
-            .iter()
-            .filter(|s| full.iter().any(|(t, _, _)| s.t <= *t && *t < s.t + s.dur.max(1e-9)))
-            .collect();
+        let during = secs_at(secs, full.iter().map(|x| x.0));
         let im = impact(run, secs, &during);
         let degraded = im.threshold.is_some()
             || (im.p95_before_us > 0.0 && im.p95_during_us >= 2.0 * im.p95_before_us)
@@ -472,10 +494,7 @@ fn cpu(run: &Run, secs: &[Sec], tl: &Timeline, out: &mut Vec<Finding>) {
             continue;
         }
         hot.sort_by(f64::total_cmp);
-        let during: Vec<&Sec> = secs
-            .iter()
-            .filter(|s| hot.iter().any(|t| s.t <= *t && *t < s.t + s.dur.max(1e-9)))
-            .collect();
+        let during = secs_at(secs, hot.iter().copied());
         let im = impact(run, secs, &during);
         let degraded = im.threshold.is_some() || (im.p95_before_us > 0.0 && im.p95_during_us >= 2.0 * im.p95_before_us);
         if im.p95_during_us > 0.0 {
