@@ -411,3 +411,61 @@ fn monitor_plan_errors_point_at_the_line() {
         );
     }
 }
+
+/// A cached endpoint whose hit ratio drops from 95 % to 60 % above 15 requests in flight.
+const CACHE_TARGET: &str = "endpoints:\n  - name: lead\n    method: GET\n    path: /lead\n    service_time: { fixed: 100ms }\n    cache: { hit_ratio: 0.95, hit_ratio_under_load: 0.6, when_busy_above: 15, hit_time: { fixed: 50ms } }\n";
+
+#[test]
+fn a_cache_hit_ratio_falling_under_load_is_a_finding() {
+    let d = tmp();
+    let cfg = write(d.path(), "target.yaml", CACHE_TARGET);
+    let mut child = bin()
+        .args(["target", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let t = Target {
+        url: first.trim().strip_prefix("listening on ").unwrap().to_string(),
+        child,
+    };
+    let p = format!(
+        "name: cache\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: lead, request: GET /lead }}\nphases:\n  - {{ name: quiet, scenario: s, vus: 4, duration: 5s }}\n  - {{ name: busy, scenario: s, vus: 40, duration: 5s }}\nmonitors:\n  - {{ name: target, prometheus: {}/metrics, include: [\"/cache/\"] }}\n",
+        t.url, t.url
+    );
+    let (out, run) = run_plan(d.path(), &p, &[]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let s = summary_json(&run);
+    let f = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Cache hit ratio falls under load")
+        })
+        .unwrap_or_else(|| panic!("no cache finding in {}", s["findings"]));
+    assert_eq!(f["phase"], "busy", "{f}");
+    let ratio = |phase: usize| {
+        s["phases"][phase]["server"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "target.stampede_target_cache_hit_ratio{endpoint=\"lead\"}")
+            .unwrap_or_else(|| panic!("no hit ratio in {}", s["phases"][phase]["server"]))["avg"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        ratio(0) > 0.85 && ratio(1) < 0.75,
+        "quiet {} busy {}",
+        ratio(0),
+        ratio(1)
+    );
+}
