@@ -163,7 +163,15 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id();
         let mut by_name = Processes::new(ProcessSelector::Name("sleep".into()));
-        let s = by_name.sample().unwrap();
+        // Right after exec a process may not have its memory mapped yet: give it a moment.
+        let mut s = by_name.sample().unwrap();
+        for _ in 0..40 {
+            if s["count"] >= 1.0 && s["rss_bytes"] > 0.0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            s = by_name.sample().unwrap();
+        }
         assert!(s["count"] >= 1.0 && s["rss_bytes"] > 0.0, "{s:?}");
         let dir = std::env::temp_dir().join(format!("stampede-pid-{pid}"));
         std::fs::write(&dir, pid.to_string()).unwrap();
