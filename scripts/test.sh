@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # System packages the tests start for real (none are mocked). Installed only when missing.
 # chromium: the HTML report is checked in a real headless browser (tests/cli/report.rs).
 need_pkgs=()
-for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium}; do
+for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium postgresql redis-server}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -17,5 +17,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
   fi
 fi
+
+# Real PostgreSQL and Redis on loopback for the monitor tests; their URLs go to the tests
+# through STAMPEDE_TEST_PG_URL and STAMPEDE_TEST_REDIS_URL (tests fail, not skip, without them).
+eval "$(scripts/test-services.sh)"
 
 cargo test --workspace --quiet "$@"

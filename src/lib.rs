@@ -9,6 +9,7 @@ pub mod cli;
 pub mod engine;
 pub mod history;
 pub mod http;
+pub mod monitor;
 pub mod outcome;
 pub mod recorder;
 pub mod report;

@@ -9,6 +9,7 @@ use stampede_plan::Plan;
 
 use crate::analysis::{evaluate, summarize_dir, PhaseAgg, Summary};
 use crate::engine::{self, Controls, EngineOptions, Event, Program};
+use crate::monitor::Monitors;
 use crate::report::terminal::Progress;
 use crate::rundir::{PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
 
@@ -94,11 +95,19 @@ pub async fn run_plan(
     let mut meta = new_meta(&plan, &opts, host);
     let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
     let program = Arc::new(Program::new(plan.clone()));
+    // One clock for the load and the monitors: both write seconds since this instant.
+    let clock = tokio::time::Instant::now();
+    let monitors = if plan.monitors.is_empty() {
+        None
+    } else {
+        Some(Monitors::start(&plan.monitors, clock, writer.monitor_log()?, false))
+    };
     let engine_opts = EngineOptions {
         phases: opts.phases.clone(),
         workers: opts.workers,
         segment: opts.segment,
         seed: opts.seed,
+        clock: Some(clock),
     };
     let mut progress = opts.progress.then(Progress::new);
     let mut current: Option<(PhaseAgg, f64, f64)> = None; // (cumulative, phase start t, planned s)
@@ -111,7 +120,7 @@ pub async fn run_plan(
         .map(|t| (ThresholdSpec::from_plan(t), t.delay))
         .collect();
     let c = controls.clone();
-    engine::run(program, engine_opts, controls.clone(), |ev| match ev {
+    let result = engine::run(program, engine_opts, controls.clone(), |ev| match ev {
         Event::PhaseStart { index, name, t } => {
             let planned = PhaseMeta::from_plan(&plan, index).planned_s;
             current = Some((PhaseAgg::new(&name), t, planned));
@@ -172,7 +181,12 @@ pub async fn run_plan(
             }
         }
     })
-    .await?;
+    .await;
+    // Stop sampling before reading the run back, so the last samples are in the file.
+    if let Some(m) = monitors {
+        m.stop().await;
+    }
+    result?;
     if let Some(e) = write_error {
         return Err(e.into());
     }
@@ -293,6 +307,8 @@ impl Session {
             workers: self.workers,
             segment: self.segment,
             seed: self.seed.wrapping_add(index as u64),
+            // Times are shifted by the session's own offset below.
+            clock: None,
         };
         // Child tokens: ending this phase early must not stop the session; Ctrl-C stops both.
         let step = Controls {

@@ -2,6 +2,7 @@
 //! so `stampede summary` on a directory gives what `stampede run` printed at its end.
 
 mod aggregate;
+pub mod findings;
 mod summary;
 mod thresholds;
 

@@ -371,24 +371,37 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
 pub fn summarize(run: &Run) -> Summary {
     let order: Vec<String> = run.meta.phases.iter().map(|p| p.name.clone()).collect();
     let aggs = aggregate(&order, &run.intervals);
-    let mut s = summarize_aggs(&run.meta, &aggs, &run.skipped);
-    s.capacity = capacity_of(run.capacity.as_ref());
-    s
+    let secs = super::findings::seconds_of(&run.intervals);
+    summarize_parts(run, &aggs, &secs)
 }
 
 /// The summary of a run directory, streaming its intervals (a long run never has to fit in
-/// memory; see [`crate::rundir::for_each_interval`]).
+/// memory; see [`crate::rundir::for_each_interval`]): phase aggregates and the per-second
+/// timeline the findings need are folded as the lines are read.
 pub fn summarize_dir(dir: &std::path::Path) -> Result<Summary, crate::rundir::RunDirError> {
     let meta = crate::rundir::read_meta(dir)?;
     let mut aggs: Vec<PhaseAgg> = meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect();
-    let skipped = crate::rundir::for_each_interval(dir, |iv| super::aggregate::aggregate_into(&mut aggs, &iv))?;
-    let mut s = summarize_aggs(&meta, &aggs, &skipped);
-    s.capacity = capacity_of(crate::rundir::read_capacity(dir).as_ref());
-    Ok(s)
+    let mut secs = Vec::new();
+    let skipped = crate::rundir::for_each_interval(dir, |iv| {
+        super::aggregate::aggregate_into(&mut aggs, &iv);
+        secs.push(super::findings::sec_of(&iv));
+    })?;
+    secs.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let (monitors, monitors_skipped) = crate::rundir::read_monitors(dir)?;
+    let run = Run {
+        meta,
+        intervals: Vec::new(),
+        skipped,
+        capacity: crate::rundir::read_capacity(dir),
+        monitors,
+        monitors_skipped,
+    };
+    Ok(summarize_parts(&run, &aggs, &secs))
 }
 
-/// The summary from phase aggregates already folded (see [`super::aggregate_into`]), for runs
-/// too long to hold all their intervals; `skipped` are the unreadable interval lines.
+/// The client-side summary from phase aggregates already folded (see
+/// [`super::aggregate_into`]); `skipped` are the unreadable interval lines. Server metrics,
+/// findings and capacity are added by [`summarize`] / [`summarize_dir`].
 pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
     // Phases that never started (skipped by a stop) are left out; the status says why.
     let phases: Vec<PhaseSummary> = aggs
@@ -445,6 +458,20 @@ pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, Stri
         findings: Vec::new(),
         capacity: None,
     }
+}
+
+/// Adds what needs more than the client aggregates: server metrics per phase, findings over
+/// the joint timeline, monitor warnings, the capacity result.
+fn summarize_parts(run: &Run, aggs: &[PhaseAgg], secs: &[super::findings::Sec]) -> Summary {
+    let mut s = summarize_aggs(&run.meta, aggs, &run.skipped);
+    let mut server = super::findings::server_metrics(run, secs);
+    for p in &mut s.phases {
+        p.server = server.remove(&p.name).unwrap_or_default();
+    }
+    s.warnings.extend(super::findings::monitor_warnings(run));
+    s.findings = super::findings::findings(run, secs);
+    s.capacity = capacity_of(run.capacity.as_ref());
+    s
 }
 
 fn capacity_of(v: Option<&serde_json::Value>) -> Option<Capacity> {

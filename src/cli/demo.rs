@@ -95,6 +95,10 @@ pub fn demo(a: DemoArgs) -> u8 {
         "demo: run against the built-in `voice-gateway` target at {url}"
     )];
     notes.extend(stampede_plan::adjust::compress(&mut plan, a.phase_length));
+    if let Err(e) = add_demo_monitors(&mut plan, &url) {
+        eprintln!("error: {e}");
+        return EXIT_FAILED;
+    }
     let out = a.out.unwrap_or_else(|| default_out(&plan.name));
     let opts = RunnerOptions {
         plan_file: "examples/voice-gateway.yaml".into(),
@@ -121,4 +125,44 @@ pub fn demo(a: DemoArgs) -> u8 {
             EXIT_OK
         }
     }
+}
+
+/// Families of the built-in target's `/metrics` the demo keeps: pools, queues, rejections,
+/// cache, in-flight requests and the process's CPU and memory.
+const DEMO_INCLUDE: &str = "^(stampede_target_(service_(busy_workers|max_workers|queue_depth|rejected_total)|connection_pool_(in_use|max)|in_flight_requests|cache_(hits|misses)_total)|process_cpu_seconds_total|process_resident_memory_bytes)$";
+
+/// The demo watches the server side the way a user's plan would: the target's `/metrics` (its
+/// 8 PHP workers saturate in the peak phase) and this host. Recorded in `plan.json` too.
+fn add_demo_monitors(plan: &mut stampede_plan::Plan, url: &str) -> Result<(), String> {
+    let metrics = format!("{url}/metrics");
+    let (origin, path) = stampede_plan::parse_origin(&metrics)?;
+    let include = stampede_plan::Regex::new(DEMO_INCLUDE).map_err(|e| e.to_string())?;
+    let interval = std::time::Duration::from_secs(1);
+    plan.monitors = vec![
+        stampede_plan::Monitor {
+            name: "target".into(),
+            interval,
+            kind: stampede_plan::MonitorKind::Prometheus {
+                origin,
+                path,
+                include: vec![stampede_plan::SeriesFilter::Regex(include)],
+                labels: vec![],
+            },
+        },
+        stampede_plan::Monitor {
+            name: "host".into(),
+            interval,
+            kind: stampede_plan::MonitorKind::Host,
+        },
+    ];
+    if let Some(obj) = plan.redacted.as_object_mut() {
+        obj.insert(
+            "monitors".into(),
+            serde_json::json!([
+                { "name": "target", "prometheus": metrics, "include": [format!("/{DEMO_INCLUDE}/")] },
+                { "host": true }
+            ]),
+        );
+    }
+    Ok(())
 }

@@ -32,5 +32,13 @@ pub fn validate(a: ValidateArgs) -> u8 {
         let m = crate::rundir::PhaseMeta::from_plan(&plan, i);
         println!("  phase {}: {} [{}]", m.name, m.description, m.scenarios.join(", "));
     }
+    for m in &plan.monitors {
+        println!(
+            "  monitor {}: {} every {:?}",
+            m.name,
+            crate::monitor::describe(&m.kind),
+            m.interval
+        );
+    }
     EXIT_OK
 }

@@ -38,6 +38,9 @@ pub struct EngineOptions {
     /// `--segment i/N`: this process runs share `i` of `N` (0-based).
     pub segment: (u64, u64),
     pub seed: u64,
+    /// The run's clock: interval times are seconds since this instant. The runner sets it so
+    /// that monitors, started beside the engine, share it; `None` starts it here.
+    pub clock: Option<Instant>,
 }
 
 /// Stop signals the caller holds (Ctrl-C, `abort_on_fail`).
@@ -105,7 +108,7 @@ pub async fn run(
     }
     drop(out_tx);
 
-    let run_start = Instant::now();
+    let run_start = opts.clock.unwrap_or_else(Instant::now);
     for &pi in &opts.phases {
         if controls.stop.is_cancelled() {
             break;

@@ -172,6 +172,7 @@ pub fn render_summary(s: &Summary) -> String {
     for w in &s.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+    out.push_str(&render_findings(s));
     let _ = writeln!(out, "verdict: {}", s.verdict.label());
     for c in &s.conditions {
         let _ = writeln!(out, "  - {c}");
@@ -262,6 +263,23 @@ pub fn render_capacity(c: &Capacity) -> String {
         let _ = writeln!(out, "search ended: {}", c.stop_reason);
     }
     let _ = writeln!(out, "{}", c.statement);
+    out
+}
+
+/// Findings, most urgent first: title, evidence, what to do. Short: the reports say more.
+pub fn render_findings(s: &Summary) -> String {
+    let mut out = String::new();
+    if s.findings.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "findings:");
+    for f in &s.findings {
+        let _ = writeln!(out, "  [{}] {}", f.priority.to_uppercase(), f.title);
+        for e in &f.evidence {
+            let _ = writeln!(out, "      {e}");
+        }
+        let _ = writeln!(out, "      -> {}", f.recommendation);
+    }
     out
 }
 

@@ -6,6 +6,7 @@
 //!   meta.json        what ran: plan name, phases, steps, thresholds, host, times, status
 //!   plan.json        the resolved plan, secrets from the environment redacted
 //!   intervals.jsonl  one merged interval per phase-second, appended and flushed every second
+//!   monitors.jsonl   server-side samples (when the plan has monitors), same clock, same rules
 //!   summary.json     written at the end (and rebuilt by `stampede summary` when missing)
 //!   capacity.json    `stampede capacity` only: the search's settings and result
 //! ```
@@ -16,8 +17,8 @@ mod reader;
 mod writer;
 
 pub use meta::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
-pub use reader::{for_each_interval, read_capacity, read_meta, read_run, Run};
-pub use writer::RunWriter;
+pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
+pub use writer::{MonitorLog, RunWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::meta::RunMeta;
 use super::RunDirError;
+use crate::monitor::{parse_records, MonitorRecord};
 use crate::recorder::Interval;
 
 #[derive(Debug)]
@@ -16,18 +17,39 @@ pub struct Run {
     pub skipped: Vec<(usize, String)>,
     /// `capacity.json` of a `stampede capacity` run, as written (analysis gives it its type).
     pub capacity: Option<serde_json::Value>,
+    /// Server-side samples and monitor failures (`monitors.jsonl`; empty when there is none).
+    pub monitors: Vec<MonitorRecord>,
+    /// Lines of `monitors.jsonl` that could not be read, with their numbers.
+    pub monitors_skipped: Vec<(usize, String)>,
 }
 
 pub fn read_run(dir: &Path) -> Result<Run, RunDirError> {
     let meta = read_meta(dir)?;
     let mut intervals = Vec::new();
     let skipped = for_each_interval(dir, |iv| intervals.push(iv))?;
+    let (monitors, monitors_skipped) = read_monitors(dir)?;
     Ok(Run {
         meta,
         intervals,
         skipped,
         capacity: read_capacity(dir),
+        monitors,
+        monitors_skipped,
     })
+}
+
+/// `monitors.jsonl`: server samples and monitor failures, and the lines that could not be read.
+#[allow(clippy::type_complexity)]
+pub fn read_monitors(dir: &Path) -> Result<(Vec<MonitorRecord>, Vec<(usize, String)>), RunDirError> {
+    let mon_path = dir.join("monitors.jsonl");
+    match fs::read_to_string(&mon_path) {
+        Ok(t) => Ok(parse_records(&t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), Vec::new())),
+        Err(e) => Err(RunDirError::Io {
+            path: mon_path.display().to_string(),
+            source: e,
+        }),
+    }
 }
 
 /// `capacity.json`: only capacity searches write it; an unreadable one is left out, not fatal.

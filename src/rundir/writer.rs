@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::meta::RunMeta;
 use super::RunDirError;
+use crate::monitor::{MonitorRecord, Sink};
 use crate::recorder::Interval;
 
 pub struct RunWriter {
@@ -61,6 +62,22 @@ impl RunWriter {
         self.intervals.flush().map_err(io_err(&p))
     }
 
+    /// Opens `monitors.jsonl` for the monitors' records (only when the plan has monitors, so a
+    /// run without them keeps the layout it had).
+    pub fn monitor_log(&self) -> Result<MonitorLog, RunDirError> {
+        let path = self.dir.join("monitors.jsonl");
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(MonitorLog {
+            path,
+            file: BufWriter::new(file),
+            failed: false,
+        })
+    }
+
     pub fn write_meta(&self, meta: &RunMeta) -> Result<(), RunDirError> {
         self.write_json("meta.json", meta)
     }
@@ -76,4 +93,33 @@ pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<(
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// `monitors.jsonl`: one record per line, appended and flushed as each arrives (every monitor
+/// samples about once a second), so a killed run keeps everything up to its last second.
+pub struct MonitorLog {
+    path: PathBuf,
+    file: BufWriter<File>,
+    failed: bool,
+}
+
+impl Sink for MonitorLog {
+    fn write(&mut self, rec: &MonitorRecord) {
+        let Ok(mut line) = serde_json::to_string(rec) else {
+            return;
+        };
+        line.push('\n');
+        let r = self.file.write_all(line.as_bytes()).and_then(|_| self.file.flush());
+        if let Err(e) = r {
+            // Reported once: the interval writer stops the run on a full disk; monitors only lose
+            // their records.
+            if !self.failed {
+                eprintln!(
+                    "warning: {}: {e}; server-side samples are lost from here on",
+                    self.path.display()
+                );
+                self.failed = true;
+            }
+        }
+    }
 }

@@ -64,6 +64,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             grace: Duration::from_secs(5),
         }],
         thresholds: vec![],
+        monitors: vec![],
         slots: vec![],
         feeders: vec![],
         redacted: serde_json::json!({}),

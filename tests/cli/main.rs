@@ -9,6 +9,7 @@ mod features;
 mod library;
 mod lifecycle;
 mod measurement;
+mod monitors;
 mod report;
 mod target;
 mod tls;

@@ -166,4 +166,50 @@ fn the_demo_runs_the_voice_suite_end_to_end() {
     assert!(s["phases"][0]["errors_by_class"]["configuration"].as_u64().unwrap() > 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("listening on http://127.0.0.1:"), "{stdout}");
+    // The demo monitors the target's /metrics and the host: every phase has server metrics.
+    for p in s["phases"].as_array().unwrap() {
+        let names: Vec<&str> = p["server"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"target.stampede_target_service_busy_workers{service=\"php-fpm\"}")
+                && names.contains(&"host.cpu_percent"),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_finds_the_saturated_worker_pool() {
+    let d = tmp();
+    let out_dir = d.path().join("demo");
+    let out = stampede(&[
+        "demo",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--phase-length",
+        "8s",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&out_dir);
+    let f = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["title"] == "Worker pool `php-fpm` saturated")
+        .unwrap_or_else(|| panic!("no worker pool finding in {}", s["findings"]));
+    let evidence = f["evidence"].to_string();
+    assert!(evidence.contains("8/8") && evidence.contains("from t="), "{evidence}");
+    assert!(f["at_s"].as_f64().is_some());
+    // The 424s of check-availability are configuration, not load.
+    assert!(s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["title"] == "Errors from configuration, not load"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Worker pool `php-fpm` saturated"));
 }

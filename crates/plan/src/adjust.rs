@@ -119,6 +119,7 @@ mod tests {
                 grace: Duration::from_secs(30),
             }],
             thresholds: vec![],
+            monitors: vec![],
             slots: vec![],
             feeders: vec![],
             redacted: serde_json::Value::Null,

@@ -13,13 +13,16 @@ mod error;
 mod jsonpath;
 pub mod model;
 mod raw;
-mod redact;
+pub mod redact;
 mod resolve;
 pub mod template;
 mod threshold;
 mod units;
 
 pub use model::*;
+/// The regex engine of `include: [/regex/]` filters, for building `SeriesFilter`s by hand.
+pub use regex_lite::Regex;
+pub use resolve::parse_origin;
 pub use threshold::parse_list as parse_thresholds;
 pub use units::{parse_duration, parse_rate, parse_size};
 

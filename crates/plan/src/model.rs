@@ -24,6 +24,8 @@ pub struct Plan {
     pub scenarios: Vec<Scenario>,
     pub phases: Vec<Phase>,
     pub thresholds: Vec<Threshold>,
+    /// Server-side monitors sampled during the run (`monitors:`), in plan order.
+    pub monitors: Vec<Monitor>,
     /// Runtime variable slots (captures and data-feeder columns). Plan `vars` are constants and
     /// are inlined into templates at load time, so they have no slot.
     pub slots: Vec<SlotDef>,
@@ -339,4 +341,92 @@ pub struct Scope {
     pub phase: Option<String>,
     /// Only this step (by name); all steps when `None`.
     pub step: Option<String>,
+}
+
+/// A server-side monitor: what to sample and how often.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    /// Unique within the plan; the `monitor` field of `monitors.jsonl` records.
+    pub name: String,
+    /// Time between two samples (default 1s).
+    pub interval: Duration,
+    pub kind: MonitorKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum MonitorKind {
+    /// Scrape a Prometheus text-format endpoint.
+    Prometheus {
+        origin: Origin,
+        /// Path and query, starting with `/`.
+        path: String,
+        /// Families to keep (all when empty).
+        include: Vec<SeriesFilter>,
+        /// Only samples carrying all of these labels with these values.
+        labels: Vec<(String, String)>,
+    },
+    /// This machine: CPU, load average, memory, network (from /proc).
+    Host,
+    /// Processes by executable name (`comm`) or by the pid in a file.
+    Process(ProcessSelector),
+    /// A PostgreSQL server (`postgres://user:password@host:port/db`).
+    Postgres { url: Secret },
+    /// A Redis server (`redis://[:password@]host:port[/db]`).
+    Redis { url: Secret },
+}
+
+#[derive(Debug, Clone)]
+pub enum SeriesFilter {
+    Name(String),
+    /// `/regex/` in the plan, matched against the family name.
+    Regex(regex_lite::Regex),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessSelector {
+    Name(String),
+    PidFile(std::path::PathBuf),
+}
+
+/// A connection URL that may carry a password. `Debug` and `shown` never print the password,
+/// so a URL can go into messages and records without leaking it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    url: String,
+}
+
+impl Secret {
+    pub fn new(url: String) -> Secret {
+        Secret { url }
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with the password replaced by `***`.
+    pub fn shown(&self) -> String {
+        crate::redact::redact_url(&self.url)
+    }
+
+    /// The password, if the URL has one (to scrub it from driver error messages).
+    pub fn password(&self) -> Option<String> {
+        crate::redact::url_password(&self.url)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({})", self.shown())
+    }
+}
+
+impl SeriesFilter {
+    pub fn matches(&self, family: &str) -> bool {
+        match self {
+            SeriesFilter::Name(n) => n == family,
+            SeriesFilter::Regex(r) => r.is_match(family),
+        }
+    }
 }

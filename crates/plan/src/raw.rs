@@ -27,6 +27,25 @@ pub struct RawPlan {
     pub phases: Vec<S<RawPhase>>,
     #[serde(default)]
     pub thresholds: Vec<Any>,
+    #[serde(default)]
+    pub monitors: Vec<S<RawMonitor>>,
+}
+
+/// One server-side monitor. Exactly one of the kind keys (`prometheus`, `host`, `process`,
+/// `pid_file`, `postgres`, `redis`) must be set; `resolve` says which when not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub name: Option<S<String>>,
+    pub interval: Option<Any>,
+    pub prometheus: Option<S<String>>,
+    pub include: Option<Vec<S<String>>>,
+    pub labels: Option<BTreeMap<String, S<String>>>,
+    pub host: Option<S<bool>>,
+    pub process: Option<S<String>>,
+    pub pid_file: Option<S<String>>,
+    pub postgres: Option<S<String>>,
+    pub redis: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,8 +26,8 @@ fn walk(v: Value, lookup: &dyn Fn(&str) -> Option<String>, secret_key: bool) -> 
         Value::String(s) => match substitute(&s, lookup) {
             _ if secret_key => Value::String("***".into()),
             Ok(r) if r.secret => Value::String("***".into()),
-            Ok(r) => Value::String(r.text),
-            Err(_) => Value::String(s),
+            Ok(r) => Value::String(redact_url(&r.text)),
+            Err(_) => Value::String(redact_url(&s)),
         },
         Value::Array(a) => Value::Array(a.into_iter().map(|x| walk(x, lookup, secret_key)).collect()),
         Value::Object(m) => Value::Object(
@@ -52,5 +52,107 @@ fn scrub(v: &mut Value, secrets: &[&str]) {
         Value::Array(a) => a.iter_mut().for_each(|x| scrub(x, secrets)),
         Value::Object(m) => m.values_mut().for_each(|x| scrub(x, secrets)),
         _ => {}
+    }
+}
+
+/// Where the password of `scheme://user:password@host…` sits in `url`, if it has one.
+fn password_span(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    // The authority ends at the first `/`, `?` or `#`; the userinfo at its last `@`.
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    Some((start + colon + 1, start + at))
+}
+
+/// `url` with the password of its userinfo replaced by `***` (monitor URLs like
+/// `postgres://app:hunter2@db/app` carry one even when no secret-named variable was used).
+pub fn redact_url(url: &str) -> String {
+    match password_span(url) {
+        Some((a, b)) if a < b => format!("{}***{}", &url[..a], &url[b..]),
+        _ => url.to_string(),
+    }
+}
+
+/// The password in `url`'s userinfo, if any.
+pub fn url_password(url: &str) -> Option<String> {
+    password_span(url)
+        .filter(|(a, b)| a < b)
+        .map(|(a, b)| url[a..b].to_string())
+}
+
+/// A Redis URL's parts: host, port, password, database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: u32,
+}
+
+/// Parses `redis://[[user]:password@]host[:port][/db]`; `None` when it is not one.
+pub fn parse_redis_url(url: &str) -> Option<RedisUrl> {
+    let rest = url.strip_prefix("redis://")?;
+    let (auth, rest) = match rest.rfind('@') {
+        Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+        None => (None, rest),
+    };
+    let (hostport, db) = match rest.split_once('/') {
+        Some((h, "")) => (h, 0),
+        Some((h, d)) => (h, d.parse().ok()?),
+        None => (rest, 0),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (hostport, 6379),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let (username, password) = match auth {
+        None => (None, None),
+        Some(a) => match a.split_once(':') {
+            Some((u, p)) => ((!u.is_empty()).then(|| u.to_string()), Some(p.to_string())),
+            None => (None, Some(a.to_string())),
+        },
+    };
+    Some(RedisUrl {
+        host: host.to_string(),
+        port,
+        username,
+        password,
+        db,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cr:et@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
+        assert_eq!(redact_url("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(redact_url("http://x/a@b"), "http://x/a@b");
+        assert_eq!(redact_url("plain text"), "plain text");
+        assert_eq!(url_password("redis://:pw@h:1").as_deref(), Some("pw"));
+        assert_eq!(url_password("redis://h:1"), None);
+        let r = parse_redis_url("redis://:pw@127.0.0.1:6380/2").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.password.as_deref(), r.db),
+            ("127.0.0.1", 6380, Some("pw"), 2)
+        );
+        assert_eq!(parse_redis_url("redis://h").unwrap().port, 6379);
+        assert!(parse_redis_url("http://h").is_none());
+        assert!(parse_redis_url("redis://h:x").is_none());
     }
 }

@@ -364,3 +364,57 @@ fn mutated_plans_never_panic() {
     }
     assert!(refused > 50, "mutations should mostly be refused ({refused})");
 }
+
+#[test]
+fn monitors_resolve_with_defaults_and_keep_passwords_out_of_sight() {
+    let src = "target: http://127.0.0.1:1\nmonitors:\n  - { prometheus: \"http://10.0.0.5:9100\", include: [node_load1, \"/^php_/\"], labels: { pool: www } }\n  - { host: true, interval: 2s }\n  - { process: php-fpm8.2 }\n  - { pid_file: run/app.pid }\n  - { postgres: \"${PG_URL}\" }\n  - { redis: \"redis://:${REDIS_PASSWORD}@127.0.0.1:6379/1\" }\n";
+    let p = load_with(
+        src,
+        &[],
+        &[
+            ("PG_URL", "postgres://app:pg-pass-1@127.0.0.1:5432/app"),
+            ("REDIS_PASSWORD", "redis-pass-2"),
+        ],
+    )
+    .unwrap();
+    let names: Vec<&str> = p.monitors.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["10.0.0.5", "host", "php-fpm8.2", "app", "postgres", "redis"]);
+    assert_eq!(p.monitors[0].interval, Duration::from_secs(1));
+    assert_eq!(p.monitors[1].interval, Duration::from_secs(2));
+    match &p.monitors[0].kind {
+        MonitorKind::Prometheus {
+            path, include, labels, ..
+        } => {
+            assert_eq!(path, "/metrics", "the default path");
+            assert!(include[0].matches("node_load1") && !include[0].matches("node_load5"));
+            assert!(include[1].matches("php_fpm_active_processes"));
+            assert_eq!(labels, &[("pool".to_string(), "www".to_string())]);
+        }
+        k => panic!("{k:?}"),
+    }
+    match &p.monitors[4].kind {
+        MonitorKind::Postgres { url } => {
+            assert_eq!(url.expose(), "postgres://app:pg-pass-1@127.0.0.1:5432/app");
+            assert_eq!(url.shown(), "postgres://app:***@127.0.0.1:5432/app");
+            assert!(!format!("{url:?}").contains("pg-pass-1"));
+        }
+        k => panic!("{k:?}"),
+    }
+    let text = p.redacted.to_string();
+    assert!(!text.contains("pg-pass-1") && !text.contains("redis-pass-2"), "{text}");
+    assert!(text.contains("postgres://app:***@127.0.0.1:5432/app"), "{text}");
+}
+
+#[test]
+fn monitor_errors_are_located() {
+    let e = err("monitors:\n  - { host: true }\n  - { proces: nginx }\n");
+    assert_eq!((e.line, e.message.as_str()), (3, "unknown key `proces`"));
+    assert_eq!(e.hint.as_deref(), Some("did you mean `process`?"));
+    let e = err("monitors:\n  - { host: true, postgres: \"postgres://x\" }\n");
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("host and postgres"), "{}", e.message);
+    let e = err("monitors:\n  - { redis: \"redis://h:notaport\" }\n");
+    assert!(e.message.contains("redis://"), "{}", e.message);
+    let e = err("monitors:\n  - { host: false }\n");
+    assert!(e.message.contains("monitors nothing"), "{}", e.message);
+}

@@ -2,6 +2,7 @@
 //! every value, compile templates. Every error points at the value that caused it.
 
 mod check;
+mod monitor;
 mod origin;
 mod phase;
 mod step;
@@ -308,6 +309,8 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         thresholds.push(resolve_threshold(rs, t, &step_names, &phase_names)?);
     }
 
+    let monitors = monitor::resolve_monitors(rs, &raw.monitors)?;
+
     Ok(Plan {
         name,
         target,
@@ -316,6 +319,7 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         scenarios,
         phases,
         thresholds,
+        monitors,
         slots,
         feeders,
         redacted: Value::Null,

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Starts the real servers the monitor tests sample, on loopback, idempotently, and prints the
+# environment the tests read (`eval "$(scripts/test-services.sh)"`):
+#   STAMPEDE_TEST_PG_URL     postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres (pgbench tables in it)
+#   STAMPEDE_TEST_PGBENCH    the pgbench binary of the same PostgreSQL
+#   STAMPEDE_TEST_REDIS_URL  redis://:PASSWORD@127.0.0.1:PORT/0
+# Both servers get a password, so the tests can check that it never reaches a run directory.
+# PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
+set -euo pipefail
+
+PG_PORT=${STAMPEDE_TEST_PG_PORT:-25432}
+REDIS_PORT=${STAMPEDE_TEST_REDIS_PORT:-26379}
+PASSWORD=stampede-test-pw
+# Ports below the kernel's ephemeral range (32768+), so an outgoing connection never holds them.
+PG_DIR=/tmp/stampede-test-pg
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$PG_BIN" ] || { echo "test-services: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+  if [ ! -f "$PG_DIR/PG_VERSION" ]; then
+    rm -rf "$PG_DIR"
+    mkdir -p "$PG_DIR"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR"
+    echo "$PASSWORD" > "$PG_DIR.pw"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR.pw"
+    as_pg "$PG_BIN/initdb" -D "$PG_DIR" -U postgres --pwfile="$PG_DIR.pw" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >/dev/null
+    rm -f "$PG_DIR.pw"
+  fi
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" -w \
+    -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=50" start >/dev/null
+fi
+# pgbench's tables, once (scale 1: 100,000 accounts, a few seconds).
+if ! as_pg "$PG_BIN/psql" -h /tmp -p "$PG_PORT" -U postgres -d postgres -tAc \
+  "SELECT 1 FROM pg_tables WHERE tablename = 'pgbench_accounts'" | grep -q 1; then
+  as_pg "$PG_BIN/pgbench" -h /tmp -p "$PG_PORT" -U postgres -i -s 1 -q postgres >/dev/null 2>&1
+fi
+
+if ! redis-cli -p "$REDIS_PORT" -a "$PASSWORD" --no-auth-warning ping 2>/dev/null | grep -q PONG; then
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --requirepass "$PASSWORD" --daemonize yes \
+    --save "" --appendonly no --pidfile /tmp/stampede-test-redis.pid --logfile /tmp/stampede-test-redis.log
+  for _ in $(seq 50); do
+    redis-cli -p "$REDIS_PORT" -a "$PASSWORD" --no-auth-warning ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+fi
+
+echo "export STAMPEDE_TEST_PG_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/postgres"
+echo "export STAMPEDE_TEST_PGBENCH=$PG_BIN/pgbench"
+echo "export STAMPEDE_TEST_REDIS_URL=redis://:$PASSWORD@127.0.0.1:$REDIS_PORT/0"
