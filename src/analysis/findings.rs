@@ -60,7 +60,7 @@ fn timeline(run: &Run) -> Timeline {
 
 /// One client second: the steps of an interval merged (the findings' timeline).
 pub fn sec_of(iv: &crate::recorder::Interval) -> Sec {
-    let mut latency = new_hist();
+    let mut latency = crate::recorder::new_growable();
     let mut kinds = BTreeMap::new();
     let mut requests = 0;
     for s in &iv.steps {

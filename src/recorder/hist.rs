@@ -15,10 +15,28 @@ pub fn new_hist() -> Hist {
     Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds")
 }
 
+/// Encodes a histogram with bounds shrunk to its own largest value: a reader then allocates a
+/// counts array sized to what was recorded (a few KB for a second of millisecond latencies)
+/// instead of the full hour-long range, which is what makes reading a long run fast.
+/// A histogram for merging into (aggregates, timelines): starts tiny and widens to what is
+/// added, so thousands of them (one per second of a long run) stay small.
+pub fn new_growable() -> Hist {
+    let mut h = Histogram::new_with_bounds(1, 2, 3).expect("valid histogram bounds");
+    h.auto(true);
+    h
+}
+
 pub fn encode_hist(h: &Hist) -> String {
+    let mut compact = match Histogram::<u64>::new_with_bounds(1, h.max().max(2), 3) {
+        Ok(c) => c,
+        Err(_) => return String::new(),
+    };
+    if compact.add(h).is_err() {
+        return String::new();
+    }
     let mut buf = Vec::new();
     // Serializing into a Vec cannot fail on I/O; an error would be a bug in the encoder.
-    if V2DeflateSerializer::new().serialize(h, &mut buf).is_err() {
+    if V2DeflateSerializer::new().serialize(&compact, &mut buf).is_err() {
         return String::new();
     }
     base64::engine::general_purpose::STANDARD.encode(buf)
@@ -31,13 +49,16 @@ pub fn decode_hist(s: &str) -> Result<Hist, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|e| format!("histogram is not base64: {e}"))?;
-    let h: Hist = Deserializer::new()
+    let mut h: Hist = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("histogram does not decode: {e:?}"))?;
-    // Re-home into our bounds so `add` never fails on merge.
-    let mut out = new_hist();
-    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
-    Ok(out)
+    if h.low() != 1 || h.sigfig() != 3 {
+        return Err("histogram is not in microseconds with 3 significant digits".into());
+    }
+    // Stored bounds are only as wide as the values recorded: let merges widen them as needed
+    // (a failed `add` would silently drop counts).
+    h.auto(true);
+    Ok(h)
 }
 
 #[cfg(test)]
@@ -54,6 +75,23 @@ mod tests {
         assert_eq!(back.len(), 10_000);
         assert_eq!(back.value_at_quantile(0.95), h.value_at_quantile(0.95));
         assert_eq!(back.max(), h.max());
+    }
+
+    #[test]
+    fn compact_histograms_merge_without_loss() {
+        let mut small = new_hist();
+        small.saturating_record(100);
+        let mut big = new_hist();
+        big.saturating_record(5_000_000);
+        let mut a = decode_hist(&encode_hist(&small)).unwrap();
+        let b = decode_hist(&encode_hist(&big)).unwrap();
+        a.add(&b).unwrap();
+        assert_eq!(a.len(), 2);
+        assert!(a.max() >= 4_990_000);
+        let mut full = new_hist();
+        full.add(&a).unwrap();
+        assert_eq!(full.len(), 2);
+        assert!(decode_hist(&encode_hist(&new_hist())).unwrap().is_empty());
     }
 
     #[test]

@@ -48,8 +48,8 @@ impl StepInterval {
             bytes_out: 0,
             statuses: BTreeMap::new(),
             kinds: BTreeMap::new(),
-            latency: super::hist::new_hist(),
-            service: super::hist::new_hist(),
+            latency: super::hist::new_growable(),
+            service: super::hist::new_growable(),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::recorder::{new_hist, Hist, Interval};
+use crate::recorder::{Hist, Interval};
 
 /// More points than a chart is pixels wide add nothing but time and bytes.
 pub const MAX_POINTS: usize = 300;
@@ -43,7 +43,7 @@ struct Acc {
 impl Acc {
     fn new() -> Acc {
         Acc {
-            hist: new_hist(),
+            hist: crate::recorder::new_growable(),
             requests: 0,
             errors: 0,
             dur: 0.0,
