@@ -244,6 +244,14 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             EXIT_FAILED
         }
         Ok((cap, outcome)) => {
+            // The report gains its Capacity section from capacity.json; a failure only warns.
+            let reports = match crate::report::write_run_reports(&outcome.dir) {
+                Ok(paths) => Some(paths),
+                Err(e) => {
+                    eprintln!("warning: the report was not written: {e}");
+                    None
+                }
+            };
             if a.json {
                 let mut v = serde_json::to_value(&cap).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
@@ -254,13 +262,9 @@ pub fn capacity(a: CapacityArgs) -> u8 {
                 print!("{}", render_capacity(&cap));
                 println!("run directory: {}", outcome.dir.display());
                 println!("capacity: {}", outcome.dir.join("capacity.json").display());
-                // The report gains its Capacity section from capacity.json; a failure only warns.
-                match crate::report::write_run_reports(&outcome.dir) {
-                    Ok((md, html)) => {
-                        println!("report: {}", md.display());
-                        println!("report: {}", html.display());
-                    }
-                    Err(e) => eprintln!("warning: the report was not written: {e}"),
+                if let Some((md, html)) = &reports {
+                    println!("report: {}", md.display());
+                    println!("report: {}", html.display());
                 }
             }
             if controls.stop.is_cancelled() {

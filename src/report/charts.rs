@@ -76,6 +76,9 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         title: throughput.title.clone(),
         svg: render(&throughput),
     });
+    if let Some(cap) = &r.summary.capacity {
+        out.extend(capacity_charts(cap));
+    }
     for (i, p) in r.summary.phases.iter().enumerate() {
         let lines: Vec<Line> = p
             .steps
@@ -122,4 +125,62 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         });
     }
     out
+}
+
+/// The capacity search's curves: throughput and latency against the load it offered.
+fn capacity_charts(cap: &crate::analysis::Capacity) -> Vec<RenderedChart> {
+    let mut steps: Vec<&crate::analysis::CapacityStep> = cap.steps.iter().collect();
+    steps.sort_by(|a, b| a.load.total_cmp(&b.load));
+    if steps.len() < 2 {
+        return Vec::new();
+    }
+    let load = if cap.model == "open" {
+        "offered load (arrivals/s)"
+    } else {
+        "load (VUs)"
+    };
+    let line = |name: &str, f: &dyn Fn(&crate::analysis::CapacityStep) -> f64, dashed: bool| Line {
+        name: name.into(),
+        points: steps.iter().map(|s| (s.load, f(s))).collect(),
+        axis: Axis::Left,
+        dashed,
+    };
+    let throughput = Chart {
+        title: "Capacity: throughput vs load".into(),
+        x_label: load.into(),
+        y_label: "requests/s".into(),
+        y2_label: None,
+        x_ticks: Ticks::Number(""),
+        y_ticks: Ticks::Number(""),
+        y2_ticks: Ticks::Number(""),
+        lines: vec![line("throughput", &|s| s.throughput_rps, false)],
+        markers: Vec::new(),
+    };
+    let latency = Chart {
+        title: "Capacity: latency vs load".into(),
+        x_label: load.into(),
+        y_label: "latency (ms)".into(),
+        y2_label: None,
+        x_ticks: Ticks::Number(""),
+        y_ticks: Ticks::Number(""),
+        y2_ticks: Ticks::Number(""),
+        lines: vec![
+            line("p50", &|s| s.p50_ms, false),
+            line("p95", &|s| s.p95_ms, false),
+            line("p99", &|s| s.p99_ms, true),
+        ],
+        markers: Vec::new(),
+    };
+    vec![
+        RenderedChart {
+            stem: "capacity-throughput".into(),
+            title: throughput.title.clone(),
+            svg: render(&throughput),
+        },
+        RenderedChart {
+            stem: "capacity-latency".into(),
+            title: latency.title.clone(),
+            svg: render(&latency),
+        },
+    ]
 }

@@ -97,6 +97,12 @@ fn closed_search_finds_the_pools_capacity_knee_and_littles_law_limit() {
 
     // One run directory like any other: the steps are its phases, the summary holds the result.
     assert!(run.join("capacity.json").exists());
+    // The report has the Capacity section and its two curves.
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("charts/capacity-throughput.svg") && md.contains("charts/capacity-latency.svg"),
+        "{md}"
+    );
     let s = summary_json(&run);
     let phases: Vec<_> = s["phases"]
         .as_array()
