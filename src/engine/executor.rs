@@ -311,7 +311,17 @@ async fn drive_arrivals(
     let end = start + total_of(arrivals);
     deadline_or_stop(end, &stops.soft).await;
     stops.soft.cancel();
-    // Arrivals that never found a VU before the end are dropped, and counted.
+    // Arrivals already due wait for a VU until the grace period runs out; those still waiting
+    // then never ran: they are dropped, and counted.
+    let drained = async {
+        while !queue.waiting.borrow().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(stops.grace, drained) => {}
+        _ = stops.hard.cancelled() => {}
+    }
     let left = queue.waiting.borrow_mut().drain(..).count() as u64;
     let mut shard = worker.shard.borrow_mut();
     shard.dropped += dropped + left;
@@ -329,7 +339,9 @@ async fn open_vu(worker: Rc<Worker>, phase: usize, id: u64, queue: Rc<Queue>, st
         let mut vu = Vu::new(&worker, id);
         worker.shard.borrow_mut().vus += 1;
         loop {
-            if stops.soft.is_cancelled() {
+            // Arrivals due before the phase ended still run after it (within the grace period);
+            // once in-flight work is cancelled, what is left is counted as dropped instead.
+            if stops.hard.is_cancelled() {
                 break;
             }
             let next = queue.waiting.borrow_mut().pop_front();
@@ -338,6 +350,7 @@ async fn open_vu(worker: Rc<Worker>, phase: usize, id: u64, queue: Rc<Queue>, st
                     worker.shard.borrow_mut().waiting = queue.waiting.borrow().len() as u64;
                     vu.iterate(&worker, phase, Some(intended), &stops.hard).await;
                 }
+                None if stops.soft.is_cancelled() => break,
                 None => {
                     queue.idle.set(queue.idle.get() + 1);
                     tokio::select! {

@@ -76,6 +76,34 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         title: throughput.title.clone(),
         svg: render(&throughput),
     });
+    // Server series, each with the p95 latency on the right axis, on the same time axis and
+    // phase markers: what the server did while latency moved.
+    for (i, sv) in r.server_series.iter().enumerate() {
+        let c = Chart {
+            title: format!("Server: {} (with p95 latency)", sv.name),
+            x_label: "time since start".into(),
+            y_label: sv.name.clone(),
+            y2_label: Some("p95 latency (ms)".into()),
+            x_ticks: Ticks::Seconds,
+            y_ticks: Ticks::Number(""),
+            y2_ticks: Ticks::Number(""),
+            lines: vec![
+                Line {
+                    name: sv.name.clone(),
+                    points: sv.points.clone(),
+                    axis: Axis::Left,
+                    dashed: false,
+                },
+                series("p95", &|p| opt(p.p95_ms), Axis::Right, true),
+            ],
+            markers: markers(r),
+        };
+        out.push(RenderedChart {
+            stem: format!("server-{}-{}", i + 1, super::escape::file_name(&sv.name)),
+            title: c.title.clone(),
+            svg: render(&c),
+        });
+    }
     if let Some(cap) = &r.summary.capacity {
         out.extend(capacity_charts(cap));
     }

@@ -81,7 +81,46 @@ pub fn load(dir: &Path) -> Result<Report, ReportError> {
     })?;
     let mut summary = summarize_aggs(&meta, &aggs, &skipped);
     merge_stored(&mut summary, dir);
-    Ok(model::build_parts(&meta, timeline.finish(), &summary))
+    let mut report = model::build_parts(&meta, timeline.finish(), &summary);
+    report.server_series = server_series(dir);
+    Ok(report)
+}
+
+/// The server series a reader looks at next to latency: saturation (busy workers, pool in
+/// use, queue depth), CPU and load, cache hit ratio, connections. At most six, each thinned
+/// to at most 600 points. An unreadable `monitors.jsonl` just means no chart.
+fn server_series(dir: &Path) -> Vec<model::ServerSeries> {
+    const WANTED: &[&str] = &[
+        "busy",
+        "in_use",
+        "queue_depth",
+        "cpu_percent",
+        "load1",
+        "hit_ratio",
+        "connections",
+    ];
+    let Ok((records, _)) = crate::rundir::read_monitors(dir) else {
+        return Vec::new();
+    };
+    let mut by_name: std::collections::BTreeMap<String, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
+    for r in &records {
+        for (k, v) in &r.series {
+            if v.is_finite() && WANTED.iter().any(|w| k.contains(w)) {
+                by_name.entry(format!("{}.{k}", r.monitor)).or_default().push((r.t, *v));
+            }
+        }
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, pts)| pts.len() >= 2)
+        .take(6)
+        .map(|(name, mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let step = points.len().div_ceil(600).max(1);
+            let points = points.into_iter().step_by(step).collect();
+            model::ServerSeries { name, points }
+        })
+        .collect()
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ReportError> {

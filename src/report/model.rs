@@ -33,8 +33,18 @@ pub struct Report {
     pub sla: Vec<SlaRow>,
     pub phases: Vec<PhaseReport>,
     pub timeline: Timeline,
+    /// Server-side series worth a chart beside the latency (from `monitors.jsonl`).
+    #[serde(default)]
+    pub server_series: Vec<ServerSeries>,
     /// The `stampede.summary/v1` summary this report was made from, unchanged.
     pub summary: Summary,
+}
+
+/// One monitored series over time: `monitor.series` and (seconds since start, value).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSeries {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -560,6 +570,7 @@ pub fn build_parts(meta: &RunMeta, timeline: Timeline, summary: &Summary) -> Rep
         sla: sla_rows,
         phases,
         timeline,
+        server_series: Vec::new(),
         summary: summary.clone(),
     }
 }
