@@ -124,6 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     kinds,
                     service: latency.clone(),
                     latency,
+                    buckets: None,
                 });
             }
             let iv = Interval {

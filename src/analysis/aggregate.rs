@@ -43,7 +43,7 @@ impl PhaseAgg {
         for s in &iv.steps {
             match self.steps.iter_mut().find(|a| a.name == s.name) {
                 Some(a) => a.add(s),
-                None => self.steps.push(s.clone()),
+                None => self.steps.push(s.to_aggregate()),
             }
         }
     }

@@ -64,7 +64,7 @@ pub fn sec_of(iv: &crate::recorder::Interval) -> Sec {
     let mut kinds = BTreeMap::new();
     let mut requests = 0;
     for s in &iv.steps {
-        let _ = latency.add(&s.latency);
+        s.add_latency_to(&mut latency);
         requests += s.requests;
         for (k, n) in &s.kinds {
             *kinds.entry(k.clone()).or_default() += n;

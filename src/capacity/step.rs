@@ -142,6 +142,7 @@ mod tests {
                 kinds: Default::default(),
                 latency: h.clone(),
                 service: h,
+                buckets: None,
             }],
         }
     }

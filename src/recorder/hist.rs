@@ -100,3 +100,140 @@ mod tests {
         assert!(decode_hist("AAAA").is_err());
     }
 }
+
+/// The non-zero buckets of a histogram as `(value, count)`, value at the bucket's low end.
+pub type Buckets = Vec<(u64, u64)>;
+
+/// Decodes a stored histogram (HdrHistogram V2 + DEFLATE, base64) into its non-zero buckets,
+/// without building a histogram. Merging the buckets into an aggregate costs one `record_n`
+/// per non-zero bucket instead of a walk over every bucket of the range, which is what keeps
+/// reading a long run fast.
+pub fn decode_buckets(s: &str) -> Result<Buckets, String> {
+    use std::io::Read;
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    if bytes.len() < 8 {
+        return Err("histogram is truncated".into());
+    }
+    let mut payload = Vec::new();
+    flate2::read::ZlibDecoder::new(&bytes[8..])
+        .take(64 << 20)
+        .read_to_end(&mut payload)
+        .map_err(|e| format!("histogram does not inflate: {e}"))?;
+    let be32 = |i: usize| {
+        payload
+            .get(i..i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let be64 = |i: usize| {
+        payload
+            .get(i..i + 8)
+            .map(|b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    };
+    let (Some(len), Some(offset), Some(sigfig), Some(low)) = (be32(4), be32(8), be32(12), be64(16)) else {
+        return Err("histogram header is truncated".into());
+    };
+    if offset != 0 || low != 1 || sigfig != 3 {
+        return Err("histogram is not in microseconds with 3 significant digits".into());
+    }
+    let counts = payload
+        .get(40..40 + len as usize)
+        .ok_or("histogram payload is truncated")?;
+    // Bucket layout for lowest 1 and 3 significant digits: 2048 sub-buckets, half of 1024.
+    const HALF_MAG: u32 = 10;
+    const HALF: u64 = 1 << HALF_MAG;
+    let value_at = |index: u64| -> u64 {
+        let bucket = (index >> HALF_MAG) as i64 - 1;
+        let mut sub = (index & (HALF - 1)) + HALF;
+        let bucket = if bucket < 0 {
+            sub -= HALF;
+            0
+        } else {
+            bucket as u32
+        };
+        sub << bucket
+    };
+    let mut buckets = Vec::new();
+    let (mut i, mut index) = (0usize, 0u64);
+    while i < counts.len() {
+        let (mut v, mut shift) = (0u64, 0u32);
+        loop {
+            let b = *counts.get(i).ok_or("histogram varint is truncated")?;
+            i += 1;
+            // The 9th byte of a V2 varint carries 8 bits.
+            if shift == 56 {
+                v |= (b as u64) << 56;
+                break;
+            }
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let n = ((v >> 1) as i64) ^ -((v & 1) as i64);
+        if n < 0 {
+            index = index.saturating_add(n.unsigned_abs());
+        } else {
+            if n > 0 {
+                buckets.push((value_at(index), n as u64));
+            }
+            index += 1;
+        }
+    }
+    Ok(buckets)
+}
+
+/// Adds buckets to a histogram. `record_n` (not `saturating_record_n`, which clamps instead
+/// of growing) so a growable histogram widens to take them.
+pub fn record_buckets(into: &mut Hist, buckets: &[(u64, u64)]) {
+    // Widen once to the largest bucket (buckets are in value order) rather than step by step.
+    // (A zero count widens without counting; `top` is among the buckets, so min and max stay
+    // right.)
+    if let Some(&(top, _)) = buckets.last() {
+        if top > into.high() {
+            let _ = into.record_n(top, 0);
+        }
+    }
+    for &(v, c) in buckets {
+        if into.record_n(v, c).is_err() {
+            into.saturating_record_n(v, c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    #[test]
+    fn buckets_decode_like_the_library() {
+        let mut h = new_hist();
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h.saturating_record(1 + x % 3_000_000);
+        }
+        h.saturating_record_n(5, 1_000_000);
+        let enc = encode_hist(&h);
+        let lib = decode_hist(&enc).unwrap();
+        let buckets = decode_buckets(&enc).unwrap();
+        let mut mine = new_growable();
+        record_buckets(&mut mine, &buckets);
+        assert_eq!(mine.len(), lib.len());
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), h.len());
+        for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            assert_eq!(mine.value_at_quantile(q), lib.value_at_quantile(q), "q {q}");
+        }
+        assert_eq!(mine.max(), lib.max());
+        assert!(decode_buckets("").unwrap().is_empty());
+        assert!(decode_buckets("AAAA").is_err());
+        assert!(decode_buckets("not base64").is_err());
+    }
+}

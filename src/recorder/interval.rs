@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::hist::{decode_hist, encode_hist, Hist};
+use super::hist::{decode_buckets, encode_hist, record_buckets, Buckets, Hist};
 
 #[derive(Debug, Clone)]
 pub struct Interval {
@@ -34,8 +34,16 @@ pub struct StepInterval {
     pub bytes_out: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub kinds: BTreeMap<String, u64>,
+    /// Latency and service-time histograms. For an interval read from disk these are left
+    /// empty and the data is in `buckets`: merge it with [`StepInterval::add`],
+    /// [`StepInterval::add_latency_to`] or [`StepInterval::to_aggregate`], never by reading
+    /// these fields (which is what keeps reading a 4-hour run fast).
     pub latency: Hist,
     pub service: Hist,
+    /// For an interval read from disk: the non-zero buckets of latency and service time, so
+    /// merging it costs one record per bucket, not a walk of every bucket of the range.
+    /// `None` for anything built in memory (engine intervals, aggregates).
+    pub buckets: Option<Box<(Buckets, Buckets)>>,
 }
 
 impl StepInterval {
@@ -50,7 +58,31 @@ impl StepInterval {
             kinds: BTreeMap::new(),
             latency: super::hist::new_growable(),
             service: super::hist::new_growable(),
+            buckets: None,
         }
+    }
+
+    /// Adds this step's latency to `h` (by buckets when read from disk).
+    pub fn add_latency_to(&self, h: &mut Hist) {
+        match &self.buckets {
+            Some(b) => record_buckets(h, &b.0),
+            None => {
+                let _ = h.add(&self.latency);
+            }
+        }
+    }
+
+    /// A copy to accumulate into, with real histograms (built from the buckets of an interval
+    /// read from disk) and no bucket cache (which describes only this interval).
+    pub fn to_aggregate(&self) -> StepInterval {
+        let mut c = self.clone();
+        if let Some(b) = c.buckets.take() {
+            c.latency = super::hist::new_growable();
+            c.service = super::hist::new_growable();
+            record_buckets(&mut c.latency, &b.0);
+            record_buckets(&mut c.service, &b.1);
+        }
+        c
     }
 
     /// Adds another's counts and histograms to this one (intervals, phases, steps alike).
@@ -65,9 +97,17 @@ impl StepInterval {
         for (k, v) in &o.kinds {
             *self.kinds.entry(k.clone()).or_default() += v;
         }
-        // Both histograms have the same bounds (`new_hist`), so adding cannot fail.
-        let _ = self.latency.add(&o.latency);
-        let _ = self.service.add(&o.service);
+        match &o.buckets {
+            Some(b) => {
+                record_buckets(&mut self.latency, &b.0);
+                record_buckets(&mut self.service, &b.1);
+            }
+            None => {
+                // Aggregates are growable, so adding widens them instead of failing.
+                let _ = self.latency.add(&o.latency);
+                let _ = self.service.add(&o.service);
+            }
+        }
     }
 }
 
@@ -142,8 +182,9 @@ impl Interval {
         let mut steps = Vec::with_capacity(rec.steps.len());
         for s in rec.steps {
             steps.push(StepInterval {
-                latency: decode_hist(&s.latency)?,
-                service: decode_hist(&s.service)?,
+                latency: super::hist::new_growable(),
+                service: super::hist::new_growable(),
+                buckets: Some(Box::new((decode_buckets(&s.latency)?, decode_buckets(&s.service)?))),
                 name: s.step,
                 requests: s.requests,
                 errors: s.errors,
@@ -195,12 +236,22 @@ mod tests {
                 kinds: BTreeMap::new(),
                 latency: h.clone(),
                 service: h,
+                buckets: None,
             }],
         };
         let line = iv.to_json_line();
         assert!(!line.contains('\n'));
         let back = Interval::from_json_line(&line).unwrap();
-        assert_eq!(back.steps[0].latency.len(), 1);
+        assert!(
+            back.steps[0].latency.is_empty(),
+            "read intervals keep their data in buckets"
+        );
+        let agg = back.steps[0].to_aggregate();
+        assert_eq!(agg.latency.len(), 1);
+        assert_eq!(agg.service.len(), 1);
+        let mut sum = crate::recorder::new_growable();
+        back.steps[0].add_latency_to(&mut sum);
+        assert_eq!(sum.value_at_quantile(1.0), agg.latency.value_at_quantile(1.0));
         assert_eq!(back.steps[0].statuses[&200], 1);
         assert_eq!(back.iterations, 7);
         assert!(Interval::from_json_line("{\"phase\":").is_err());

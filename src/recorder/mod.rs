@@ -10,6 +10,6 @@ mod hist;
 mod interval;
 mod shard;
 
-pub use hist::{decode_hist, encode_hist, new_growable, new_hist, Hist};
+pub use hist::{decode_buckets, decode_hist, encode_hist, new_growable, new_hist, record_buckets, Buckets, Hist};
 pub use interval::{Interval, StepInterval};
 pub use shard::{Sample, Shard, StepAcc, WorkerInterval};

@@ -565,7 +565,14 @@ pub fn build_parts(meta: &RunMeta, timeline: Timeline, summary: &Summary) -> Rep
                 )
             })
             .collect(),
-        conditions: summary.conditions.clone(),
+        // The run's notes (e.g. a --quick rehearsal) are conditions of the verdict too, but the
+        // header already lists them: say each thing once.
+        conditions: summary
+            .conditions
+            .iter()
+            .filter(|c| !meta.notes.contains(c))
+            .cloned()
+            .collect(),
         executive: executive(summary, specs),
         sla: sla_rows,
         phases,

@@ -108,7 +108,7 @@ impl TimelineBuilder {
         for s in &iv.steps {
             a.requests += s.requests;
             a.errors += s.errors;
-            let _ = a.hist.add(&s.latency);
+            s.add_latency_to(&mut a.hist);
         }
     }
 
