@@ -125,6 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     service: latency.clone(),
                     latency,
                     buckets: None,
+                    samples: Vec::new(),
                 });
             }
             let iv = Interval {

@@ -230,6 +230,9 @@ pub struct StepSummary {
     pub errors_by_kind: BTreeMap<String, u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// A few error messages as the target gave them (raw text: escape before display).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_samples: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,6 +306,7 @@ fn step_summary(s: &StepAgg, duration_s: f64) -> StepSummary {
         errors_by_kind: s.kinds.clone(),
         bytes_in: s.bytes_in,
         bytes_out: s.bytes_out,
+        error_samples: s.samples.clone(),
     }
 }
 

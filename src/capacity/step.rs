@@ -143,6 +143,7 @@ mod tests {
                 latency: h.clone(),
                 service: h,
                 buckets: None,
+                samples: Vec::new(),
             }],
         }
     }

@@ -112,6 +112,11 @@ impl PhaseCollector {
                 s.bytes_out += acc.bytes_out;
                 let _ = s.latency.add(&acc.latency);
                 let _ = s.service.add(&acc.service);
+                for m in acc.samples {
+                    if s.samples.len() < crate::recorder::SAMPLES_PER_INTERVAL && !s.samples.contains(&m) {
+                        s.samples.push(m);
+                    }
+                }
                 for (code, n) in acc.statuses {
                     *s.statuses.entry(code).or_default() += n;
                 }

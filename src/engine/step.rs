@@ -67,6 +67,11 @@ pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant,
             // The connection's state is unknown after an error: never reuse it.
             vu.conns[prep.origin] = None;
             sample.error = Some(kind);
+            if worker.shard.borrow().wants_sample(id) {
+                let origin = &program.origins[prep.origin];
+                let msg = transport_message(kind, &origin.authority, timeout);
+                worker.shard.borrow_mut().add_sample(id, msg);
+            }
         }
         Ok(resp) => {
             sample.status = resp.status;
@@ -79,9 +84,53 @@ pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant,
                 sample.error = run_checks(step, &resp.headers, &vu.body, resp.status, &mut json);
             }
             capture(step, &resp.headers, &vu.body, &mut json, &mut vu.slots);
+            if let Some(kind) = sample.error {
+                if worker.shard.borrow().wants_sample(id) {
+                    let what = match kind {
+                        ErrorKind::Check(n) => {
+                            format!("check `{}` failed, HTTP {}", program.check_name(id, n), resp.status)
+                        }
+                        _ => format!("HTTP {}", resp.status),
+                    };
+                    let msg = format!("{what}: {}", excerpt(&vu.body));
+                    worker.shard.borrow_mut().add_sample(id, msg);
+                }
+            }
         }
     }
     sample
+}
+
+/// The start of a response body, on one line, for an error sample (raw: reports escape it).
+fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 160;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let mut one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > MAX {
+        one_line.push('…');
+    }
+    if one_line.is_empty() {
+        "(empty body)".into()
+    } else {
+        one_line
+    }
+}
+
+/// What a transport error means, for an error sample.
+fn transport_message(kind: ErrorKind, authority: &str, timeout: Duration) -> String {
+    match kind {
+        ErrorKind::ConnectRefused => format!("connection refused by {authority}"),
+        ErrorKind::ConnectTimeout => format!("no connection to {authority} within the connect timeout"),
+        ErrorKind::ConnectError => format!("cannot connect to {authority} (name or network)"),
+        ErrorKind::Tls => format!("TLS handshake with {authority} failed (certificate not trusted, or no TLS)"),
+        ErrorKind::Timeout => format!("no complete response within {} ms", timeout.as_millis()),
+        ErrorKind::Reset => "connection closed before the response was complete".into(),
+        ErrorKind::Protocol => "the response is not valid HTTP".into(),
+        ErrorKind::Interrupted => "cancelled in flight when the phase's grace period ran out".into(),
+        ErrorKind::InvalidRequest => "the rendered request is not valid HTTP (e.g. a space in the path)".into(),
+        ErrorKind::Status(s) => format!("HTTP {s}"),
+        ErrorKind::Check(n) => format!("check #{n} failed"),
+    }
 }
 
 fn micros(d: Duration) -> u64 {

@@ -44,7 +44,12 @@ pub struct StepInterval {
     /// merging it costs one record per bucket, not a walk of every bucket of the range.
     /// `None` for anything built in memory (engine intervals, aggregates).
     pub buckets: Option<Box<(Buckets, Buckets)>>,
+    /// A few error messages as the target gave them (raw: escape before display).
+    pub samples: Vec<String>,
 }
+
+/// Error messages an aggregate keeps per step.
+pub const SAMPLES_KEPT: usize = 5;
 
 impl StepInterval {
     pub fn empty(name: &str) -> StepInterval {
@@ -59,6 +64,7 @@ impl StepInterval {
             latency: super::hist::new_growable(),
             service: super::hist::new_growable(),
             buckets: None,
+            samples: Vec::new(),
         }
     }
 
@@ -76,6 +82,7 @@ impl StepInterval {
     /// read from disk) and no bucket cache (which describes only this interval).
     pub fn to_aggregate(&self) -> StepInterval {
         let mut c = self.clone();
+        c.samples.truncate(SAMPLES_KEPT);
         if let Some(b) = c.buckets.take() {
             c.latency = super::hist::new_growable();
             c.service = super::hist::new_growable();
@@ -96,6 +103,11 @@ impl StepInterval {
         }
         for (k, v) in &o.kinds {
             *self.kinds.entry(k.clone()).or_default() += v;
+        }
+        for m in &o.samples {
+            if self.samples.len() < SAMPLES_KEPT && !self.samples.contains(m) {
+                self.samples.push(m.clone());
+            }
         }
         match &o.buckets {
             Some(b) => {
@@ -145,6 +157,8 @@ struct StepRecord {
     errors_by_kind: BTreeMap<String, u64>,
     latency: String,
     service: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    samples: Vec<String>,
 }
 
 impl Interval {
@@ -171,6 +185,7 @@ impl Interval {
                     errors_by_kind: s.kinds.clone(),
                     latency: encode_hist(&s.latency),
                     service: encode_hist(&s.service),
+                    samples: s.samples.clone(),
                 })
                 .collect(),
         };
@@ -185,6 +200,7 @@ impl Interval {
                 latency: super::hist::new_growable(),
                 service: super::hist::new_growable(),
                 buckets: Some(Box::new((decode_buckets(&s.latency)?, decode_buckets(&s.service)?))),
+                samples: s.samples,
                 name: s.step,
                 requests: s.requests,
                 errors: s.errors,
@@ -237,6 +253,7 @@ mod tests {
                 latency: h.clone(),
                 service: h,
                 buckets: None,
+                samples: vec!["HTTP 503: busy".into()],
             }],
         };
         let line = iv.to_json_line();

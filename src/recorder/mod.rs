@@ -11,5 +11,5 @@ mod interval;
 mod shard;
 
 pub use hist::{decode_buckets, decode_hist, encode_hist, new_growable, new_hist, record_buckets, Buckets, Hist};
-pub use interval::{Interval, StepInterval};
-pub use shard::{Sample, Shard, StepAcc, WorkerInterval};
+pub use interval::{Interval, StepInterval, SAMPLES_KEPT};
+pub use shard::{Sample, Shard, StepAcc, WorkerInterval, SAMPLES_PER_INTERVAL};

@@ -31,7 +31,16 @@ pub struct StepAcc {
     /// (status, count); few distinct statuses, so a linear scan beats hashing.
     pub statuses: Vec<(u16, u64)>,
     pub kinds: Vec<(ErrorKind, u64)>,
+    /// A few error messages of this interval (at most [`SAMPLES_PER_INTERVAL`]), so a report can
+    /// show what the target actually said. Allocation happens only while fewer are held.
+    pub samples: Vec<String>,
+    /// Messages built this interval (kept or not): bounds the allocation to a few per second
+    /// even when every request fails the same way.
+    pub sample_attempts: u8,
 }
+
+/// Error messages kept per step and interval.
+pub const SAMPLES_PER_INTERVAL: usize = 3;
 
 impl StepAcc {
     pub fn new() -> StepAcc {
@@ -44,6 +53,8 @@ impl StepAcc {
             bytes_out: 0,
             statuses: Vec::with_capacity(4),
             kinds: Vec::with_capacity(4),
+            samples: Vec::new(),
+            sample_attempts: 0,
         }
     }
 
@@ -60,6 +71,8 @@ impl StepAcc {
         self.bytes_out = 0;
         self.statuses.clear();
         self.kinds.clear();
+        self.samples.clear();
+        self.sample_attempts = 0;
     }
 }
 
@@ -126,6 +139,22 @@ impl Shard {
         if let Some(k) = s.error {
             acc.errors += 1;
             bump(&mut acc.kinds, k);
+        }
+    }
+
+    /// Whether step `step` still wants an error message this interval (ask before building one).
+    pub fn wants_sample(&self, step: usize) -> bool {
+        self.steps
+            .get(step)
+            .is_some_and(|a| (a.sample_attempts as usize) < SAMPLES_PER_INTERVAL)
+    }
+
+    pub fn add_sample(&mut self, step: usize, message: String) {
+        if let Some(a) = self.steps.get_mut(step) {
+            a.sample_attempts = a.sample_attempts.saturating_add(1);
+            if a.samples.len() < SAMPLES_PER_INTERVAL && !a.samples.contains(&message) {
+                a.samples.push(message);
+            }
         }
     }
 
@@ -199,5 +228,49 @@ mod tests {
         let mut sh = Shard::new(1);
         sh.record(&sample(5, 1, 200, None));
         assert!(sh.take().steps[0].is_none());
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    #[test]
+    fn error_samples_are_few_and_distinct() {
+        let mut sh = Shard::new(1);
+        for i in 0..10 {
+            if sh.wants_sample(0) {
+                sh.add_sample(0, format!("HTTP 503: busy {}", i % 2));
+            }
+        }
+        let w = sh.take();
+        assert_eq!(
+            w.steps[0].as_ref().map_or(0, |_| 1),
+            0,
+            "samples alone do not make a step non-empty"
+        );
+        let mut sh = Shard::new(1);
+        sh.record(&Sample {
+            step: 0,
+            latency_us: 1,
+            service_us: 1,
+            status: 503,
+            error: Some(ErrorKind::Status(503)),
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        let mut built = 0;
+        for _ in 0..10 {
+            if sh.wants_sample(0) {
+                built += 1;
+                sh.add_sample(0, "HTTP 503: busy".into());
+            }
+        }
+        assert_eq!(
+            built, SAMPLES_PER_INTERVAL,
+            "at most a few messages are built per interval"
+        );
+        assert_eq!(sh.take().steps[0].as_ref().unwrap().samples, ["HTTP 503: busy"]);
+        assert!(sh.wants_sample(0), "a new interval wants samples again");
     }
 }

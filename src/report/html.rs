@@ -136,6 +136,22 @@ fn phase_section(out: &mut String, i: usize, p: &PhaseSummary, r: &Report) {
             &heads(&["Endpoint", "Error", "Class", "Count", "Share of endpoint"]),
             &rows,
         );
+        let samples: Vec<String> = p
+            .steps
+            .iter()
+            .flat_map(|s| {
+                s.error_samples
+                    .iter()
+                    .map(move |m| format!("<li><b>{}</b>: <code>{}</code></li>", esc(&s.name), esc(m)))
+            })
+            .collect();
+        if !samples.is_empty() {
+            let _ = write!(
+                out,
+                "<p>Sample error messages, as the target gave them:</p><ul>{}</ul>",
+                samples.concat()
+            );
+        }
     }
     if !p.server.is_empty() {
         out.push_str("<p><b>Server metrics</b></p>");

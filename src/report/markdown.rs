@@ -74,6 +74,18 @@ fn phase_section(out: &mut String, i: usize, p: &PhaseSummary, r: &Report) {
                 );
             }
             out.push('\n');
+            let samples: Vec<(&str, &String)> = p
+                .steps
+                .iter()
+                .flat_map(|s| s.error_samples.iter().map(move |m| (s.name.as_str(), m)))
+                .collect();
+            if !samples.is_empty() {
+                let _ = writeln!(out, "Sample error messages, as the target gave them:\n");
+                for (step, m) in samples {
+                    let _ = writeln!(out, "- {}: {}", md(step), md(m));
+                }
+                out.push('\n');
+            }
         }
     }
     if !p.server.is_empty() {

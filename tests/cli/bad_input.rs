@@ -189,6 +189,18 @@ fn misbehaving_targets_are_counted_and_classified() {
     let ok = steps.iter().find(|s| s["name"] == "ok").unwrap();
     assert_eq!(ok["requests"], 6);
     assert_eq!(ok["errors"], 0);
+    // Each error kind comes with what actually happened, in words.
+    let sample = |name: &str| -> String {
+        steps.iter().find(|s| s["name"] == name).unwrap()["error_samples"][0]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(sample("refused").starts_with("connection refused by 127.0.0.1:"), "{s}");
+    assert_eq!(sample("slow"), "no complete response within 100 ms");
+    assert_eq!(sample("missing"), "HTTP 404: not found");
+    assert_eq!(sample("reset"), "connection closed before the response was complete");
+    assert_eq!(sample("ok"), "");
     let classes = &s["phases"][0]["errors_by_class"];
     assert_eq!(classes["configuration"], 12, "refused and 404: {classes}");
     assert_eq!(classes["load"], 12, "reset and timeout: {classes}");

@@ -182,6 +182,14 @@ fn hostile_names_and_bodies_are_escaped_in_html_markdown_and_charts() {
     // The hostile names did reach the run (so the test tests something).
     assert!(s.to_string().contains("onerror=alert(1)"), "{s}");
     assert!(s.to_string().contains("check:<script>alert(1)</script>"), "{s}");
+    // The target's hostile body reached the run as an error sample, raw.
+    let samples = &s["phases"][0]["steps"][0]["error_samples"];
+    assert_eq!(samples[0], "HTTP 500: <script>alert(1)</script>", "{s}");
+    assert!(
+        html.contains("HTTP 500: &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "sample not shown escaped"
+    );
+    assert!(md.contains("HTTP 500: \\<script>alert(1)\\</script>"), "{md}");
     let lower = html.to_lowercase();
     assert!(!lower.contains("<script"), "raw <script in HTML");
     assert!(!lower.contains("<img"), "raw <img in HTML");
