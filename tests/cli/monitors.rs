@@ -4,25 +4,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::target::{spawn_target, Target};
 use crate::*;
-
-/// A `stampede target --config` process, killed on drop.
-struct Target {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A `db` connection pool of 4 connections held 200 ms per request: 20 req/s at most, so 12
 /// closed-loop users keep it full.
@@ -30,22 +18,7 @@ const POOL_TARGET: &str = "services:\n  db: { workers: 4, queue: 100, queue_time
 
 fn start_target(dir: &Path) -> Target {
     let cfg = write(dir, "target.yaml", POOL_TARGET);
-    let mut child = bin()
-        .args(["target", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .to_string();
-    Target { child, url }
+    spawn_target(&["--config", cfg.to_str().unwrap()])
 }
 
 fn plan(url: &str, path: &str, vus: u32, secs: u32, monitors: &str) -> String {
@@ -419,20 +392,7 @@ const CACHE_TARGET: &str = "endpoints:\n  - name: lead\n    method: GET\n    pat
 fn a_cache_hit_ratio_falling_under_load_is_a_finding() {
     let d = tmp();
     let cfg = write(d.path(), "target.yaml", CACHE_TARGET);
-    let mut child = bin()
-        .args(["target", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let t = Target {
-        url: first.trim().strip_prefix("listening on ").unwrap().to_string(),
-        child,
-    };
+    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
     let p = format!(
         "name: cache\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: lead, request: GET /lead }}\nphases:\n  - {{ name: quiet, scenario: s, vus: 4, duration: 5s }}\n  - {{ name: busy, scenario: s, vus: 40, duration: 5s }}\nmonitors:\n  - {{ name: target, prometheus: {}/metrics, include: [\"/cache/\"] }}\n",
         t.url, t.url

@@ -20,8 +20,15 @@ impl Drop for Target {
 }
 
 pub fn start_target(profile: &str) -> Target {
+    spawn_target(&["--profile", profile])
+}
+
+/// Starts `stampede target ARGS --listen 127.0.0.1:0` and reads its URL from the first line.
+pub fn spawn_target(args: &[&str]) -> Target {
     let mut child = bin()
-        .args(["target", "--profile", profile, "--listen", "127.0.0.1:0"])
+        .arg("target")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
