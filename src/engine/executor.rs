@@ -55,41 +55,19 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
     let mut vus: JoinSet<()> = JoinSet::new();
     match &phase.load {
         Load::Closed { vus: n, duration } => {
-            for id in worker.share.items_below(*n as u64) {
-                vus.spawn_local(closed_vu(
-                    worker.clone(),
-                    cmd.phase,
-                    id + 1,
-                    stops.soft.clone(),
-                    stops.hard.clone(),
-                    None,
-                ));
-            }
+            spawn_fixed_vus(&worker, cmd.phase, *n, &stops, None, &mut vus);
             deadline_or_stop(cmd.start + *duration, &stops.soft).await;
         }
         Load::RampingVus { start_vus, stages } => {
             let ramp = Ramp::new(*start_vus as f64, stages);
             drive_ramping_vus(&worker, cmd.phase, cmd.start, &ramp, &stops, &mut vus).await;
         }
-        Load::Open {
-            rate,
-            duration,
-            max_vus,
-            pre_vus,
-        } => {
-            let arrivals = Arrivals::constant(*rate, *duration);
-            drive_arrivals(
-                &worker, cmd.phase, cmd.start, &arrivals, *max_vus, *pre_vus, &stops, &mut vus,
-            )
-            .await;
-        }
-        Load::RampingRate {
-            start_rate,
-            stages,
-            max_vus,
-            pre_vus,
-        } => {
-            let arrivals = Arrivals::ramp(*start_rate, stages);
+        Load::Open { max_vus, pre_vus, .. } | Load::RampingRate { max_vus, pre_vus, .. } => {
+            let arrivals = match &phase.load {
+                Load::Open { rate, duration, .. } => Arrivals::constant(*rate, *duration),
+                Load::RampingRate { start_rate, stages, .. } => Arrivals::ramp(*start_rate, stages),
+                _ => unreachable!("matched an open model above"),
+            };
             drive_arrivals(
                 &worker, cmd.phase, cmd.start, &arrivals, *max_vus, *pre_vus, &stops, &mut vus,
             )
@@ -98,16 +76,14 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
         Load::Iterations {
             vus: n, max_duration, ..
         } => {
-            for id in worker.share.items_below(*n as u64) {
-                vus.spawn_local(closed_vu(
-                    worker.clone(),
-                    cmd.phase,
-                    id + 1,
-                    stops.soft.clone(),
-                    stops.hard.clone(),
-                    Some(cmd.iterations_left.clone()),
-                ));
-            }
+            spawn_fixed_vus(
+                &worker,
+                cmd.phase,
+                *n,
+                &stops,
+                Some(cmd.iterations_left.clone()),
+                &mut vus,
+            );
             let all_done = async { while vus.join_next().await.is_some() {} };
             tokio::select! {
                 _ = all_done => {}
@@ -129,6 +105,27 @@ pub async fn run_phase(worker: Rc<Worker>, cmd: PhaseCmd, out: UnboundedSender<W
     worker.shard.borrow_mut().vus = 0;
     flush_done.cancel();
     let _ = flusher.await;
+}
+
+/// This worker's share of `n` closed-model VUs (optionally sharing an iteration budget).
+fn spawn_fixed_vus(
+    worker: &Rc<Worker>,
+    phase: usize,
+    n: u32,
+    stops: &Stops,
+    budget: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    vus: &mut JoinSet<()>,
+) {
+    for id in worker.share.items_below(n as u64) {
+        vus.spawn_local(closed_vu(
+            worker.clone(),
+            phase,
+            id + 1,
+            stops.soft.clone(),
+            stops.hard.clone(),
+            budget.clone(),
+        ));
+    }
 }
 
 async fn deadline_or_stop(deadline: Instant, soft: &CancellationToken) {

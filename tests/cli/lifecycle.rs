@@ -81,12 +81,7 @@ fn phase_selection_runs_only_the_named_phases() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
-    let names: Vec<_> = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = phase_names(&s);
     assert_eq!(names, ["b"]);
     let d = tmp();
     let (out, run) = run_plan(

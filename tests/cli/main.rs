@@ -76,6 +76,16 @@ pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// The phase names of a summary, in order.
+pub fn phase_names(s: &serde_json::Value) -> Vec<String> {
+    s["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 /// The single step of the first phase.
 pub fn step0(s: &serde_json::Value) -> &serde_json::Value {
     &s["phases"][0]["steps"][0]

@@ -51,18 +51,7 @@ impl TestServer {
                 };
                 let _ = stream.set_nodelay(true);
                 let st = st.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
-                    if h2 {
-                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    } else {
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    }
-                });
+                tokio::spawn(serve_conn(stream, h2, st));
             }
         });
         TestServer {
@@ -128,16 +117,7 @@ impl TestServer {
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else { return };
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
-                    if h2 {
-                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(tls), svc)
-                            .await;
-                    } else {
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(tls), svc)
-                            .await;
-                    }
+                    serve_conn(tls, h2, st).await;
                 });
             }
         });
@@ -155,6 +135,23 @@ impl TestServer {
             std::thread::sleep(after);
             *state.frozen_until.lock().unwrap() = Some(Instant::now() + dur);
         });
+    }
+}
+
+/// Serves one connection, HTTP/2 or HTTP/1.1, plain or TLS.
+async fn serve_conn<I>(io: I, h2: bool, st: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(io), svc)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), svc)
+            .await;
     }
 }
 

@@ -140,26 +140,27 @@ fn fetch(url: &str, path: &str) -> String {
         .unwrap_or_default()
 }
 
-#[test]
-fn the_demo_runs_the_voice_suite_end_to_end() {
-    let d = tmp();
-    let out_dir = d.path().join("demo");
+/// Runs `stampede demo` into `dir/demo` with phases of `phase_length`; asserts exit 0.
+fn demo(dir: &std::path::Path, phase_length: &str) -> (std::process::Output, serde_json::Value) {
+    let out_dir = dir.join("demo");
     let out = stampede(&[
         "demo",
         "--out",
         out_dir.to_str().unwrap(),
         "--phase-length",
-        "2s",
+        phase_length,
         "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&out_dir);
-    let names: Vec<_> = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_string())
-        .collect();
+    (out, s)
+}
+
+#[test]
+fn the_demo_runs_the_voice_suite_end_to_end() {
+    let d = tmp();
+    let (out, s) = demo(d.path(), "2s");
+    let names = phase_names(&s);
     assert_eq!(names, ["baseline", "voice-hotpath", "peak"]);
     // check-availability answers 424 "not configured" for company 1: a configuration error.
     let avail = s["phases"][0]["steps"]
@@ -192,17 +193,7 @@ fn the_demo_runs_the_voice_suite_end_to_end() {
 #[test]
 fn the_demo_finds_the_saturated_worker_pool() {
     let d = tmp();
-    let out_dir = d.path().join("demo");
-    let out = stampede(&[
-        "demo",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--phase-length",
-        "8s",
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = summary_json(&out_dir);
+    let (out, s) = demo(d.path(), "8s");
     let f = s["findings"]
         .as_array()
         .unwrap()
