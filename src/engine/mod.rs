@@ -6,6 +6,7 @@ mod collect;
 mod executor;
 pub mod program;
 pub mod render;
+mod request;
 pub mod schedule;
 mod step;
 mod vu;

@@ -34,6 +34,10 @@ pub struct Prepared {
     pub host: HeaderValue,
     pub literal_body: Option<Bytes>,
     pub content_type: Option<HeaderValue>,
+    /// The step sets its own `Host` header (virtual-host tests): ours is left out.
+    pub sets_host: bool,
+    /// The whole HTTP/1.1 request, when it is literal: sent as is, nothing built per request.
+    pub wire: Option<Bytes>,
 }
 
 #[derive(Debug)]
@@ -86,7 +90,9 @@ impl Program {
                     index: i,
                     check_names: h.checks.iter().map(|c| c.name.clone()).collect(),
                 });
-                prepared.push(prepare(&plan, h, origin));
+                let mut prep = prepare(&plan, h, origin);
+                prep.wire = super::request::prepared_wire(&prep, h);
+                prepared.push(prep);
             }
             step_ids.push(ids);
         }
@@ -152,6 +158,11 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
         }
     }
     let host = HeaderValue::from_str(&h.origin.authority).unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+    let user_sets = |name: &http::header::HeaderName| {
+        static_headers.iter().any(|(n, _)| n == name) || dynamic_headers.iter().any(|(n, _)| n == name)
+    };
+    let sets_host = user_sets(&http::header::HOST);
+    let sets_content_type = user_sets(&http::header::CONTENT_TYPE);
     let (literal_body, content_type) = match &h.body {
         Some(b) => (
             b.template
@@ -160,6 +171,7 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
                 .or_else(|| b.template.is_empty().then(Bytes::new)),
             b.content_type
                 .as_ref()
+                .filter(|_| !sets_content_type)
                 .and_then(|c| HeaderValue::from_maybe_shared(c.clone()).ok()),
         ),
         None => (None, None),
@@ -174,5 +186,7 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
         host,
         literal_body,
         content_type,
+        sets_host,
+        wire: None,
     }
 }

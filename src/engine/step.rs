@@ -3,21 +3,17 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use http::header::{CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use sha2::Sha256;
-use stampede_plan::{CaptureSource, CheckKind, HttpStep, JsonPath, JsonSeg, SignEncoding};
+use http::{HeaderMap, HeaderName, Method};
+use http_body_util::BodyExt;
+use stampede_plan::{CaptureSource, CheckKind, HttpStep, JsonPath, JsonSeg};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::render::{push_int, unix_now, Env};
+use super::request::{self, Built};
 use super::vu::Vu;
 use super::worker::Worker;
-use crate::http::{classify_hyper, Sender};
+use crate::http::{classify_hyper, Connection, RawHeaders};
 use crate::outcome::ErrorKind;
 use crate::recorder::Sample;
 
@@ -29,25 +25,11 @@ pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant,
     let prep = &program.prepared[id];
     let timeout = step.timeout.unwrap_or(program.plan.http.timeout);
     let send_at = Instant::now();
-    let (req, bytes_out) = match build_request(worker, vu, id, step) {
-        Some(r) => r,
-        None => {
-            return Sample {
-                step: id,
-                latency_us: micros(send_at.saturating_duration_since(started)),
-                service_us: 0,
-                status: 0,
-                error: Some(ErrorKind::InvalidRequest),
-                bytes_in: 0,
-                bytes_out: 0,
-            }
-        }
-    };
-
+    let mut bytes_out = 0;
     let outcome = tokio::select! {
         biased;
         _ = hard.cancelled() => Err(ErrorKind::Interrupted),
-        r = tokio::time::timeout(timeout, exchange(worker, vu, id, req)) => match r {
+        r = tokio::time::timeout(timeout, exchange(worker, vu, id, &mut bytes_out)) => match r {
             Ok(r) => r,
             Err(_) => Err(ErrorKind::Timeout),
         },
@@ -64,8 +46,11 @@ pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant,
     };
     match outcome {
         Err(kind) => {
-            // The connection's state is unknown after an error: never reuse it.
-            vu.conns[prep.origin] = None;
+            // The connection's state is unknown after an error (except a request that could
+            // not be built, which never went out): never reuse it.
+            if kind != ErrorKind::InvalidRequest {
+                vu.conns[prep.origin] = None;
+            }
             sample.error = Some(kind);
             if worker.shard.borrow().wants_sample(id) {
                 let origin = &program.origins[prep.origin];
@@ -80,10 +65,22 @@ pub async fn run_http(worker: &Worker, vu: &mut Vu, id: usize, started: Instant,
                 sample.error = Some(ErrorKind::Status(resp.status));
             }
             let mut json: Option<Option<serde_json::Value>> = None;
+            let headers = match (&resp.h2_headers, &vu.conns[prep.origin]) {
+                (Some(map), _) => Headers::H2(map),
+                (None, Some(Connection::H1(c))) => Headers::H1(c.headers()),
+                (None, _) => Headers::None,
+            };
             if sample.error.is_none() {
-                sample.error = run_checks(step, &resp.headers, &vu.body, resp.status, &mut json);
+                sample.error = run_checks(step, &headers, &vu.body, resp.status, &mut json);
             }
-            capture(step, &resp.headers, &vu.body, &mut json, &mut vu.slots);
+            capture(step, &headers, &vu.body, &mut json, &mut vu.slots);
+            // A response that ends the connection (`Connection: close`): let it go now rather
+            // than hold the socket through the think time.
+            if let Some(Connection::H1(c)) = &vu.conns[prep.origin] {
+                if !c.is_reusable() {
+                    vu.conns[prep.origin] = None;
+                }
+            }
             if let Some(kind) = sample.error {
                 if worker.shard.borrow().wants_sample(id) {
                     let what = match kind {
@@ -139,135 +136,89 @@ fn micros(d: Duration) -> u64 {
 
 struct Response {
     status: u16,
-    headers: http::HeaderMap,
     bytes_in: u64,
+    /// HTTP/2 headers; an HTTP/1.1 response's stay in its connection's buffer.
+    h2_headers: Option<HeaderMap>,
 }
 
-/// Connects if needed, sends, and reads the body into `vu.body` (up to `max_body` bytes kept).
-async fn exchange(
-    worker: &Worker,
-    vu: &mut Vu,
-    id: usize,
-    mut req: Request<Full<Bytes>>,
-) -> Result<Response, ErrorKind> {
-    let prep = &worker.program.prepared[id];
+/// A response's headers, wherever they are.
+enum Headers<'a> {
+    H1(RawHeaders<'a>),
+    H2(&'a HeaderMap),
+    None,
+}
+
+impl Headers<'_> {
+    fn get(&self, name: &HeaderName) -> Option<&[u8]> {
+        match self {
+            Headers::H1(h) => h.get(name.as_str()),
+            Headers::H2(m) => m.get(name).map(|v| v.as_bytes()),
+            Headers::None => None,
+        }
+    }
+}
+
+/// Connects if needed, builds and sends the request, and reads the body into `vu.body` (up to
+/// `max_body` bytes kept). `bytes_out` is set once the request is built.
+async fn exchange(worker: &Worker, vu: &mut Vu, id: usize, bytes_out: &mut u64) -> Result<Response, ErrorKind> {
+    let program = &worker.program;
+    let prep = &program.prepared[id];
+    let step = program.http_step(id);
     let origin = prep.origin;
-    if !vu.conns[origin].as_ref().is_some_and(Sender::is_open) {
+    if !vu.conns[origin].as_mut().is_some_and(Connection::is_open) {
         // Boxed: the TLS handshake future is large, and inlining it would make every VU's
         // future (and so every VU) that large for the whole run.
-        let connect = Box::pin(worker.connector.connect(&worker.program.origins[origin]));
+        let connect = Box::pin(worker.connector.connect(&program.origins[origin]));
         vu.conns[origin] = Some(connect.await?);
     }
-    let Some(sender) = vu.conns[origin].as_mut() else {
-        return Err(ErrorKind::ConnectError);
-    };
-    if sender.is_h2() {
-        req.headers_mut().remove(HOST);
-        if let Some(u) = &prep.uri_h2 {
-            *req.uri_mut() = u.clone();
-        } else {
-            let mut v = prep.absolute_prefix.to_vec();
-            v.extend_from_slice(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").as_bytes());
-            *req.uri_mut() = Uri::from_maybe_shared(Bytes::from(v)).map_err(|_| ErrorKind::Protocol)?;
+    let h2 = vu.conns[origin].as_ref().is_some_and(Connection::is_h2);
+    let built = request::build(prep, step, vu, h2)?;
+    let max = program.plan.http.max_body;
+    let head = step.method == Method::HEAD;
+    match (built, vu.conns[origin].as_mut()) {
+        (Built::H1 { bytes_out: n }, Some(Connection::H1(conn))) => {
+            *bytes_out = n;
+            let (status, bytes_in) = conn.exchange(&vu.wire, head, max, &mut vu.body).await?;
+            Ok(Response {
+                status,
+                bytes_in,
+                h2_headers: None,
+            })
         }
-    }
-    let resp = sender.send(req).await.map_err(|e| classify_hyper(&e))?;
-    let (parts, mut body) = resp.into_parts();
-    let max = worker.program.plan.http.max_body;
-    vu.body.clear();
-    let mut bytes_in: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| classify_hyper(&e))?;
-        if let Ok(data) = frame.into_data() {
-            bytes_in += data.len() as u64;
-            let room = max.saturating_sub(vu.body.len());
-            vu.body.extend_from_slice(&data[..data.len().min(room)]);
+        (Built::Prepared { bytes_out: n }, Some(Connection::H1(conn))) => {
+            *bytes_out = n;
+            let wire = prep.wire.as_deref().unwrap_or_default();
+            let (status, bytes_in) = conn.exchange(wire, head, max, &mut vu.body).await?;
+            Ok(Response {
+                status,
+                bytes_in,
+                h2_headers: None,
+            })
         }
-    }
-    Ok(Response {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        bytes_in,
-    })
-}
-
-/// The request, or `None` when the rendered path is not a valid URI.
-fn build_request(worker: &Worker, vu: &mut Vu, id: usize, step: &HttpStep) -> Option<(Request<Full<Bytes>>, u64)> {
-    let prep = &worker.program.prepared[id];
-    let mut env = Env {
-        slots: &vu.slots,
-        rng: &mut vu.rng,
-        vu: vu.id,
-        iteration: vu.iteration,
-    };
-    let uri = match &prep.uri_h1 {
-        Some(u) => u.clone(),
-        None => {
-            vu.out.clear();
-            step.path_and_query
-                .render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
-            Uri::from_maybe_shared(Bytes::copy_from_slice(&vu.out)).ok()?
-        }
-    };
-    let body = match (&prep.literal_body, &step.body) {
-        (Some(b), _) => b.clone(),
-        (None, Some(b)) => {
-            vu.out.clear();
-            b.template
-                .render_into(&mut vu.out, &mut vu.scratch, |e, buf| env.eval(e, buf));
-            Bytes::copy_from_slice(&vu.out)
-        }
-        (None, None) => Bytes::new(),
-    };
-    let bytes_out = body.len() as u64;
-    let mut req = Request::new(Full::new(body.clone()));
-    *req.method_mut() = step.method.clone();
-    *req.uri_mut() = uri;
-    let headers = req.headers_mut();
-    headers.insert(HOST, prep.host.clone());
-    if let Some(ct) = &prep.content_type {
-        headers.insert(CONTENT_TYPE, ct.clone());
-    }
-    for (name, value) in &prep.static_headers {
-        headers.insert(name.clone(), value.clone());
-    }
-    for (name, t) in &prep.dynamic_headers {
-        vu.out.clear();
-        t.render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
-        if let Ok(v) = HeaderValue::from_bytes(&vu.out) {
-            headers.insert(name.clone(), v);
-        }
-    }
-    if let Some(sign) = &step.sign {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&sign.secret) {
-            Ok(m) => m,
-            Err(_) => return Some((req, bytes_out)),
-        };
-        if let Some(ts_header) = &sign.timestamp_header {
-            let mut ts = Vec::new();
-            push_int(&mut ts, unix_now().as_secs() as i64);
-            mac.update(&ts);
-            mac.update(b".");
-            if let Ok(v) = HeaderValue::from_bytes(&ts) {
-                headers.insert(ts_header.clone(), v);
-            }
-        }
-        mac.update(&body);
-        let digest = mac.finalize().into_bytes();
-        let mut value = sign.prefix.clone();
-        match sign.encoding {
-            SignEncoding::Hex => {
-                for b in digest.iter() {
-                    value.push_str(&format!("{b:02x}"));
+        (Built::H2(req, n), Some(Connection::H2(sender))) => {
+            *bytes_out = n;
+            sender.ready().await.map_err(|e| classify_hyper(&e))?;
+            let resp = sender.send_request(*req).await.map_err(|e| classify_hyper(&e))?;
+            let (parts, mut body) = resp.into_parts();
+            vu.body.clear();
+            let mut bytes_in: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| classify_hyper(&e))?;
+                if let Ok(data) = frame.into_data() {
+                    bytes_in += data.len() as u64;
+                    let room = max.saturating_sub(vu.body.len());
+                    vu.body.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
-            SignEncoding::Base64 => value.push_str(&base64::engine::general_purpose::STANDARD.encode(digest)),
+            Ok(Response {
+                status: parts.status.as_u16(),
+                bytes_in,
+                h2_headers: Some(parts.headers),
+            })
         }
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(sign.header.clone(), v);
-        }
+        // `build` follows the connection's protocol, so the pairs above are the only ones.
+        _ => Err(ErrorKind::ConnectError),
     }
-    Some((req, bytes_out))
 }
 
 fn parsed<'a>(body: &[u8], json: &'a mut Option<Option<serde_json::Value>>) -> Option<&'a serde_json::Value> {
@@ -294,7 +245,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// The first failing check, as an error kind.
 fn run_checks(
     step: &HttpStep,
-    headers: &http::HeaderMap,
+    headers: &Headers,
     body: &[u8],
     status: u16,
     json: &mut Option<Option<serde_json::Value>>,
@@ -302,11 +253,9 @@ fn run_checks(
     for (n, check) in step.checks.iter().enumerate() {
         let ok = match &check.kind {
             CheckKind::Status(ranges) => ranges.iter().any(|r| r.contains(status)),
-            CheckKind::HeaderExists(name) => headers.contains_key(name),
-            CheckKind::HeaderEquals(name, v) => headers.get(name).is_some_and(|h| h.as_bytes() == v.as_bytes()),
-            CheckKind::HeaderContains(name, v) => {
-                headers.get(name).is_some_and(|h| contains(h.as_bytes(), v.as_bytes()))
-            }
+            CheckKind::HeaderExists(name) => headers.get(name).is_some(),
+            CheckKind::HeaderEquals(name, v) => headers.get(name).is_some_and(|h| h == v.as_bytes()),
+            CheckKind::HeaderContains(name, v) => headers.get(name).is_some_and(|h| contains(h, v.as_bytes())),
             CheckKind::BodyContains(needle) => contains(body, needle),
             CheckKind::BodyNotContains(needle) => !contains(body, needle),
             CheckKind::JsonEquals(path, want) => select(path, body, json).is_some_and(|v| json_eq(v, want)),
@@ -329,14 +278,14 @@ fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 fn capture(
     step: &HttpStep,
-    headers: &http::HeaderMap,
+    headers: &Headers,
     body: &[u8],
     json: &mut Option<Option<serde_json::Value>>,
     slots: &mut [Bytes],
 ) {
     for c in &step.captures {
         let value = match &c.source {
-            CaptureSource::Header(name) => headers.get(name).map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            CaptureSource::Header(name) => headers.get(name).map(Bytes::copy_from_slice),
             CaptureSource::Json(path) => select(path, body, json).map(|v| match v {
                 serde_json::Value::String(s) => Bytes::copy_from_slice(s.as_bytes()),
                 other => Bytes::from(other.to_string()),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::step::run_http;
 use super::worker::Worker;
-use crate::http::Sender;
+use crate::http::Connection;
 
 pub struct Vu {
     /// 1-based VU number, unique across workers and segments.
@@ -22,10 +22,12 @@ pub struct Vu {
     pub iteration: u64,
     pub rng: SmallRng,
     pub slots: Vec<Bytes>,
-    pub conns: Vec<Option<Sender>>,
-    /// Reusable buffers: rendered bytes, escaping scratch, the kept part of a response body.
+    pub conns: Vec<Option<Connection>>,
+    /// Reusable buffers: rendered bytes, escaping scratch, an HTTP/1.1 request, the kept part
+    /// of a response body.
     pub out: Vec<u8>,
     pub scratch: Vec<u8>,
+    pub wire: Vec<u8>,
     pub body: Vec<u8>,
 }
 
@@ -41,6 +43,7 @@ impl Vu {
             // Grown on first use and then reused: 10,000 idle VUs must stay small.
             out: Vec::new(),
             scratch: Vec::new(),
+            wire: Vec::new(),
             body: Vec::new(),
         }
     }

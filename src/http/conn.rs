@@ -1,4 +1,5 @@
-//! Opening a connection (TCP, optionally TLS), and the HTTP/1.1 or HTTP/2 handshake on it.
+//! Opening a connection (TCP, optionally TLS): HTTP/1.1 on our own client (`h1`), HTTP/2 by
+//! hyper's handshake.
 
 use std::io;
 use std::sync::Arc;
@@ -6,48 +7,33 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use stampede_plan::Origin;
 use tokio::net::TcpStream;
 
+use super::h1;
 use crate::outcome::ErrorKind;
 
 pub type ReqBody = Full<Bytes>;
 
-/// A ready-to-use connection's request half.
-pub enum Sender {
-    H1(http1::SendRequest<ReqBody>),
+/// A ready-to-use connection.
+pub enum Connection {
+    H1(h1::Conn),
     H2(http2::SendRequest<ReqBody>),
 }
 
-impl Sender {
+impl Connection {
     pub fn is_h2(&self) -> bool {
-        matches!(self, Sender::H2(_))
+        matches!(self, Connection::H2(_))
     }
 
     /// Whether the connection can take another request (false once the peer closed it).
-    pub fn is_open(&self) -> bool {
+    pub fn is_open(&mut self) -> bool {
         match self {
-            Sender::H1(s) => !s.is_closed(),
-            Sender::H2(s) => !s.is_closed(),
-        }
-    }
-
-    pub async fn send(
-        &mut self,
-        req: http::Request<ReqBody>,
-    ) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
-        match self {
-            Sender::H1(s) => {
-                s.ready().await?;
-                s.send_request(req).await
-            }
-            Sender::H2(s) => {
-                s.ready().await?;
-                s.send_request(req).await
-            }
+            Connection::H1(c) => c.is_open(),
+            Connection::H2(s) => !s.is_closed(),
         }
     }
 }
@@ -68,7 +54,7 @@ impl Connector {
         }
     }
 
-    pub async fn connect(&self, origin: &Origin) -> Result<Sender, ErrorKind> {
+    pub async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorKind> {
         let tcp = tokio::time::timeout(
             self.connect_timeout,
             TcpStream::connect((origin.host.as_str(), origin.port)),
@@ -87,39 +73,31 @@ impl Connector {
             .await
             .map_err(|_| ErrorKind::ConnectTimeout)?
             .map_err(|_| ErrorKind::Tls)?;
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            handshake(TokioIo::new(tls), h2).await
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                h2_handshake(TokioIo::new(tls)).await
+            } else {
+                Ok(Connection::H1(h1::Conn::new(h1::Stream::Tls(Box::new(tls)))))
+            }
+        } else if self.h2c {
+            h2_handshake(TokioIo::new(tcp)).await
         } else {
-            handshake(TokioIo::new(tcp), self.h2c).await
+            Ok(Connection::H1(h1::Conn::new(h1::Stream::Tcp(tcp))))
         }
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<Sender, ErrorKind>
+/// The HTTP/2 handshake; hyper drives the connection from a task of its own.
+async fn h2_handshake<T>(io: TokioIo<T>) -> Result<Connection, ErrorKind>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    if h2 {
-        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(|e| classify_hyper(&e))?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H2(sender))
-    } else {
-        // A 4 KiB read buffer (hyper starts at 8 KiB) keeps 10,000 idle connections small;
-        // larger bodies just take more reads.
-        let (sender, conn) = http1::Builder::new()
-            .read_buf_exact_size(Some(4096))
-            .handshake(io)
-            .await
-            .map_err(|e| classify_hyper(&e))?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H1(sender))
-    }
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+        .await
+        .map_err(|e| classify_hyper(&e))?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(Connection::H2(sender))
 }
 
 fn classify_connect(e: &io::Error) -> ErrorKind {

@@ -2,7 +2,9 @@
 //! is exactly what the plan says (a pooled client would hide it, and multiplex HTTP/2 onto one).
 
 mod conn;
+mod h1;
 mod tls;
 
-pub use conn::{classify_hyper, Connector, Sender};
+pub use conn::{classify_hyper, Connection, Connector, ReqBody};
+pub use h1::RawHeaders;
 pub use tls::client_config as tls_config;

@@ -13,11 +13,12 @@ mod monitors;
 mod report;
 mod target;
 mod tls;
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use server::{start_bad, TestServer};
+pub use server::{start_bad, start_wire, TestServer};
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stampede"));

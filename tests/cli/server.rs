@@ -296,3 +296,89 @@ pub fn start_bad(mode: &'static str) -> SocketAddr {
     });
     addr
 }
+
+/// What a hand-written HTTP/1.1 server saw: connections accepted and request lines, in order.
+#[derive(Default)]
+pub struct WireLog {
+    pub connections: std::sync::atomic::AtomicU64,
+    pub requests: Mutex<Vec<String>>,
+}
+
+/// A hand-written HTTP/1.1 server whose answers exercise response framing the way real
+/// servers vary it, and that closes any connection idle for 100 ms (a short keep-alive
+/// timeout). By path:
+/// `/interim` a 100 Continue before the 200; `/chunked` a chunked body with an extension and
+/// a trailer, written in pieces; `/head` (HEAD) a Content-Length with no body; `/header` a
+/// mixed-case `X-Token` header; `/close` `Connection: close`; `/eof` a body delimited by
+/// closing the connection; anything else `ok`.
+pub fn start_wire() -> (SocketAddr, Arc<WireLog>) {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let log = Arc::new(WireLog::default());
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            std_listener.set_nonblocking(true).unwrap();
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    continue;
+                };
+                seen.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(wire_conn(s, seen.clone()));
+            }
+        });
+    });
+    (addr, log)
+}
+
+async fn wire_conn(mut s: tokio::net::TcpStream, log: Arc<WireLog>) {
+    let mut buf = Vec::new();
+    loop {
+        // The next request head, or close after 100 ms of idleness.
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout(Duration::from_millis(100), s.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        buf.drain(..end);
+        let line = head.lines().next().unwrap_or("").to_string();
+        log.requests.lock().unwrap().push(line.clone());
+        let path = line.split(' ').nth(1).unwrap_or("/");
+        let pieces: Vec<&[u8]> = match path {
+            "/interim" => vec![b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+            "/chunked" => vec![
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;note=1\r\nhel",
+                b"lo\r\n6\r\n world\r",
+                b"\n0\r\nX-Trailer: t\r\n\r\n",
+            ],
+            "/head" => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"],
+            "/header" => vec![b"HTTP/1.1 200 OK\r\nX-TOKEN: tok-7\r\nContent-Length: 2\r\n\r\nok"],
+            "/close" => vec![b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"],
+            "/eof" => vec![b"HTTP/1.1 200 OK\r\n\r\nuntil-close"],
+            _ => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+        };
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if s.write_all(piece).await.is_err() {
+                return;
+            }
+        }
+        if path == "/close" || path == "/eof" {
+            let _ = s.shutdown().await;
+            return;
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Building a step's request from its prepared parts: as HTTP/1.1 bytes for our own client,
+//! or as an `http::Request` for hyper's HTTP/2. One sequence of parts feeds both, so the two
+//! protocols always send the same headers and body.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+use sha2::Sha256;
+use stampede_plan::{HttpStep, SignEncoding};
+
+use super::program::Prepared;
+use super::render::{push_int, unix_now, Env};
+use super::vu::Vu;
+use crate::http::ReqBody;
+use crate::outcome::ErrorKind;
+
+/// A built request. HTTP/1.1 bytes are in `vu.wire`, or in `Prepared::wire` when the whole
+/// request is literal (built once at start-up, sent as is).
+pub enum Built {
+    H1 {
+        bytes_out: u64,
+    },
+    Prepared {
+        bytes_out: u64,
+    },
+    /// Boxed: an `http::Request` is large, and this is returned on every request.
+    H2(Box<Request<ReqBody>>, u64),
+}
+
+/// Where headers go.
+enum Sink<'a> {
+    Wire(&'a mut Vec<u8>),
+    Map(&'a mut HeaderMap),
+}
+
+impl Sink<'_> {
+    /// Adds a header whose value is already known to be valid.
+    fn header(&mut self, name: &HeaderName, value: &HeaderValue) {
+        match self {
+            Sink::Wire(w) => put_header(w, name, value.as_bytes()),
+            Sink::Map(m) => {
+                m.append(name.clone(), value.clone());
+            }
+        }
+    }
+
+    /// Adds a rendered header; a value with control characters is left out (as hyper would
+    /// refuse it), never sent half-checked.
+    fn rendered(&mut self, name: &HeaderName, value: &[u8]) {
+        if !value.iter().all(|&b| b >= 0x20 && b != 0x7f || b == b'\t') {
+            return;
+        }
+        match self {
+            Sink::Wire(w) => put_header(w, name, value),
+            Sink::Map(m) => {
+                if let Ok(v) = HeaderValue::from_bytes(value) {
+                    m.append(name.clone(), v);
+                }
+            }
+        }
+    }
+}
+
+fn put_header(w: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
+    w.extend_from_slice(name.as_str().as_bytes());
+    w.extend_from_slice(b": ");
+    w.extend_from_slice(value);
+    w.extend_from_slice(b"\r\n");
+}
+
+fn request_line(w: &mut Vec<u8>, method: &Method, target: &[u8]) {
+    w.clear();
+    w.extend_from_slice(method.as_str().as_bytes());
+    w.push(b' ');
+    w.extend_from_slice(target);
+    w.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
+/// The literal headers: Host (unless the step sets its own), Content-Type, static headers.
+fn static_headers(prep: &Prepared, sink: &mut Sink) {
+    if !prep.sets_host {
+        sink.header(&HOST, &prep.host);
+    }
+    if let Some(ct) = &prep.content_type {
+        sink.header(&CONTENT_TYPE, ct);
+    }
+    for (name, value) in &prep.static_headers {
+        sink.header(name, value);
+    }
+}
+
+/// Ends an HTTP/1.1 request: the body's length, the blank line, the body.
+fn finish_h1(w: &mut Vec<u8>, method: &Method, body: &[u8]) {
+    if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        w.extend_from_slice(b"content-length: ");
+        w.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        w.extend_from_slice(b"\r\n");
+    }
+    w.extend_from_slice(b"\r\n");
+    w.extend_from_slice(body);
+}
+
+/// The whole HTTP/1.1 request, when nothing in it changes between requests.
+pub fn prepared_wire(prep: &Prepared, step: &HttpStep) -> Option<Bytes> {
+    let literal = prep.uri_h1.is_some()
+        && prep.dynamic_headers.is_empty()
+        && step.sign.is_none()
+        && (step.body.is_none() || prep.literal_body.is_some());
+    if !literal {
+        return None;
+    }
+    let target = prep.uri_h1.as_ref()?.path_and_query()?.as_str().as_bytes();
+    let mut w = Vec::new();
+    request_line(&mut w, &step.method, target);
+    static_headers(prep, &mut Sink::Wire(&mut w));
+    finish_h1(&mut w, &step.method, prep.literal_body.as_deref().unwrap_or_default());
+    Some(Bytes::from(w))
+}
+
+/// A rendered origin-form target is valid for HTTP/1.1: it starts with `/` and has only
+/// visible ASCII (a space or line break would split the request line). A fragment is cut.
+fn origin_form(target: &[u8]) -> Option<&[u8]> {
+    let target = match target.iter().position(|&b| b == b'#') {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    (target.first() == Some(&b'/') && target.iter().all(|&b| (0x21..0x7f).contains(&b))).then_some(target)
+}
+
+/// Builds step `step`'s request (prepared as `prep`) for `vu`, in the form the connection
+/// speaks. `InvalidRequest` when the rendered path is not a valid request target.
+pub fn build(prep: &Prepared, step: &HttpStep, vu: &mut Vu, h2: bool) -> Result<Built, ErrorKind> {
+    if !h2 && prep.wire.is_some() {
+        return Ok(Built::Prepared {
+            bytes_out: prep.literal_body.as_ref().map_or(0, |b| b.len() as u64),
+        });
+    }
+    let mut env = Env {
+        slots: &vu.slots,
+        rng: &mut vu.rng,
+        vu: vu.id,
+        iteration: vu.iteration,
+    };
+    // The target first: it is rendered into `vu.out`, which the body and headers reuse.
+    let mut h2_uri = None;
+    let target: &[u8] = match &prep.uri_h1 {
+        Some(u) if !h2 => u.path_and_query().map_or(b"/", |p| p.as_str().as_bytes()),
+        Some(_) => {
+            h2_uri = prep.uri_h2.clone();
+            b""
+        }
+        None => {
+            vu.out.clear();
+            step.path_and_query
+                .render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
+            if h2 {
+                let mut v = prep.absolute_prefix.to_vec();
+                v.extend_from_slice(&vu.out);
+                h2_uri = Some(Uri::from_maybe_shared(Bytes::from(v)).map_err(|_| ErrorKind::InvalidRequest)?);
+                b""
+            } else {
+                origin_form(&vu.out).ok_or(ErrorKind::InvalidRequest)?
+            }
+        }
+    };
+    if !h2 {
+        request_line(&mut vu.wire, &step.method, target);
+    }
+    let body = match (&prep.literal_body, &step.body) {
+        (Some(b), _) => b.clone(),
+        (None, Some(b)) => {
+            vu.out.clear();
+            b.template
+                .render_into(&mut vu.out, &mut vu.scratch, |e, buf| env.eval(e, buf));
+            Bytes::copy_from_slice(&vu.out)
+        }
+        (None, None) => Bytes::new(),
+    };
+    let mut map = HeaderMap::new();
+    let mut sink = if h2 {
+        Sink::Map(&mut map)
+    } else {
+        Sink::Wire(&mut vu.wire)
+    };
+    // HTTP/2 carries the authority in the URI, not a Host header.
+    if h2 {
+        if let Some(ct) = &prep.content_type {
+            sink.header(&CONTENT_TYPE, ct);
+        }
+        for (name, value) in prep.static_headers.iter().filter(|(n, _)| n != HOST) {
+            sink.header(name, value);
+        }
+    } else {
+        static_headers(prep, &mut sink);
+    }
+    for (name, t) in &prep.dynamic_headers {
+        vu.out.clear();
+        t.render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
+        sink.rendered(name, &vu.out);
+    }
+    if let Some(sign) = &step.sign {
+        sign_request(sign, &body, &mut sink);
+    }
+    let bytes_out = body.len() as u64;
+    if h2 {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = step.method.clone();
+        if let Some(u) = h2_uri {
+            *req.uri_mut() = u;
+        }
+        *req.headers_mut() = map;
+        Ok(Built::H2(Box::new(req), bytes_out))
+    } else {
+        finish_h1(&mut vu.wire, &step.method, &body);
+        Ok(Built::H1 { bytes_out })
+    }
+}
+
+/// Adds the HMAC-SHA256 signature header (and its timestamp header, when the plan asks).
+fn sign_request(sign: &stampede_plan::Sign, body: &[u8], sink: &mut Sink) {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&sign.secret) else {
+        return;
+    };
+    if let Some(ts_header) = &sign.timestamp_header {
+        let mut ts = Vec::new();
+        push_int(&mut ts, unix_now().as_secs() as i64);
+        mac.update(&ts);
+        mac.update(b".");
+        sink.rendered(ts_header, &ts);
+    }
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let mut value = sign.prefix.clone();
+    match sign.encoding {
+        SignEncoding::Hex => {
+            for b in digest.iter() {
+                value.push_str(&format!("{b:02x}"));
+            }
+        }
+        SignEncoding::Base64 => value.push_str(&base64::engine::general_purpose::STANDARD.encode(digest)),
+    }
+    sink.rendered(&sign.header, value.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_form;
+
+    #[test]
+    fn rendered_targets_must_be_origin_form_visible_ascii() {
+        assert_eq!(origin_form(b"/a?b=1#frag"), Some(&b"/a?b=1"[..]));
+        assert_eq!(origin_form(b"/a%20b"), Some(&b"/a%20b"[..]));
+        for bad in [&b"/a b"[..], b"/a\r\nX: y", b"a", b"", b"/caf\xc3\xa9"] {
+            assert_eq!(origin_form(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Our HTTP/1.1 client connection: the request goes out as one prepared byte string, the
+//! response is parsed in place (httparse) and its body framed per RFC 9112.
+//!
+//! Why not hyper here: hyper runs each connection as its own task and passes every request
+//! and response through channels between that task and the caller. At 1,000 connections that
+//! hop (two task wake-ups, an mpsc and a oneshot per request, header maps built both ways) cost
+//! more CPU than the rest of the generator. This client is polled inside the VU's own task,
+//! keeps the response head where it was read, and so does per request what wrk does: one
+//! write, reads until the response is complete. HTTP/2 still goes through hyper.
+
+mod parse;
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+pub use self::parse::RawHeaders;
+use self::parse::{Chunked, Framing, Span};
+use crate::outcome::ErrorKind;
+
+/// A response head larger than this is a protocol error (hyper's limit is of the same order).
+const MAX_HEAD: usize = 256 * 1024;
+/// Reads ask for at least this much room: small enough that 10,000 idle connections stay
+/// small, and a large body just takes more reads.
+const READ_ROOM: usize = 4096;
+
+/// The transport under a connection.
+pub enum Stream {
+    Tcp(TcpStream),
+    /// Boxed: a TLS session is kilobytes, and plain connections should not pay for it.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One HTTP/1.1 connection. Requests are sent one at a time (no pipelining); after each
+/// response the head stays in `buf` so checks and captures read headers without copying.
+pub struct Conn {
+    io: Stream,
+    buf: Vec<u8>,
+    spans: Vec<Span>,
+    head_len: usize,
+    /// The last response left the connection able to carry another request.
+    reusable: bool,
+}
+
+/// The body bytes kept (up to `max`) and counted.
+struct Sink<'a> {
+    body: &'a mut Vec<u8>,
+    max: usize,
+    bytes_in: u64,
+}
+
+impl Sink<'_> {
+    fn keep(&mut self, data: &[u8]) {
+        self.bytes_in += data.len() as u64;
+        let room = self.max.saturating_sub(self.body.len());
+        self.body.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
+impl Conn {
+    pub fn new(io: Stream) -> Conn {
+        Conn {
+            io,
+            buf: Vec::new(),
+            spans: Vec::new(),
+            head_len: 0,
+            reusable: true,
+        }
+    }
+
+    /// Whether another request can go out on this connection: the last response allowed it,
+    /// and the server has not closed the connection since (it may, while the VU thinks). The
+    /// check polls a read once without waiting; anything but "nothing to read" retires the
+    /// connection (for TLS, session tickets are consumed by the TLS layer and do not count).
+    pub fn is_open(&mut self) -> bool {
+        if !self.reusable {
+            return false;
+        }
+        let mut probe = [0u8; 64];
+        let mut probe = ReadBuf::new(&mut probe);
+        let mut cx = Context::from_waker(Waker::noop());
+        if Pin::new(&mut self.io).poll_read(&mut cx, &mut probe).is_pending() {
+            return true;
+        }
+        self.reusable = false;
+        false
+    }
+
+    /// Whether the last response left the connection able to carry another request.
+    pub fn is_reusable(&self) -> bool {
+        self.reusable
+    }
+
+    /// The headers of the last response.
+    pub fn headers(&self) -> RawHeaders<'_> {
+        RawHeaders {
+            buf: &self.buf[..self.head_len.min(self.buf.len())],
+            spans: &self.spans,
+        }
+    }
+
+    /// Sends `request` (a complete HTTP/1.1 message) and reads the response. The body goes to
+    /// `body`, of which the first `max_body` bytes are kept. Returns the status and the body's
+    /// length. After an error the connection is in an unknown state: drop it.
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        head_request: bool,
+        max_body: usize,
+        body: &mut Vec<u8>,
+    ) -> Result<(u16, u64), ErrorKind> {
+        self.reusable = false;
+        self.head_len = 0;
+        self.buf.clear();
+        self.io.write_all(request).await.map_err(io_error)?;
+        if matches!(self.io, Stream::Tls(_)) {
+            self.io.flush().await.map_err(io_error)?;
+        }
+        let head = loop {
+            match parse::head(&self.buf, head_request, &mut self.spans)? {
+                Some(h) if h.is_interim() => drop(self.buf.drain(..h.len)),
+                Some(h) => break h,
+                None if self.buf.len() > MAX_HEAD => return Err(ErrorKind::Protocol),
+                None => self.read_more().await?,
+            }
+        };
+        self.head_len = head.len;
+        body.clear();
+        let mut sink = Sink {
+            body,
+            max: max_body,
+            bytes_in: 0,
+        };
+        // Bytes past the end of the response: the server sent something we did not ask for.
+        let leftover = match head.framing {
+            Framing::Empty => self.buf.len() > head.len,
+            Framing::Length(mut left) => loop {
+                let avail = &self.buf[head.len..];
+                let n = (avail.len() as u64).min(left) as usize;
+                sink.keep(&avail[..n]);
+                left -= n as u64;
+                let extra = avail.len() > n;
+                self.buf.truncate(head.len);
+                if left == 0 {
+                    break extra;
+                }
+                self.read_more().await?;
+            },
+            Framing::Chunked => {
+                let mut decoder = Chunked::default();
+                loop {
+                    let avail = &self.buf[head.len..];
+                    let used = decoder.feed(avail, &mut |d| sink.keep(d))?;
+                    let extra = used < avail.len();
+                    self.buf.truncate(head.len);
+                    if decoder.is_done() {
+                        break extra;
+                    }
+                    self.read_more().await?;
+                }
+            }
+            Framing::UntilClose => loop {
+                sink.keep(&self.buf[head.len..]);
+                self.buf.truncate(head.len);
+                if self.read().await? == 0 {
+                    break false;
+                }
+            },
+        };
+        self.reusable = head.keep_alive && !leftover;
+        Ok((head.status, sink.bytes_in))
+    }
+
+    /// Reads more of a response that is not complete yet: end of stream is an error.
+    async fn read_more(&mut self) -> Result<(), ErrorKind> {
+        match self.read().await? {
+            0 => Err(ErrorKind::Reset),
+            _ => Ok(()),
+        }
+    }
+
+    async fn read(&mut self) -> Result<usize, ErrorKind> {
+        if self.buf.capacity() - self.buf.len() < READ_ROOM / 2 {
+            self.buf.reserve(READ_ROOM);
+        }
+        match self.io.read_buf(&mut self.buf).await {
+            Ok(n) => Ok(n),
+            // A TLS peer that closes without close_notify: the end of the stream all the same.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+}
+
+fn io_error(e: io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        io::ErrorKind::InvalidData => ErrorKind::Protocol,
+        _ => ErrorKind::Reset,
+    }
+}
