@@ -1,5 +1,5 @@
-//! Microbenchmark of the per-request hot path: recording a sample and rendering a templated
-//! request. `cargo bench --bench hot_path` prints ns/op; `bench/instructions.sh` runs it under
+//! Microbenchmark of the per-request hot path: recording a sample, rendering a templated
+//! request, and framing an HTTP/1.1 response (parsing the head, decoding a chunked body). `cargo bench --bench hot_path` prints ns/op; `bench/instructions.sh` runs it under
 //! callgrind (`--iterations N`) for a machine-independent instruction count.
 
 use std::hint::black_box;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::SeedableRng;
 use stampede::engine::render::Env;
+use stampede::http::h1::parse::{self, Chunked};
 use stampede::outcome::ErrorKind;
 use stampede::recorder::{Sample, Shard};
 use stampede_plan::template::{Escape, Expr, Part, Template};
@@ -67,9 +68,35 @@ fn main() {
         black_box(&out);
     }
     let render = t.elapsed();
+
+    // nginx's answer to the benchmark's GET, and a small chunked body.
+    let head = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 12:00:00 GMT\r\nContent-Type: application/octet-stream\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n";
+    let chunked = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let mut spans = Vec::with_capacity(16);
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(parse::head(black_box(head), false, &mut spans).ok());
+    }
+    let parse_head = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut decoder = Chunked::default();
+        let mut len = 0;
+        black_box(decoder.feed(black_box(chunked), &mut |d| len += d.len()).ok());
+        black_box(len);
+    }
+    let dechunk = t.elapsed();
     println!("record:  {:.1} ns/sample", rec.as_nanos() as f64 / n as f64);
     println!(
         "render:  {:.1} ns/template (3 expressions)",
         render.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "head:    {:.1} ns/response head (nginx's, 6 headers)",
+        parse_head.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "chunked: {:.1} ns/body (2 chunks)",
+        dechunk.as_nanos() as f64 / n as f64
     );
 }

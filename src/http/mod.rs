@@ -2,7 +2,7 @@
 //! is exactly what the plan says (a pooled client would hide it, and multiplex HTTP/2 onto one).
 
 mod conn;
-mod h1;
+pub mod h1;
 mod tls;
 
 pub use conn::{classify_hyper, Connection, Connector, ReqBody};

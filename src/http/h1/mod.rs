@@ -8,7 +8,7 @@
 //! keeps the response head where it was read, and so does per request what wrk does: one
 //! write, reads until the response is complete. HTTP/2 still goes through hyper.
 
-mod parse;
+pub mod parse;
 
 use std::io;
 use std::pin::Pin;

@@ -1,6 +1,8 @@
 //! HTTP/1.1 response framing (RFC 9112 §6): the head, how long the body is, and the chunked
 //! decoder. Pure functions over byte slices, so every split of the input can be unit-tested.
 
+use std::mem::MaybeUninit;
+
 use crate::outcome::ErrorKind;
 
 /// At most this many header lines (hyper's default too).
@@ -67,9 +69,10 @@ impl Head {
 /// Parses a response head at the start of `buf`: `None` while it is incomplete. Header
 /// positions go to `spans` (replacing what was there).
 pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Option<Head>, ErrorKind> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
+    // Uninitialised slots: zeroing 100 headers would cost more than parsing a typical head.
+    let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(ErrorKind::Protocol),
