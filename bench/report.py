@@ -19,8 +19,13 @@ for line in open("/proc/cpuinfo"):
 
 print("# Benchmarks\n")
 print("Produced by `bench/run.sh` (do not edit by hand). nginx (1 worker) pinned to CPU 0, each generator to")
-print(f"CPU 1; {secs} s per closed-loop case, 30 s for the open model. CPU per request is user+sys time from")
-print("the OS divided by the requests completed. Ratios compare generators measured in the same run.\n")
+print(f"CPU 1; {secs} s per case, 30 s for the open model at 5,000/s. CPU per request is user+sys time from")
+print("the OS divided by the requests completed. Ratios compare generators measured in the same run.")
+print("In a closed loop with no think time Little's law fixes the mean latency: N connections / throughput")
+print("(column N/X). A generator whose reported mean is far below N/X is not timing every request.")
+print("In the open model stampede's latency counts from each arrival's intended start (the schedule),")
+print("its service time (in the notes) from the send; oha's `-q` releases requests on tokio's 1 ms timer")
+print("tick and times from the send, so its figures compare with stampede's service time.\n")
 print(f"- machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
 print(f"- stampede: {version(['target/release/stampede', '--version'])}; {version(['wrk', '-v'])}; {version(['oha', '--version'])}; {version(['nginx', '-v'])}\n")
 
@@ -34,10 +39,12 @@ for r in rows:
 for case in cases:
     rs = [r for r in rows if r["case"] == case]
     print(f"## {case}\n")
-    print("| generator | requests/s | CPU µs/request | peak RSS MB | p50 ms | p99 ms | notes |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    conns = int(case.split("-")[1]) if case.startswith("closed-") else None
+    print("| generator | requests/s | CPU µs/request | peak RSS MB | p50 ms | p99 ms | mean ms | N/X ms | notes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rs:
-        print(f"| {r['tool']} | {fmt(r['rps'])} | {fmt(r['cpu_us_per_req'], 2)} | {fmt(r['rss_mb'])} | {fmt(float(r['p50_ms']), 3)} | {fmt(float(r['p99_ms']), 3)} | {r['extra']} |")
+        little = fmt(conns * 1000 / r["rps"], 3) if conns and r["rps"] else "-"
+        print(f"| {r['tool']} | {fmt(r['rps'])} | {fmt(r['cpu_us_per_req'], 2)} | {fmt(r['rss_mb'])} | {fmt(float(r['p50_ms']), 3)} | {fmt(float(r['p99_ms']), 3)} | {fmt(r.get('mean_ms'), 3)} | {little} | {r['extra']} |")
     st = next((r for r in rs if r["tool"] == "stampede"), None)
     for peer in ("wrk", "oha"):
         p = next((r for r in rs if r["tool"] == peer), None)

@@ -16,6 +16,7 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::schedule::{Arrivals, Ramp};
+use super::timer::ArrivalTimer;
 use super::vu::Vu;
 use super::worker::{PhaseCmd, Worker, WorkerMsg};
 
@@ -280,11 +281,12 @@ async fn drive_arrivals(
     let mut k = worker.share.first();
     let stride = worker.share.stride();
     let mut dropped = 0u64;
+    let timer = ArrivalTimer::new();
     while let Some(t) = arrivals.time_of(k) {
         let due = start + Duration::from_secs_f64(t);
         if Instant::now() < due {
             tokio::select! {
-                _ = sleep_until(due) => {}
+                _ = timer.sleep_until(due) => {}
                 _ = stops.soft.cancelled() => break,
             }
         }

@@ -9,6 +9,7 @@ pub mod render;
 mod request;
 pub mod schedule;
 mod step;
+mod timer;
 mod vu;
 mod worker;
 
