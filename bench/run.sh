@@ -124,7 +124,7 @@ done
 open_case() { # rate seconds
   local rate=$1 case=open-$1 saved=$secs
   secs=$2
-  plan "$case" "rate: $rate, max_vus: 2000, duration: ${secs}s"
+  plan "$case" "rate: $rate, max_vus: 200, duration: ${secs}s"
   rm -rf "$work/run-open"
   timed $bin run "$work/$case.yaml" --out "$work/run-open" --quiet --workers 1 > /dev/null
   read -r req p50 p99 mean dropped svc < <(python3 -c "

@@ -105,3 +105,29 @@ fn ramping_vus_reach_the_stage_target_and_come_back() {
     let d = s["phases"][0]["duration_s"].as_f64().unwrap();
     assert!((2.9..4.0).contains(&d), "duration {d}");
 }
+
+/// Open model against a slow endpoint: the working set grows from one VU to what Little's law
+/// asks (100/s × 50 ms ≈ 5), promptly enough that no arrival waits long for it.
+#[test]
+fn open_model_grows_the_working_set_for_a_slow_server() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = format!(
+        "name: grow\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /delay/50 }}\nphases:\n  - {{ name: p, scenario: s, rate: 100, pre_vus: 1, max_vus: 30, duration: 2s }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &["--workers", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let p = &summary_json(&run)["phases"][0];
+    assert_eq!(
+        (p["requests"].as_u64(), p["dropped_iterations"].as_u64()),
+        (Some(200), Some(0))
+    );
+    let p90 = p["latency_ms"]["p90"].as_f64().unwrap();
+    assert!(
+        p90 < 100.0,
+        "latency p90 {p90} ms for a 50 ms endpoint: the pool grew too slowly"
+    );
+    let vus = p["vus_max"].as_u64().unwrap();
+    assert!((4..=30).contains(&vus), "vus_max {vus}");
+}

@@ -58,3 +58,28 @@ phases:
     // five requests. The server closed that one while the VU thought; it was not reused.
     assert_eq!(log.connections.load(Ordering::SeqCst), 9, "{requests:?}");
 }
+
+/// Open model: an arrival goes to the VU that was idle last, so a pool of 40 that one VU can
+/// serve keeps one warm connection. (Waking idle VUs first-in-first-out rotated through all 40;
+/// as this server closes a connection idle for 100 ms and each VU's turn came every 400 ms,
+/// that made a connection per arrival: 100 here.)
+#[test]
+fn open_model_reuses_the_warm_vu() {
+    let (addr, log) = start_wire();
+    let d = tmp();
+    let plan = format!(
+        "name: lifo\ntarget: http://{addr}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /f }}\nphases:\n  - {{ name: p, scenario: s, rate: 100, pre_vus: 40, max_vus: 40, duration: 1s }}\n"
+    );
+    let (out, run) = run_plan(d.path(), &plan, &["--workers", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(
+        (s["phases"][0]["requests"].as_u64(), s["phases"][0]["errors"].as_u64()),
+        (Some(100), Some(0))
+    );
+    let connections = log.connections.load(Ordering::SeqCst);
+    assert!(
+        connections <= 10,
+        "{connections} connections for 100 arrivals 10 ms apart"
+    );
+}
