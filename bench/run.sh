@@ -124,7 +124,7 @@ done
 open_case() { # rate seconds
   local rate=$1 case=open-$1 saved=$secs
   secs=$2
-  plan "$case" "rate: $rate, max_vus: 200, duration: ${secs}s"
+  plan "$case" "rate: $rate, max_vus: 2000, duration: ${secs}s"
   rm -rf "$work/run-open"
   timed $bin run "$work/$case.yaml" --out "$work/run-open" --quiet --workers 1 > /dev/null
   read -r req p50 p99 mean dropped svc < <(python3 -c "
@@ -168,5 +168,6 @@ import json; s=json.load(open('$work/run-multi/summary.json')); p=s['phases'][0]
 print(p['requests'], l['p50'], l['p99'], l['avg'])")
 record multi-step stampede "$req" "$p50" "$p99" "$mean" "2 requests per iteration"
 
+cp "$results" bench/last-run.jsonl  # BENCHMARKS.md can be re-rendered: bench/report.py bench/last-run.jsonl SECS
 python3 bench/report.py "$results" "$secs" > BENCHMARKS.md
 cat BENCHMARKS.md
