@@ -312,32 +312,39 @@ async fn drive_arrivals(
     let local_max = worker.share.count_below(max_vus as u64);
     let mut ids = worker.share.items_below(max_vus as u64);
     let mut spawned = 0u64;
-    // Adds one VU to the working set: a cold one if any is idle, else a new one if the budget
-    // allows. `summoned`: it is meant for a waiting arrival (not a pre-started VU).
-    let mut grow = |vus: &mut JoinSet<()>, spawned: &mut u64, summoned: bool| {
+    // Adds a VU. `summoned`: for a waiting arrival, so a cold one if any is idle, else a new one
+    // (counted in `starting` until it looks for the arrival). Otherwise a pre-started VU, listed
+    // as cold from the start so that it can be summoned before its task first runs. False when
+    // there was none to wake and the budget is spent.
+    let mut grow = |vus: &mut JoinSet<()>, spawned: &mut u64, summoned: bool| -> bool {
         if summoned {
             if let Some(vu) = queue.cold.borrow_mut().pop() {
                 queue.starting.set(queue.starting.get() + 1);
                 vu.notify_one();
-                return;
+                return true;
             }
         }
-        if *spawned < local_max {
-            if let Some(id) = ids.next() {
-                if summoned {
-                    queue.starting.set(queue.starting.get() + 1);
-                }
-                vus.spawn_local(open_vu(
-                    worker.clone(),
-                    phase,
-                    id + 1,
-                    queue.clone(),
-                    stops.clone(),
-                    summoned,
-                ));
-                *spawned += 1;
-            }
+        let Some(id) = ids.next().filter(|_| *spawned < local_max) else {
+            return false;
+        };
+        let me = Rc::new(Notify::new());
+        if summoned {
+            queue.starting.set(queue.starting.get() + 1);
+        } else {
+            queue.cold.borrow_mut().push(me.clone());
         }
+        let vu = open_vu(
+            worker.clone(),
+            phase,
+            id + 1,
+            queue.clone(),
+            stops.clone(),
+            me,
+            summoned,
+        );
+        vus.spawn_local(vu);
+        *spawned += 1;
+        true
     };
     for _ in 0..worker.share.count_below(pre_vus.min(max_vus) as u64) {
         grow(vus, &mut spawned, false);
@@ -384,10 +391,9 @@ async fn drive_arrivals(
             w.len()
         };
         if !queue.wake_warm() {
-            if queue.busy.get() == 0 && queue.starting.get() == 0 {
-                // No VU is working, so none will come free: start one now.
-                grow(vus, &mut spawned, true);
-            } else if grow_at.is_none() {
+            // No VU is working, so none will come free: start one now.
+            let started = queue.busy.get() == 0 && queue.starting.get() == 0 && grow(vus, &mut spawned, true);
+            if !started && grow_at.is_none() {
                 grow_at = Some(due + GROW_AFTER);
             }
         }
@@ -448,30 +454,38 @@ fn total_of(a: &Arrivals) -> Duration {
     Duration::from_secs_f64(a.duration_s())
 }
 
-/// An open-model VU. `summoned`: started for a waiting arrival (counted in `queue.starting`
-/// until it looks for one); a pre-started VU waits in `queue.cold` until it is needed.
-async fn open_vu(worker: Rc<Worker>, phase: usize, id: u64, queue: Rc<Queue>, stops: Stops, mut summoned: bool) {
+/// An open-model VU, woken through `me`. `summoned`: started for a waiting arrival (counted in
+/// `queue.starting` until it looks for one); otherwise it is listed in `queue.cold` already and
+/// waits to be summoned, even while arrivals wait: at a high rate the backlog of the first
+/// moments would otherwise give every pre-started VU work (and a connect) at once.
+async fn open_vu(
+    worker: Rc<Worker>,
+    phase: usize,
+    id: u64,
+    queue: Rc<Queue>,
+    stops: Stops,
+    me: Rc<Notify>,
+    mut summoned: bool,
+) {
     {
         let program = worker.program.clone();
         let phase = &program.plan.phases[phase];
         let mut vu = Vu::new(&worker, id);
-        let me = Rc::new(Notify::new());
         let mut used = false;
         worker.shard.borrow_mut().vus += 1;
+        if !summoned {
+            tokio::select! {
+                _ = me.notified() => summoned = true,
+                _ = stops.soft.cancelled() => {}
+            }
+        }
         loop {
             // Arrivals due before the phase ended still run after it (within the grace period);
             // once in-flight work is cancelled, what is left is counted as dropped instead.
             if stops.hard.is_cancelled() {
                 break;
             }
-            // A pre-started VU waits to be summoned even if arrivals are waiting: at a high
-            // rate the backlog of the first moments would otherwise give every one of them work
-            // (and a connect) before the working set had a chance to keep up.
-            let next = if used || summoned {
-                queue.waiting.borrow_mut().pop_front()
-            } else {
-                None
-            };
+            let next = queue.waiting.borrow_mut().pop_front();
             if std::mem::take(&mut summoned) {
                 queue.starting.set(queue.starting.get() - 1);
             }

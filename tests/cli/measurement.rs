@@ -131,3 +131,23 @@ fn open_model_grows_the_working_set_for_a_slow_server() {
     let vus = p["vus_max"].as_u64().unwrap();
     assert!((4..=30).contains(&vus), "vus_max {vus}");
 }
+
+/// The first arrival is due the moment the phase starts, before any pre-started VU's task has
+/// run: it must still be served then, not left for the next arrival (here there is none).
+#[test]
+fn open_model_serves_the_first_arrival_with_a_pre_started_vu() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = format!(
+        "name: first\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, rate: 1, pre_vus: 1, max_vus: 1, duration: 1s }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &["--workers", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let p = &summary_json(&run)["phases"][0];
+    assert_eq!(
+        (p["requests"].as_u64(), p["dropped_iterations"].as_u64()),
+        (Some(1), Some(0)),
+        "{p}"
+    );
+}
