@@ -360,14 +360,9 @@ async fn drive_arrivals(
     while let Some(t) = arrivals.time_of(k) {
         let due = start + Duration::from_secs_f64(t);
         if grow_at.is_some_and(|at| Instant::now() >= at) {
-            // A worker releasing arrivals late is short of CPU, not of VUs: more VUs (and their
-            // connects) would only add work.
-            if lag < GROW_AFTER {
-                for _ in 0..queue.to_summon(Instant::now()) {
-                    grow(vus, &mut spawned, true);
-                }
-            }
-            grow_at = (!queue.waiting.borrow().is_empty()).then(|| Instant::now() + GROW_AFTER);
+            grow_at = check_growth(&queue, lag > timer.tolerance(), |n| {
+                (0..n).all(|_| grow(vus, &mut spawned, true))
+            });
         }
         if Instant::now() < due {
             let wake = batch_end(arrivals, start, k, stride, due);
@@ -393,7 +388,7 @@ async fn drive_arrivals(
         if !queue.wake_warm() {
             // No VU is working, so none will come free: start one now.
             let started = queue.busy.get() == 0 && queue.starting.get() == 0 && grow(vus, &mut spawned, true);
-            if !started && grow_at.is_none() {
+            if !started && grow_at.is_none() && (spawned < local_max || !queue.cold.borrow().is_empty()) {
                 grow_at = Some(due + GROW_AFTER);
             }
         }
@@ -408,10 +403,9 @@ async fn drive_arrivals(
             _ = timer.sleep_until(at) => {}
             _ = stops.soft.cancelled() => break,
         }
-        for _ in 0..queue.to_summon(Instant::now()) {
-            grow(vus, &mut spawned, true);
-        }
-        grow_at = (!queue.waiting.borrow().is_empty()).then(|| Instant::now() + GROW_AFTER);
+        grow_at = check_growth(&queue, lag > timer.tolerance(), |n| {
+            (0..n).all(|_| grow(vus, &mut spawned, true))
+        });
     }
     deadline_or_stop(end, &stops.soft).await;
     stops.soft.cancel();
@@ -448,6 +442,14 @@ fn batch_end(arrivals: &Arrivals, start: Instant, k: u64, stride: u64, due: Inst
         j += stride;
     }
     wake
+}
+
+/// A growth check: summons what [`Queue::to_summon`] asks for through `summon` (false once
+/// nothing is left to summon), unless the worker is `behind` schedule. Returns when to check again:
+/// in `GROW_AFTER` while arrivals wait and VUs could still be added, else never.
+fn check_growth(queue: &Queue, behind: bool, mut summon: impl FnMut(u32) -> bool) -> Option<Instant> {
+    let can_grow = behind || summon(queue.to_summon(Instant::now()));
+    (can_grow && !queue.waiting.borrow().is_empty()).then(|| Instant::now() + GROW_AFTER)
 }
 
 fn total_of(a: &Arrivals) -> Duration {
