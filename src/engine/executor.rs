@@ -309,8 +309,14 @@ async fn drive_arrivals(
         busy: Cell::new(0),
         starting: Cell::new(0),
     });
-    let local_max = worker.share.count_below(max_vus as u64);
-    let mut ids = worker.share.items_below(max_vus as u64);
+    let end = start + total_of(arrivals);
+    let Some(share) = worker.share.among_owners_of(max_vus as u64) else {
+        // No VU here, so no arrivals either: the workers that have VUs take them all.
+        deadline_or_stop(end, &stops.soft).await;
+        return;
+    };
+    let local_max = share.count_below(max_vus as u64);
+    let mut ids = share.items_below(max_vus as u64);
     let mut spawned = 0u64;
     // Adds a VU. `summoned`: for a waiting arrival, so a cold one if any is idle, else a new one
     // (counted in `starting` until it looks for the arrival). Otherwise a pre-started VU, listed
@@ -346,11 +352,11 @@ async fn drive_arrivals(
         *spawned += 1;
         true
     };
-    for _ in 0..worker.share.count_below(pre_vus.min(max_vus) as u64) {
+    for _ in 0..share.count_below(pre_vus.min(max_vus) as u64) {
         grow(vus, &mut spawned, false);
     }
-    let mut k = worker.share.first();
-    let stride = worker.share.stride();
+    let mut k = share.first();
+    let stride = share.stride();
     let mut dropped = 0u64;
     let timer = ArrivalTimer::new();
     // When to look again for arrivals that waited `GROW_AFTER` for a warm VU.
@@ -397,7 +403,6 @@ async fn drive_arrivals(
     }
     // Wait out the phase's nominal end, so the last second is measured like the others; the
     // last arrivals may still need the working set to grow meanwhile.
-    let end = start + total_of(arrivals);
     while let Some(at) = grow_at.filter(|&at| at < end) {
         tokio::select! {
             _ = timer.sleep_until(at) => {}

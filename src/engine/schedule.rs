@@ -48,6 +48,20 @@ impl Share {
         }
     }
 
+    /// This share re-dealt among only the workers that own some of the items `0..n`, or `None`
+    /// if this worker owns none. An open-model phase with fewer VUs than workers deals its
+    /// arrivals only to workers that have a VU to run them; the split across segments stays.
+    /// A segment that owns none keeps its split, so that its arrivals are still dealt, and
+    /// counted as dropped.
+    pub fn among_owners_of(&self, n: u64) -> Option<Share> {
+        let in_segment = n.saturating_sub(self.segment).div_ceil(self.segments);
+        if in_segment == 0 {
+            return Some(*self);
+        }
+        let workers = self.workers.min(in_segment);
+        (self.worker < workers).then_some(Share { workers, ..*self })
+    }
+
     /// Items `0..n` this share owns, in order.
     pub fn items_below(&self, n: u64) -> impl Iterator<Item = u64> {
         (self.first()..n).step_by(self.stride() as usize)
@@ -185,6 +199,37 @@ mod tests {
         Stage {
             target,
             duration: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn owners_of_few_items_share_them_and_all_arrivals() {
+        // 2 VUs, 4 workers, 1 segment: workers 0 and 1 own one VU each and split the arrivals.
+        let of = |worker, workers, segment, segments| Share {
+            segment,
+            segments,
+            worker,
+            workers,
+        };
+        assert_eq!(of(0, 4, 0, 1).among_owners_of(2), Some(of(0, 2, 0, 1)));
+        assert_eq!(of(1, 4, 0, 1).among_owners_of(2), Some(of(1, 2, 0, 1)));
+        assert_eq!(of(2, 4, 0, 1).among_owners_of(2), None);
+        // Enough VUs: nothing changes.
+        assert_eq!(of(3, 4, 0, 1).among_owners_of(100), Some(of(3, 4, 0, 1)));
+        // Segment 1 of 2 owns VU 1 of 0..3 (VUs 0 and 2 are segment 0's): one worker of its 2.
+        assert_eq!(of(0, 2, 1, 2).among_owners_of(3), Some(of(0, 1, 1, 2)));
+        assert_eq!(of(1, 2, 1, 2).among_owners_of(3), None);
+        // Segment 2 of 3 owns none of 0..2: unchanged, so its arrivals are counted as dropped.
+        assert_eq!(of(1, 2, 2, 3).among_owners_of(2), Some(of(1, 2, 2, 3)));
+        // The owners together own every VU, and their arrivals partition the stream.
+        for (workers, n) in [(4u64, 3u64), (3, 7), (2, 1)] {
+            let owners: Vec<Share> = (0..workers)
+                .filter_map(|w| of(w, workers, 0, 1).among_owners_of(n))
+                .collect();
+            assert_eq!(owners.iter().map(|s| s.count_below(n)).sum::<u64>(), n);
+            for item in 0..50 {
+                assert_eq!(owners.iter().filter(|s| s.owns(item)).count(), 1, "item {item}");
+            }
         }
     }
 

@@ -151,3 +151,22 @@ fn open_model_serves_the_first_arrival_with_a_pre_started_vu() {
         "{p}"
     );
 }
+
+/// Fewer VUs than workers: the arrivals go only to workers that have a VU, so none is dropped.
+#[test]
+fn open_model_with_fewer_vus_than_workers_runs_every_arrival() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = format!(
+        "name: few\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, rate: 10, max_vus: 1, duration: 1s }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &["--workers", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let p = &summary_json(&run)["phases"][0];
+    assert_eq!(
+        (p["requests"].as_u64(), p["dropped_iterations"].as_u64()),
+        (Some(10), Some(0)),
+        "{p}"
+    );
+}
