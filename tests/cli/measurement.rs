@@ -24,14 +24,7 @@ fn request_counts_match_the_server_exactly() {
 #[test]
 fn latency_of_a_fixed_delay_endpoint_is_measured_accurately() {
     let srv = TestServer::start(false);
-    let d = tmp();
-    let plan = format!(
-        "name: lat\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /delay/40 }}\nphases:\n  - {{ name: p, scenario: s, vus: 3, duration: 2s }}\n",
-        srv.url()
-    );
-    let (out, run) = run_plan(d.path(), &plan, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = summary_json(&run);
+    let s = run_one_phase(&srv, "GET /delay/40", "vus: 3, duration: 2s", &[]);
     let l = &step0(&s)["latency_ms"];
     let (min, p50, p95) = (
         l["min"].as_f64().unwrap(),
@@ -49,20 +42,13 @@ fn latency_of_a_fixed_delay_endpoint_is_measured_accurately() {
 #[test]
 fn coordinated_omission_a_frozen_server_shows_in_latency_not_only_service_time() {
     let srv = TestServer::start(false);
-    let d = tmp();
     // 50 arrivals/s, at most 5 VUs; the server freezes for 1 s in the middle. Arrivals during
     // the freeze wait for a VU, and that wait is latency (from the intended start).
-    let plan = format!(
-        "name: co\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, rate: 50, max_vus: 5, duration: 4s }}\n",
-        srv.url()
-    );
     srv.freeze(
         std::time::Duration::from_millis(1300),
         std::time::Duration::from_secs(1),
     );
-    let (out, run) = run_plan(d.path(), &plan, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = summary_json(&run);
+    let s = run_one_phase(&srv, "GET /fast", "rate: 50, max_vus: 5, duration: 4s", &[]);
     let st = step0(&s);
     let lat_p90 = st["latency_ms"]["p90"].as_f64().unwrap();
     let svc_p90 = st["service_ms"]["p90"].as_f64().unwrap();
@@ -75,14 +61,12 @@ fn coordinated_omission_a_frozen_server_shows_in_latency_not_only_service_time()
 #[test]
 fn open_model_runs_the_exact_number_of_arrivals() {
     let srv = TestServer::start(false);
-    let d = tmp();
-    let plan = format!(
-        "name: open\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, rate: 200, max_vus: 50, duration: 3s }}\n",
-        srv.url()
+    let s = run_one_phase(
+        &srv,
+        "GET /fast",
+        "rate: 200, max_vus: 50, duration: 3s",
+        &["--workers", "2"],
     );
-    let (out, run) = run_plan(d.path(), &plan, &["--workers", "2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = summary_json(&run);
     assert_eq!(s["phases"][0]["requests"], 600);
     assert_eq!(s["phases"][0]["dropped_iterations"], 0);
     assert_eq!(srv.count("/fast"), 600);
@@ -93,14 +77,8 @@ fn open_model_runs_the_exact_number_of_arrivals() {
 #[test]
 fn ramping_vus_reach_the_stage_target_and_come_back() {
     let srv = TestServer::start(false);
-    let d = tmp();
-    let plan = format!(
-        "name: ramp\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /delay/10 }}\nphases:\n  - name: p\n    scenario: s\n    stages: [ {{ target: 6, duration: 1s }}, {{ target: 6, duration: 1s }}, {{ target: 0, duration: 1s }} ]\n",
-        srv.url()
-    );
-    let (out, run) = run_plan(d.path(), &plan, &["--workers", "2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = summary_json(&run);
+    let stages = "stages: [ { target: 6, duration: 1s }, { target: 6, duration: 1s }, { target: 0, duration: 1s } ]";
+    let s = run_one_phase(&srv, "GET /delay/10", stages, &["--workers", "2"]);
     assert_eq!(s["phases"][0]["vus_max"], 6);
     let d = s["phases"][0]["duration_s"].as_f64().unwrap();
     assert!((2.9..4.0).contains(&d), "duration {d}");
@@ -111,14 +89,13 @@ fn ramping_vus_reach_the_stage_target_and_come_back() {
 #[test]
 fn open_model_grows_the_working_set_for_a_slow_server() {
     let srv = TestServer::start(false);
-    let d = tmp();
-    let plan = format!(
-        "name: grow\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /delay/50 }}\nphases:\n  - {{ name: p, scenario: s, rate: 100, pre_vus: 1, max_vus: 30, duration: 2s }}\n",
-        srv.url()
+    let s = run_one_phase(
+        &srv,
+        "GET /delay/50",
+        "rate: 100, pre_vus: 1, max_vus: 30, duration: 2s",
+        &["--workers", "1"],
     );
-    let (out, run) = run_plan(d.path(), &plan, &["--workers", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let p = &summary_json(&run)["phases"][0];
+    let p = &s["phases"][0];
     assert_eq!(
         (p["requests"].as_u64(), p["dropped_iterations"].as_u64()),
         (Some(200), Some(0))
@@ -137,14 +114,13 @@ fn open_model_grows_the_working_set_for_a_slow_server() {
 #[test]
 fn open_model_serves_the_first_arrival_with_a_pre_started_vu() {
     let srv = TestServer::start(false);
-    let d = tmp();
-    let plan = format!(
-        "name: first\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, rate: 1, pre_vus: 1, max_vus: 1, duration: 1s }}\n",
-        srv.url()
+    let s = run_one_phase(
+        &srv,
+        "GET /fast",
+        "rate: 1, pre_vus: 1, max_vus: 1, duration: 1s",
+        &["--workers", "1"],
     );
-    let (out, run) = run_plan(d.path(), &plan, &["--workers", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let p = &summary_json(&run)["phases"][0];
+    let p = &s["phases"][0];
     assert_eq!(
         (p["requests"].as_u64(), p["dropped_iterations"].as_u64()),
         (Some(1), Some(0)),
@@ -156,17 +132,29 @@ fn open_model_serves_the_first_arrival_with_a_pre_started_vu() {
 #[test]
 fn open_model_with_fewer_vus_than_workers_runs_every_arrival() {
     let srv = TestServer::start(false);
-    let d = tmp();
-    let plan = format!(
-        "name: few\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, rate: 10, max_vus: 1, duration: 1s }}\n",
-        srv.url()
+    let s = run_one_phase(
+        &srv,
+        "GET /fast",
+        "rate: 10, max_vus: 1, duration: 1s",
+        &["--workers", "2"],
     );
-    let (out, run) = run_plan(d.path(), &plan, &["--workers", "2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let p = &summary_json(&run)["phases"][0];
+    let p = &s["phases"][0];
     assert_eq!(
         (p["requests"].as_u64(), p["dropped_iterations"].as_u64()),
         (Some(10), Some(0)),
         "{p}"
     );
+}
+
+/// Runs one phase, `{ name: p, scenario: s, PHASE }`, whose one step sends `request` to `srv`,
+/// with `extra` arguments; asserts a clean exit and returns the summary.
+fn run_one_phase(srv: &TestServer, request: &str, phase: &str, extra: &[&str]) -> serde_json::Value {
+    let d = tmp();
+    let plan = format!(
+        "name: m\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: {request} }}\nphases:\n  - {{ name: p, scenario: s, {phase} }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, extra);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    summary_json(&run)
 }
