@@ -87,12 +87,6 @@ impl ArrivalTimer {
     }
 }
 
-/// Rounds a wait up to at least 1 ns: a zero `it_value` would disarm the timer instead.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn at_least_1ns(d: Duration) -> Duration {
-    d.max(Duration::from_nanos(1))
-}
-
 #[cfg(target_os = "linux")]
 mod linux {
     use std::io;
@@ -117,7 +111,8 @@ mod linux {
         /// Arms the timer to expire once, `after` from now (replacing any earlier setting and
         /// resetting the expiration count).
         pub fn arm(&self, after: Duration) -> io::Result<()> {
-            let after = super::at_least_1ns(after);
+            // At least 1 ns: a zero `it_value` would disarm the timer instead.
+            let after = after.max(Duration::from_nanos(1));
             let spec = libc::itimerspec {
                 it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
                 it_value: libc::timespec {
