@@ -32,7 +32,7 @@ fn main() {
             step: (i & 3) as usize,
             latency_us: 200 + (i % 5000),
             service_us: 150 + (i % 4000),
-            status: if i % 100 == 0 { 503 } else { 200 },
+            code: if i % 100 == 0 { 503 } else { 200 },
             error: (i % 100 == 0).then_some(ErrorKind::Status(503)),
             bytes_in: 120,
             bytes_out: 40,

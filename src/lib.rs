@@ -15,3 +15,4 @@ pub mod recorder;
 pub mod report;
 pub mod rundir;
 pub mod runner;
+pub mod transport;

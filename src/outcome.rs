@@ -1,7 +1,10 @@
-//! What can happen to one request, as a small `Copy` value: the hot path records these without
-//! allocating, and names are only spelled out when an interval is written.
+//! What can happen to one step execution, as a small `Copy` value: the hot path records these
+//! without allocating, and names are only spelled out when an interval is written. Every
+//! protocol maps its failures onto these kinds, so errors are classified, never lumped.
 
-/// Why a request did not succeed. Kinds are classified, never lumped (DESIGN.md).
+use std::time::Duration;
+
+/// Why a step execution did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
     ConnectRefused,
@@ -13,7 +16,7 @@ pub enum ErrorKind {
     Timeout,
     /// The connection was reset or closed before the response was complete.
     Reset,
-    /// The peer spoke malformed HTTP.
+    /// The peer spoke malformed protocol.
     Protocol,
     /// A status outside the step's `expect` list.
     Status(u16),
@@ -21,26 +24,87 @@ pub enum ErrorKind {
     Check(u16),
     /// Cancelled in flight when the phase's grace period ran out or the run was stopped.
     Interrupted,
-    /// The rendered request is not valid HTTP (e.g. a captured value put a space in the path).
+    /// The rendered request is not valid (e.g. a captured value put a space in the path).
     InvalidRequest,
 }
+
+/// The stored names of the kinds that carry no value: the one mapping between the enum and the
+/// names in run directories, used both ways.
+const FIXED: &[(ErrorKind, &str)] = &[
+    (ErrorKind::ConnectRefused, "connect_refused"),
+    (ErrorKind::ConnectTimeout, "connect_timeout"),
+    (ErrorKind::ConnectError, "connect_error"),
+    (ErrorKind::Tls, "tls"),
+    (ErrorKind::Timeout, "timeout"),
+    (ErrorKind::Reset, "reset"),
+    (ErrorKind::Protocol, "protocol"),
+    (ErrorKind::Interrupted, "interrupted"),
+    (ErrorKind::InvalidRequest, "invalid_request"),
+];
+/// `status_<code>`.
+const STATUS_PREFIX: &str = "status_";
+/// `check:<name>`.
+const CHECK_PREFIX: &str = "check:";
 
 impl ErrorKind {
     /// The stable name used in run directories, summaries and reports. `check_name` resolves
     /// `Check(n)` to the check's name.
     pub fn name(self, check_name: impl Fn(u16) -> String) -> String {
         match self {
-            ErrorKind::ConnectRefused => "connect_refused".into(),
-            ErrorKind::ConnectTimeout => "connect_timeout".into(),
-            ErrorKind::ConnectError => "connect_error".into(),
-            ErrorKind::Tls => "tls".into(),
-            ErrorKind::Timeout => "timeout".into(),
-            ErrorKind::Reset => "reset".into(),
-            ErrorKind::Protocol => "protocol".into(),
-            ErrorKind::Status(s) => format!("status_{s}"),
-            ErrorKind::Check(n) => format!("check:{}", check_name(n)),
-            ErrorKind::Interrupted => "interrupted".into(),
-            ErrorKind::InvalidRequest => "invalid_request".into(),
+            ErrorKind::Status(s) => format!("{STATUS_PREFIX}{s}"),
+            ErrorKind::Check(n) => format!("{CHECK_PREFIX}{}", check_name(n)),
+            fixed => FIXED
+                .iter()
+                .find(|(k, _)| *k == fixed)
+                .map(|(_, n)| (*n).to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Where this kind of error comes from.
+    pub fn class(self) -> ErrorClass {
+        match self {
+            ErrorKind::Status(code) => match code {
+                400..=406 | 410..=415 | 421 | 422 | 424 | 501 => ErrorClass::Configuration,
+                408 | 429 | 500..=599 => ErrorClass::Load,
+                _ => ErrorClass::Other,
+            },
+            ErrorKind::Check(_) => ErrorClass::Check,
+            ErrorKind::Timeout | ErrorKind::Reset | ErrorKind::ConnectTimeout | ErrorKind::Interrupted => {
+                ErrorClass::Load
+            }
+            ErrorKind::ConnectRefused | ErrorKind::ConnectError | ErrorKind::Tls | ErrorKind::InvalidRequest => {
+                ErrorClass::Configuration
+            }
+            ErrorKind::Protocol => ErrorClass::Other,
+        }
+    }
+
+    /// What a failed connect means, for messages (`authority` is `host:port`).
+    pub fn describe_connect(self, authority: &str) -> String {
+        match self {
+            ErrorKind::ConnectRefused => format!("connection refused by {authority}"),
+            ErrorKind::ConnectTimeout => format!("no connection to {authority} within the connect timeout"),
+            ErrorKind::ConnectError => format!("cannot connect to {authority} (name or network)"),
+            ErrorKind::Tls => format!("TLS handshake with {authority} failed (certificate not trusted, or no TLS)"),
+            other => other.describe(authority, Duration::ZERO),
+        }
+    }
+
+    /// What an error without a response means, for an error sample: `authority` is the peer,
+    /// `timeout` the step's timeout.
+    pub fn describe(self, authority: &str, timeout: Duration) -> String {
+        match self {
+            ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout | ErrorKind::ConnectError | ErrorKind::Tls => {
+                self.describe_connect(authority)
+            }
+            ErrorKind::Timeout => format!("no complete response within {} ms", timeout.as_millis()),
+            ErrorKind::Reset => "connection closed before the response was complete".into(),
+            ErrorKind::Protocol => "the response is not valid HTTP".into(),
+            ErrorKind::Interrupted => "cancelled in flight when the phase's grace period ran out".into(),
+            ErrorKind::InvalidRequest => "the rendered request is not valid HTTP (e.g. a space in the path)".into(),
+            ErrorKind::Status(s) => format!("HTTP {s}"),
+            ErrorKind::Check(n) => format!("check #{n} failed"),
         }
     }
 }
@@ -56,24 +120,50 @@ pub enum ErrorClass {
     Other,
 }
 
-/// Classifies an error kind by its stable name (as stored in run directories).
+impl ErrorClass {
+    /// The name in reports and JSON (the same as its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Configuration => "configuration",
+            ErrorClass::Load => "load",
+            ErrorClass::Check => "check",
+            ErrorClass::Other => "other",
+        }
+    }
+}
+
+/// Classifies an error kind by its stable name (as stored in run directories), through the
+/// same names [`ErrorKind::name`] writes. Names this version does not know are `Other`.
 pub fn classify(kind: &str) -> ErrorClass {
-    if let Some(code) = kind.strip_prefix("status_") {
-        return match code.parse::<u16>().unwrap_or(0) {
-            400..=404 | 405 | 406 | 410 | 411 | 412 | 413 | 414 | 415 | 421 | 422 | 424 | 501 => {
-                ErrorClass::Configuration
-            }
-            408 | 429 | 500 | 502 | 503 | 504 => ErrorClass::Load,
-            500..=599 => ErrorClass::Load,
-            _ => ErrorClass::Other,
+    if let Some(code) = kind.strip_prefix(STATUS_PREFIX) {
+        return match code.parse::<u16>() {
+            Ok(code) => ErrorKind::Status(code).class(),
+            Err(_) => ErrorClass::Other,
         };
     }
-    if kind.starts_with("check:") {
+    if kind.starts_with(CHECK_PREFIX) {
         return ErrorClass::Check;
     }
-    match kind {
-        "timeout" | "reset" | "connect_timeout" | "interrupted" => ErrorClass::Load,
-        "connect_refused" | "connect_error" | "tls" | "invalid_request" => ErrorClass::Configuration,
-        _ => ErrorClass::Other,
+    FIXED
+        .iter()
+        .find(|(_, n)| *n == kind)
+        .map_or(ErrorClass::Other, |(k, _)| k.class())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixed_name_reads_back_to_its_own_class() {
+        for (kind, name) in FIXED {
+            assert_eq!(kind.name(|_| String::new()), *name);
+            assert_eq!(classify(name), kind.class(), "{name}");
+        }
+        assert_eq!(classify("status_404"), ErrorClass::Configuration);
+        assert_eq!(classify("status_503"), ErrorClass::Load);
+        assert_eq!(classify("status_302"), ErrorClass::Other);
+        assert_eq!(classify("check:has id"), ErrorClass::Check);
+        assert_eq!(classify("something_new"), ErrorClass::Other);
     }
 }

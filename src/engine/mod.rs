@@ -6,7 +6,6 @@ mod collect;
 mod executor;
 pub mod program;
 pub mod render;
-mod request;
 pub mod schedule;
 mod step;
 mod timer;
@@ -77,8 +76,8 @@ pub async fn run(
     mut on_event: impl FnMut(Event),
 ) -> Result<(), EngineError> {
     let plan = program.plan.clone();
-    let tls = if program.origins.iter().any(|o| o.tls) {
-        Some(crate::http::tls_config(plan.http.insecure, plan.http.http2)?)
+    let tls = if program.needs_tls() {
+        Some(crate::transport::tls_config(plan.http.insecure, plan.http.http2)?)
     } else {
         None
     };

@@ -1,15 +1,17 @@
-//! The plan, prepared for running: a flat table of steps with global ids (the recorder's
-//! index), origins numbered, and literal parts of requests built once.
+//! The plan, prepared for running: a flat table of recorded steps with global ids (the
+//! recorder's index), each prepared for its protocol ([`Exec`]), origins numbered, and literal
+//! parts of requests built once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Uri};
-use stampede_plan::template::Template;
+use http::{HeaderValue, Uri};
 use stampede_plan::{HttpStep, Origin, Plan, StepKind};
 
-/// A step that records samples (HTTP steps; pauses record nothing).
+use super::step::{prepared_wire, Exec, HttpPrepared};
+
+/// A step that records samples (pauses record nothing), by global id.
 #[derive(Debug)]
 pub struct StepInfo {
     /// Display name: the step's name, or `scenario/name` when names collide across scenarios.
@@ -17,36 +19,17 @@ pub struct StepInfo {
     pub scenario: usize,
     pub index: usize,
     pub check_names: Vec<String>,
-}
-
-/// Request parts that do not change between requests, built at start-up.
-#[derive(Debug)]
-pub struct Prepared {
-    pub origin: usize,
-    /// Origin-form (`/path?q`) and absolute-form URIs when the path is literal.
-    pub uri_h1: Option<Uri>,
-    pub uri_h2: Option<Uri>,
-    /// `scheme://authority`, prefixed to a rendered path for HTTP/2.
-    pub absolute_prefix: Bytes,
-    /// Literal headers as ready values; templated ones are rendered per request.
-    pub static_headers: Vec<(HeaderName, HeaderValue)>,
-    pub dynamic_headers: Vec<(HeaderName, Template)>,
-    pub host: HeaderValue,
-    pub literal_body: Option<Bytes>,
-    pub content_type: Option<HeaderValue>,
-    /// The step sets its own `Host` header (virtual-host tests): ours is left out.
-    pub sets_host: bool,
-    /// The whole HTTP/1.1 request, when it is literal: sent as is, nothing built per request.
-    pub wire: Option<Bytes>,
+    /// The step prepared for its protocol.
+    pub exec: Exec,
 }
 
 #[derive(Debug)]
 pub struct Program {
     pub plan: Arc<Plan>,
     pub steps: Vec<StepInfo>,
-    /// `step_ids[scenario][step]`: the global id of an HTTP step.
+    /// `step_ids[scenario][step]`: the global id of a recorded step.
     pub step_ids: Vec<Vec<Option<usize>>>,
-    pub prepared: Vec<Prepared>,
+    /// The HTTP origins steps call, numbered: `Sessions::http` is indexed by this.
     pub origins: Vec<Origin>,
 }
 
@@ -62,7 +45,6 @@ impl Program {
         }
         let mut steps = Vec::new();
         let mut step_ids = Vec::new();
-        let mut prepared = Vec::new();
         let mut origins: Vec<Origin> = Vec::new();
         for (si, sc) in plan.scenarios.iter().enumerate() {
             let mut ids = Vec::new();
@@ -84,15 +66,15 @@ impl Program {
                     }
                 };
                 ids.push(Some(steps.len()));
+                let mut prep = prepare(&plan, h, origin);
+                prep.wire = prepared_wire(&prep);
                 steps.push(StepInfo {
                     name,
                     scenario: si,
                     index: i,
                     check_names: h.checks.iter().map(|c| c.name.clone()).collect(),
+                    exec: Exec::Http(prep),
                 });
-                let mut prep = prepare(&plan, h, origin);
-                prep.wire = super::request::prepared_wire(&prep, h);
-                prepared.push(prep);
             }
             step_ids.push(ids);
         }
@@ -100,7 +82,6 @@ impl Program {
             plan,
             steps,
             step_ids,
-            prepared,
             origins,
         }
     }
@@ -109,13 +90,9 @@ impl Program {
         self.steps.iter().map(|s| s.name.clone()).collect()
     }
 
-    pub fn http_step(&self, id: usize) -> &HttpStep {
-        let info = &self.steps[id];
-        match &self.plan.scenarios[info.scenario].steps[info.index].kind {
-            StepKind::Http(h) => h,
-            // Only HTTP steps get ids (see `Program::new`).
-            StepKind::Pause(_) => unreachable!("step id {id} is not an HTTP step"),
-        }
+    /// Whether any step needs TLS (the TLS configuration is built only then).
+    pub fn needs_tls(&self) -> bool {
+        self.origins.iter().any(|o| o.tls)
     }
 
     /// The name of error kind `Check(n)` of step `id`.
@@ -128,7 +105,7 @@ impl Program {
     }
 }
 
-fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
+fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> HttpPrepared {
     let scheme = if h.origin.tls { "https" } else { "http" };
     let absolute_prefix = Bytes::from(format!("{scheme}://{}", h.origin.authority));
     let literal_path = h.path_and_query.as_literal();
@@ -176,7 +153,8 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> Prepared {
         ),
         None => (None, None),
     };
-    Prepared {
+    HttpPrepared {
+        step: h.clone(),
         origin,
         uri_h1,
         uri_h2,

@@ -11,9 +11,8 @@ use stampede_plan::{FeedMode, Phase, SlotKind, StepKind, Think};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::step::run_http;
+use super::step::{self, Sessions};
 use super::worker::Worker;
-use crate::http::Connection;
 
 pub struct Vu {
     /// 1-based VU number, unique across workers and segments.
@@ -22,7 +21,8 @@ pub struct Vu {
     pub iteration: u64,
     pub rng: SmallRng,
     pub slots: Vec<Bytes>,
-    pub conns: Vec<Option<Connection>>,
+    /// One session per origin (and, for later protocols, per database), kept between steps.
+    pub sessions: Sessions,
     /// Reusable buffers: rendered bytes, escaping scratch, an HTTP/1.1 request, the kept part
     /// of a response body.
     pub out: Vec<u8>,
@@ -39,7 +39,7 @@ impl Vu {
             iteration: 0,
             rng: SmallRng::seed_from_u64(worker.shared.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             slots: vec![Bytes::new(); program.plan.slots.len()],
-            conns: (0..program.origins.len()).map(|_| None).collect(),
+            sessions: Sessions::new(program.origins.len()),
             // Grown on first use and then reused: 10,000 idle VUs must stay small.
             out: Vec::new(),
             scratch: Vec::new(),
@@ -68,13 +68,13 @@ impl Vu {
                 return scenario;
             }
             match (&step.kind, program.step_ids[scenario][i]) {
-                (StepKind::Http(_), Some(id)) => {
+                (StepKind::Pause(t), _) => self.pause(t, hard).await,
+                (_, Some(id)) => {
                     let start = started.take().unwrap_or_else(Instant::now);
-                    let sample = run_http(worker, self, id, start, hard).await;
+                    let sample = step::run(worker, self, id, start, hard).await;
                     worker.shard.borrow_mut().record(&sample);
                 }
-                (StepKind::Pause(t), _) => self.pause(t, hard).await,
-                _ => {}
+                (_, None) => {}
             }
             if let Some(t) = &step.think {
                 self.pause(t, hard).await;

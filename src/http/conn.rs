@@ -1,7 +1,6 @@
-//! Opening a connection (TCP, optionally TLS): HTTP/1.1 on our own client (`h1`), HTTP/2 by
+//! An HTTP connection on a [`Transport`] stream: HTTP/1.1 on our own client (`h1`), HTTP/2 by
 //! hyper's handshake.
 
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +8,11 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
 use stampede_plan::Origin;
-use tokio::net::TcpStream;
 
 use super::h1;
 use crate::outcome::ErrorKind;
+use crate::transport::{Stream, Transport};
 
 pub type ReqBody = Full<Bytes>;
 
@@ -38,50 +36,27 @@ impl Connection {
     }
 }
 
-/// Opens connections for VUs. Shared by all VUs of a worker; holds no connections itself.
+/// Opens HTTP connections for VUs on the shared [`Transport`]: HTTP/2 when TLS's ALPN picks
+/// it or `h2c` asks for it, our own HTTP/1.1 client otherwise. Holds no connections itself.
 pub struct Connector {
-    tls: Option<Arc<rustls::ClientConfig>>,
+    transport: Transport,
     h2c: bool,
-    connect_timeout: Duration,
 }
 
 impl Connector {
     pub fn new(tls: Option<Arc<rustls::ClientConfig>>, h2c: bool, connect_timeout: Duration) -> Connector {
         Connector {
-            tls,
+            transport: Transport::new(tls, connect_timeout),
             h2c,
-            connect_timeout,
         }
     }
 
     pub async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorKind> {
-        let tcp = tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect((origin.host.as_str(), origin.port)),
-        )
-        .await
-        .map_err(|_| ErrorKind::ConnectTimeout)?
-        .map_err(|e| classify_connect(&e))?;
-        let _ = tcp.set_nodelay(true);
-        if origin.tls {
-            let config = self.tls.clone().ok_or(ErrorKind::Tls)?;
-            let name = ServerName::try_from(origin.host.clone()).map_err(|_| ErrorKind::Tls)?;
-            let tls = tokio::time::timeout(
-                self.connect_timeout,
-                tokio_rustls::TlsConnector::from(config).connect(name, tcp),
-            )
-            .await
-            .map_err(|_| ErrorKind::ConnectTimeout)?
-            .map_err(|_| ErrorKind::Tls)?;
-            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                h2_handshake(TokioIo::new(tls)).await
-            } else {
-                Ok(Connection::H1(h1::Conn::new(h1::Stream::Tls(Box::new(tls)))))
-            }
-        } else if self.h2c {
-            h2_handshake(TokioIo::new(tcp)).await
-        } else {
-            Ok(Connection::H1(h1::Conn::new(h1::Stream::Tcp(tcp))))
+        let stream = self.transport.connect(&origin.host, origin.port, origin.tls).await?;
+        match stream {
+            Stream::Tls(_) if stream.alpn() == Some(b"h2") => h2_handshake(TokioIo::new(stream)).await,
+            Stream::Tcp(_) if self.h2c => h2_handshake(TokioIo::new(stream)).await,
+            _ => Ok(Connection::H1(h1::Conn::new(stream))),
         }
     }
 }
@@ -98,14 +73,6 @@ where
         let _ = conn.await;
     });
     Ok(Connection::H2(sender))
-}
-
-fn classify_connect(e: &io::Error) -> ErrorKind {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
-        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
-        _ => ErrorKind::ConnectError,
-    }
 }
 
 /// Maps a hyper error to our kinds: malformed HTTP is `protocol`; a connection that ended early

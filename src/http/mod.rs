@@ -3,8 +3,6 @@
 
 mod conn;
 pub mod h1;
-mod tls;
 
 pub use conn::{classify_hyper, Connection, Connector, ReqBody};
 pub use h1::RawHeaders;
-pub use tls::client_config as tls_config;

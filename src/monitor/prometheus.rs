@@ -6,18 +6,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use stampede_plan::{Origin, SeriesFilter};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::prom::{self, series_key};
 use super::{rate, MonitorError, Series};
+use crate::transport::Transport;
 
 type Sender = http1::SendRequest<Full<Bytes>>;
 
@@ -31,8 +29,8 @@ pub struct Prometheus {
     path: String,
     include: Vec<SeriesFilter>,
     labels: Vec<(String, String)>,
-    /// TLS settings for `https` (real verification); `None` for `http`.
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS (real verification, HTTP/1.1 by ALPN) for `https`; 5 s to connect.
+    transport: Transport,
     conn: Option<Sender>,
     /// Cumulative values at the previous scrape, for rates.
     prev: BTreeMap<String, (f64, Instant)>,
@@ -41,16 +39,17 @@ pub struct Prometheus {
 impl Prometheus {
     pub fn new(origin: Origin, path: String, include: Vec<SeriesFilter>, labels: Vec<(String, String)>) -> Self {
         let tls = if origin.tls {
-            crate::http::tls_config(false, false).ok()
+            crate::transport::tls_config(false, false).ok()
         } else {
             None
         };
+        let transport = Transport::new(tls, Duration::from_secs(5));
         Prometheus {
             origin,
             path,
             include,
             labels,
-            tls,
+            transport,
             conn: None,
             prev: BTreeMap::new(),
         }
@@ -72,7 +71,7 @@ impl Prometheus {
             reason,
         };
         if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
-            let c = connect(&self.origin, self.tls.clone())
+            let c = connect(&self.origin, &self.transport)
                 .await
                 .map_err(|reason| MonitorError::Connect {
                     what: what.clone(),
@@ -180,30 +179,14 @@ impl Prometheus {
     }
 }
 
-/// One HTTP/1.1 connection for scraping, its driver on a spawned task. (The load's own client
-/// runs its connections on a local task set, per VU; a monitor lives on the runner's runtime.)
-async fn connect(origin: &Origin, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Sender, String> {
-    let timeout = Duration::from_secs(5);
-    let tcp = tokio::time::timeout(timeout, TcpStream::connect((origin.host.as_str(), origin.port)))
+/// One HTTP/1.1 connection for scraping (hyper's, its driver on a spawned task: a monitor lives
+/// on the runner's runtime, not in a VU's task), on the same transport as the load.
+async fn connect(origin: &Origin, transport: &Transport) -> Result<Sender, String> {
+    let stream = transport
+        .connect(&origin.host, origin.port, origin.tls)
         .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    if origin.tls {
-        let mut config = (*tls.ok_or("cannot set up TLS")?).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let name = rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|e| e.to_string())?;
-        let stream = tokio::time::timeout(
-            timeout,
-            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| "TLS handshake timeout".to_string())?
-        .map_err(|e| format!("TLS: {e}"))?;
-        handshake(TokioIo::new(stream)).await
-    } else {
-        handshake(TokioIo::new(tcp)).await
-    }
+        .map_err(|kind| kind.describe_connect(&origin.authority))?;
+    handshake(TokioIo::new(stream)).await
 }
 
 async fn handshake<T>(io: TokioIo<T>) -> Result<Sender, String>

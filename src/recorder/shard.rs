@@ -12,8 +12,8 @@ pub struct Sample {
     pub latency_us: u64,
     /// From the send to the last byte.
     pub service_us: u64,
-    /// HTTP status, 0 when no response arrived.
-    pub status: u16,
+    /// The protocol's outcome code (the HTTP status), 0 when no response arrived.
+    pub code: u16,
     pub error: Option<ErrorKind>,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -133,8 +133,8 @@ impl Shard {
         acc.service.saturating_record(s.service_us.max(1));
         acc.bytes_in += s.bytes_in;
         acc.bytes_out += s.bytes_out;
-        if s.status != 0 {
-            bump(&mut acc.statuses, s.status);
+        if s.code != 0 {
+            bump(&mut acc.statuses, s.code);
         }
         if let Some(k) = s.error {
             acc.errors += 1;
@@ -196,7 +196,7 @@ mod tests {
             step,
             latency_us: us,
             service_us: us,
-            status,
+            code: status,
             error,
             bytes_in: 10,
             bytes_out: 5,
@@ -254,7 +254,7 @@ mod sample_tests {
             step: 0,
             latency_us: 1,
             service_us: 1,
-            status: 503,
+            code: 503,
             error: Some(ErrorKind::Status(503)),
             bytes_in: 0,
             bytes_out: 0,

@@ -12,60 +12,20 @@ pub mod parse;
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 pub use self::parse::RawHeaders;
 use self::parse::{Chunked, Framing, Span};
 use crate::outcome::ErrorKind;
+use crate::transport::Stream;
 
 /// A response head larger than this is a protocol error (hyper's limit is of the same order).
 const MAX_HEAD: usize = 256 * 1024;
 /// Reads ask for at least this much room: small enough that 10,000 idle connections stay
 /// small, and a large body just takes more reads.
 const READ_ROOM: usize = 4096;
-
-/// The transport under a connection.
-pub enum Stream {
-    Tcp(TcpStream),
-    /// Boxed: a TLS session is kilobytes, and plain connections should not pay for it.
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
 
 /// One HTTP/1.1 connection. Requests are sent one at a time (no pipelining); after each
 /// response the head stays in `buf` so checks and captures read headers without copying.
@@ -79,13 +39,13 @@ pub struct Conn {
 }
 
 /// The body bytes kept (up to `max`) and counted.
-struct Sink<'a> {
+struct BodySink<'a> {
     body: &'a mut Vec<u8>,
     max: usize,
     bytes_in: u64,
 }
 
-impl Sink<'_> {
+impl BodySink<'_> {
     fn keep(&mut self, data: &[u8]) {
         self.bytes_in += data.len() as u64;
         let room = self.max.saturating_sub(self.body.len());
@@ -149,7 +109,7 @@ impl Conn {
         self.head_len = 0;
         self.buf.clear();
         self.io.write_all(request).await.map_err(io_error)?;
-        if matches!(self.io, Stream::Tls(_)) {
+        if self.io.needs_flush() {
             self.io.flush().await.map_err(io_error)?;
         }
         let head = loop {
@@ -162,7 +122,7 @@ impl Conn {
         };
         self.head_len = head.len;
         body.clear();
-        let mut sink = Sink {
+        let mut sink = BodySink {
             body,
             max: max_body,
             bytes_in: 0,

@@ -9,11 +9,11 @@ use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use sha2::Sha256;
-use stampede_plan::{HttpStep, SignEncoding};
+use stampede_plan::SignEncoding;
 
-use super::program::Prepared;
-use super::render::{push_int, unix_now, Env};
-use super::vu::Vu;
+use super::http::Prepared;
+use crate::engine::render::{push_int, unix_now, Env};
+use crate::engine::vu::Vu;
 use crate::http::ReqBody;
 use crate::outcome::ErrorKind;
 
@@ -31,17 +31,17 @@ pub enum Built {
 }
 
 /// Where headers go.
-enum Sink<'a> {
+enum HeaderSink<'a> {
     Wire(&'a mut Vec<u8>),
     Map(&'a mut HeaderMap),
 }
 
-impl Sink<'_> {
+impl HeaderSink<'_> {
     /// Adds a header whose value is already known to be valid.
     fn header(&mut self, name: &HeaderName, value: &HeaderValue) {
         match self {
-            Sink::Wire(w) => put_header(w, name, value.as_bytes()),
-            Sink::Map(m) => {
+            HeaderSink::Wire(w) => put_header(w, name, value.as_bytes()),
+            HeaderSink::Map(m) => {
                 m.append(name.clone(), value.clone());
             }
         }
@@ -54,8 +54,8 @@ impl Sink<'_> {
             return;
         }
         match self {
-            Sink::Wire(w) => put_header(w, name, value),
-            Sink::Map(m) => {
+            HeaderSink::Wire(w) => put_header(w, name, value),
+            HeaderSink::Map(m) => {
                 if let Ok(v) = HeaderValue::from_bytes(value) {
                     m.append(name.clone(), v);
                 }
@@ -80,7 +80,7 @@ fn request_line(w: &mut Vec<u8>, method: &Method, target: &[u8]) {
 }
 
 /// The literal headers: Host (unless the step sets its own), Content-Type, static headers.
-fn static_headers(prep: &Prepared, sink: &mut Sink) {
+fn static_headers(prep: &Prepared, sink: &mut HeaderSink) {
     if !prep.sets_host {
         sink.header(&HOST, &prep.host);
     }
@@ -104,7 +104,8 @@ fn finish_h1(w: &mut Vec<u8>, method: &Method, body: &[u8]) {
 }
 
 /// The whole HTTP/1.1 request, when nothing in it changes between requests.
-pub fn prepared_wire(prep: &Prepared, step: &HttpStep) -> Option<Bytes> {
+pub fn prepared_wire(prep: &Prepared) -> Option<Bytes> {
+    let step = &prep.step;
     let literal = prep.uri_h1.is_some()
         && prep.dynamic_headers.is_empty()
         && step.sign.is_none()
@@ -115,7 +116,7 @@ pub fn prepared_wire(prep: &Prepared, step: &HttpStep) -> Option<Bytes> {
     let target = prep.uri_h1.as_ref()?.path_and_query()?.as_str().as_bytes();
     let mut w = Vec::new();
     request_line(&mut w, &step.method, target);
-    static_headers(prep, &mut Sink::Wire(&mut w));
+    static_headers(prep, &mut HeaderSink::Wire(&mut w));
     finish_h1(&mut w, &step.method, prep.literal_body.as_deref().unwrap_or_default());
     Some(Bytes::from(w))
 }
@@ -130,9 +131,10 @@ fn origin_form(target: &[u8]) -> Option<&[u8]> {
     (target.first() == Some(&b'/') && target.iter().all(|&b| (0x21..0x7f).contains(&b))).then_some(target)
 }
 
-/// Builds step `step`'s request (prepared as `prep`) for `vu`, in the form the connection
+/// Builds the request of the step prepared as `prep` for `vu`, in the form the connection
 /// speaks. `InvalidRequest` when the rendered path is not a valid request target.
-pub fn build(prep: &Prepared, step: &HttpStep, vu: &mut Vu, h2: bool) -> Result<Built, ErrorKind> {
+pub fn build(prep: &Prepared, vu: &mut Vu, h2: bool) -> Result<Built, ErrorKind> {
+    let step = &prep.step;
     if !h2 && prep.wire.is_some() {
         return Ok(Built::Prepared {
             bytes_out: prep.literal_body.as_ref().map_or(0, |b| b.len() as u64),
@@ -181,9 +183,9 @@ pub fn build(prep: &Prepared, step: &HttpStep, vu: &mut Vu, h2: bool) -> Result<
     };
     let mut map = HeaderMap::new();
     let mut sink = if h2 {
-        Sink::Map(&mut map)
+        HeaderSink::Map(&mut map)
     } else {
-        Sink::Wire(&mut vu.wire)
+        HeaderSink::Wire(&mut vu.wire)
     };
     // HTTP/2 carries the authority in the URI, not a Host header.
     if h2 {
@@ -220,7 +222,7 @@ pub fn build(prep: &Prepared, step: &HttpStep, vu: &mut Vu, h2: bool) -> Result<
 }
 
 /// Adds the HMAC-SHA256 signature header (and its timestamp header, when the plan asks).
-fn sign_request(sign: &stampede_plan::Sign, body: &[u8], sink: &mut Sink) {
+fn sign_request(sign: &stampede_plan::Sign, body: &[u8], sink: &mut HeaderSink) {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&sign.secret) else {
         return;
     };

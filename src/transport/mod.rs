@@ -1,0 +1,120 @@
+//! The byte stream under every protocol client: TCP, optionally TLS. The HTTP client, the
+//! Prometheus monitor and any later protocol (WebSocket) open their connections here, so the
+//! connect timeout, `TCP_NODELAY`, certificate verification and the error kinds a failed
+//! connect maps to are decided once.
+
+mod tls;
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+pub use tls::client_config as tls_config;
+
+use crate::outcome::ErrorKind;
+
+/// A connected stream.
+pub enum Stream {
+    Tcp(TcpStream),
+    /// Boxed: a TLS session is kilobytes, and plain connections should not pay for it.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The protocol the server chose by ALPN (TLS only).
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tcp(_) => None,
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+
+    /// TLS buffers writes until flushed; a plain socket writes through.
+    pub fn needs_flush(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens streams. Holds no connection itself: cheap to share by every VU of a worker.
+#[derive(Clone)]
+pub struct Transport {
+    tls: Option<Arc<rustls::ClientConfig>>,
+    connect_timeout: Duration,
+}
+
+impl Transport {
+    /// `tls` is needed only for `tls: true` connects (without it they fail as `tls`).
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>, connect_timeout: Duration) -> Transport {
+        Transport { tls, connect_timeout }
+    }
+
+    /// Connects to `host:port`, with a TLS handshake (SNI `host`) when `tls`. The TCP connect
+    /// and the handshake each get the connect timeout.
+    pub async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Stream, ErrorKind> {
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| ErrorKind::ConnectTimeout)?
+            .map_err(|e| classify_connect(&e))?;
+        let _ = tcp.set_nodelay(true);
+        if !tls {
+            return Ok(Stream::Tcp(tcp));
+        }
+        let config = self.tls.clone().ok_or(ErrorKind::Tls)?;
+        let name = ServerName::try_from(host.to_string()).map_err(|_| ErrorKind::Tls)?;
+        let stream = tokio::time::timeout(
+            self.connect_timeout,
+            tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| ErrorKind::ConnectTimeout)?
+        .map_err(|_| ErrorKind::Tls)?;
+        Ok(Stream::Tls(Box::new(stream)))
+    }
+}
+
+fn classify_connect(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        _ => ErrorKind::ConnectError,
+    }
+}
