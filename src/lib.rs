@@ -11,6 +11,7 @@ pub mod history;
 pub mod http;
 pub mod monitor;
 pub mod outcome;
+pub mod output;
 pub mod recorder;
 pub mod report;
 pub mod rundir;

@@ -1,16 +1,24 @@
-//! One run, end to end: run directory, engine, live progress, `abort_on_fail`, summary.
-//! Used by `stampede run`, `stampede demo` and tests alike.
+//! One run, end to end: the run directory, the monitors, the engine, and the one interval loop
+//! that fans each interval out to the run's [`Output`]s (the run directory writer, the terminal,
+//! `abort_on_fail`, whatever a caller adds), then the summary read back from the directory.
+//!
+//! [`run_plan`] runs a plan's phases in one go (`stampede run`, `stampede demo`); a
+//! [`Session`] runs phases one at a time for callers that choose the next phase from the last
+//! one's numbers (`stampede capacity`). Both are the same loop. The runner prints nothing
+//! itself: the terminal is an output.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use stampede_plan::Plan;
+use tokio::time::Instant;
 
-use crate::analysis::{evaluate, summarize_dir, PhaseAgg, Summary};
+use crate::analysis::{summarize_dir, PhaseAgg, Summary};
 use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::monitor::Monitors;
-use crate::report::terminal::Progress;
+use crate::output::{AbortRules, Console, Flow, IntervalWriter, Notice, Output, PhaseView, StopReason, Watch};
+use crate::recorder::Interval;
 use crate::rundir::{PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
 
 #[derive(Debug, Clone)]
@@ -83,8 +91,9 @@ pub struct HostFacts {
     pub now: String,
 }
 
-/// Runs the plan. `controls.stop` cancelled from outside (Ctrl-C) ends the run as interrupted;
-/// an `abort_on_fail` threshold ends it as aborted. `now` gives RFC 3339 timestamps.
+/// Runs the plan's phases (`opts.phases`). `controls.stop` cancelled from outside (Ctrl-C) ends
+/// the run as interrupted; an `abort_on_fail` threshold ends it as aborted. `now` gives RFC
+/// 3339 timestamps.
 pub async fn run_plan(
     plan: Arc<Plan>,
     opts: RunnerOptions,
@@ -92,139 +101,31 @@ pub async fn run_plan(
     controls: Controls,
     now: fn() -> String,
 ) -> Result<RunOutcome, RunError> {
-    let mut meta = new_meta(&plan, &opts, host);
-    let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
-    let program = Arc::new(Program::new(plan.clone()));
-    // One clock for the load and the monitors: both write seconds since this instant.
-    let clock = tokio::time::Instant::now();
-    let monitors = if plan.monitors.is_empty() {
-        None
-    } else {
-        Some(Monitors::start(&plan.monitors, clock, writer.monitor_log()?, false))
-    };
-    let engine_opts = EngineOptions {
-        phases: opts.phases.clone(),
-        workers: opts.workers,
-        segment: opts.segment,
-        seed: opts.seed,
-        clock: Some(clock),
-    };
-    let mut progress = opts.progress.then(Progress::new);
-    let mut current: Option<(PhaseAgg, f64, f64)> = None; // (cumulative, phase start t, planned s)
-    let mut aborted = false;
-    let mut write_error: Option<RunDirError> = None;
-    let abort_rules: Vec<(ThresholdSpec, Duration)> = plan
-        .thresholds
-        .iter()
-        .filter(|t| t.abort_on_fail)
-        .map(|t| (ThresholdSpec::from_plan(t), t.delay))
-        .collect();
-    let c = controls.clone();
-    let result = engine::run(program, engine_opts, controls.clone(), |ev| match ev {
-        Event::PhaseStart { index, name, t } => {
-            let planned = PhaseMeta::from_plan(&plan, index).planned_s;
-            current = Some((PhaseAgg::new(&name), t, planned));
-        }
-        Event::Interval(iv) => {
-            if let Err(e) = writer.append(&iv) {
-                // A full disk must not go unnoticed: stop the run, keep what was written.
-                if write_error.is_none() {
-                    write_error = Some(e);
-                    c.stop.cancel();
-                    c.kill.cancel();
-                }
-            }
-            if let Some((agg, start_t, planned)) = current.as_mut() {
-                agg.add(&iv);
-                let elapsed = iv.t + iv.dur - *start_t;
-                if let Some(p) = progress.as_mut() {
-                    let last = agg.merged(None);
-                    let window: u64 = iv.steps.iter().map(|s| s.requests).sum();
-                    let rps = if iv.dur > 0.0 { window as f64 / iv.dur } else { 0.0 };
-                    let p95 = (!last.latency.is_empty()).then(|| last.latency.value_at_quantile(0.95) as f64 / 1000.0);
-                    let er = if last.requests > 0 {
-                        last.errors as f64 / last.requests as f64
-                    } else {
-                        0.0
-                    };
-                    p.update(&agg.name, elapsed, *planned, iv.vus, rps, p95, er);
-                }
-                for (rule, delay) in &abort_rules {
-                    if aborted || !rule.applies_to(&agg.name) || elapsed < delay.as_secs_f64() {
-                        continue;
-                    }
-                    let (value, passed) = evaluate(rule, agg);
-                    if !passed {
-                        aborted = true;
-                        if let Some(p) = progress.as_mut() {
-                            p.finish();
-                        }
-                        eprintln!(
-                            "aborting: threshold `{}` failed in phase {} (measured {:.3}) and has abort_on_fail",
-                            rule.expr,
-                            agg.name,
-                            value.unwrap_or(f64::NAN)
-                        );
-                        c.stop.cancel();
-                        let kill = c.kill.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_secs(2)).await;
-                            kill.cancel();
-                        });
-                    }
-                }
-            }
-        }
-        Event::PhaseEnd { .. } => {
-            if let Some(p) = progress.as_mut() {
-                p.finish();
-            }
-        }
-    })
-    .await;
-    // Stop sampling before reading the run back, so the last samples are in the file.
-    if let Some(m) = monitors {
-        m.stop().await;
-    }
-    result?;
-    if let Some(e) = write_error {
-        return Err(e.into());
-    }
-    meta.status = if aborted {
-        RunStatus::Aborted
-    } else if controls.stop.is_cancelled() {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Completed
-    };
-    meta.ended_at = Some(now());
-    writer.write_meta(&meta)?;
-    // Streamed: a long run with many steps does not fit in memory as decoded intervals.
-    let summary = summarize_dir(writer.dir())?;
-    writer.write_json("summary.json", &summary)?;
-    Ok(RunOutcome {
-        dir: opts.out,
-        status: meta.status,
-        summary,
-    })
+    let mut session = Session::open((*plan).clone(), &opts, host, controls, now)?;
+    session.add_output(Box::new(AbortRules::from_plan(&plan)));
+    session.run_planned().await?;
+    session.finish().await
 }
 
-/// A run made one phase at a time, for callers that decide the next phase from the last one's
-/// numbers (`stampede capacity`). The run directory is created once; every phase goes into it
-/// like a phase of `run_plan` (its `PhaseMeta` in `meta.json`, its intervals in
+/// A run being made: its directory, monitors and outputs, and the plan's phases run so far.
+/// Every phase goes into the one directory (its `PhaseMeta` in `meta.json`, its intervals in
 /// `intervals.jsonl`), so `stampede summary` and reports read it like any other run.
 pub struct Session {
-    /// The base plan; its `phases` grow by one per [`Session::run_phase`].
+    /// The plan; for a session made with [`Session::create`] its `phases` grow by one per
+    /// [`Session::run_phase`].
     plan: Plan,
     meta: RunMeta,
     writer: RunWriter,
+    fanout: Fanout,
+    monitors: Option<Monitors>,
+    /// Interval and monitor times are seconds since this instant, across phases.
+    clock: Instant,
     workers: usize,
     segment: (u64, u64),
     seed: u64,
-    progress: bool,
+    /// The phases `run_planned` runs.
+    planned: Vec<usize>,
     controls: Controls,
-    /// Interval times are seconds since this instant, across phases.
-    started: std::time::Instant,
     now: fn() -> String,
 }
 
@@ -234,7 +135,7 @@ pub struct PhaseRun {
     /// The phase's name (unique in the session).
     pub name: String,
     /// Its intervals as written (times relative to the session start).
-    pub intervals: Vec<crate::recorder::Interval>,
+    pub intervals: Vec<Interval>,
     /// The whole phase merged.
     pub agg: PhaseAgg,
     /// The session was stopped from outside (Ctrl-C) during this phase.
@@ -242,7 +143,8 @@ pub struct PhaseRun {
 }
 
 impl Session {
-    /// Creates the run directory (refusing an existing run) with no phases yet.
+    /// Creates the run directory (refusing an existing run) with no phases yet, for phases
+    /// chosen one at a time with [`Session::run_phase`]. Starts the plan's monitors.
     pub fn create(
         plan: Plan,
         opts: &RunnerOptions,
@@ -256,20 +158,56 @@ impl Session {
             phases: Vec::new(),
             ..opts.clone()
         };
-        let meta = new_meta(&plan, &opts, host);
-        let writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
+        Session::open(plan, &opts, host, controls, now)
+    }
+
+    /// Creates the run directory for `opts.phases` of `plan`, starts the monitors, and sets up
+    /// the default outputs: the interval writer and the terminal.
+    fn open(
+        plan: Plan,
+        opts: &RunnerOptions,
+        host: HostFacts,
+        controls: Controls,
+        now: fn() -> String,
+    ) -> Result<Session, RunError> {
+        let meta = new_meta(&plan, opts, host);
+        let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
+        // One clock for the load and the monitors: both write seconds since this instant.
+        let clock = Instant::now();
+        let monitors = if plan.monitors.is_empty() {
+            None
+        } else {
+            Some(Monitors::start(&plan.monitors, clock, writer.monitor_log()?, false))
+        };
+        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+        if let Some(log) = writer.take_interval_log() {
+            outputs.push(Box::new(IntervalWriter::new(log)));
+        }
+        outputs.push(Box::new(Console::new(opts.progress)));
         Ok(Session {
             plan,
             meta,
             writer,
+            fanout: Fanout {
+                outputs,
+                current: None,
+                aborted: false,
+                write_error: None,
+            },
+            monitors,
+            clock,
             workers: opts.workers.max(1),
             segment: opts.segment,
             seed: opts.seed,
-            progress: opts.progress,
+            planned: opts.phases.clone(),
             controls,
-            started: std::time::Instant::now(),
             now,
         })
+    }
+
+    /// Adds an output: from the next phase on it sees every interval, after the default ones.
+    pub fn add_output(&mut self, output: Box<dyn Output>) {
+        self.fanout.outputs.push(output);
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -287,6 +225,15 @@ impl Session {
         self.controls.stop.is_cancelled()
     }
 
+    /// Runs the phases the session was opened with, in one go (the workers stay up between
+    /// phases).
+    async fn run_planned(&mut self) -> Result<(), RunError> {
+        let program = Arc::new(Program::new(Arc::new(self.plan.clone())));
+        let phases = self.planned.clone();
+        self.drive(program, phases, self.seed, self.controls.clone(), None)
+            .await
+    }
+
     /// Runs one phase. After every interval `watch` sees it and the phase so far; returning
     /// `true` ends the phase early (no new iterations, those in flight finish). When the phase
     /// ends before its planned length, its recorded length becomes the measured one, so
@@ -294,7 +241,7 @@ impl Session {
     pub async fn run_phase(
         &mut self,
         phase: stampede_plan::Phase,
-        mut watch: impl FnMut(&crate::recorder::Interval, &PhaseAgg) -> bool,
+        watch: impl FnMut(&Interval, &PhaseAgg) -> bool,
     ) -> Result<PhaseRun, RunError> {
         let index = self.plan.phases.len();
         let name = phase.name.clone();
@@ -302,63 +249,25 @@ impl Session {
         self.meta.phases.push(PhaseMeta::from_plan(&self.plan, index));
         self.writer.write_meta(&self.meta)?;
         let program = Arc::new(Program::new(Arc::new(self.plan.clone())));
-        let engine_opts = EngineOptions {
-            phases: vec![index],
-            workers: self.workers,
-            segment: self.segment,
-            seed: self.seed.wrapping_add(index as u64),
-            // Times are shifted by the session's own offset below.
-            clock: None,
-        };
         // Child tokens: ending this phase early must not stop the session; Ctrl-C stops both.
-        let step = Controls {
+        let controls = Controls {
             stop: self.controls.stop.child_token(),
             kill: self.controls.kill.child_token(),
         };
-        let offset = self.started.elapsed().as_secs_f64();
+        let mut watch = Collect {
+            intervals: Vec::new(),
+            watch: Watch(watch),
+        };
+        let seed = self.seed.wrapping_add(index as u64);
+        self.drive(program, vec![index], seed, controls, Some(&mut watch))
+            .await?;
+        let agg = self
+            .fanout
+            .current
+            .take()
+            .map(|c| c.agg)
+            .unwrap_or_else(|| PhaseAgg::new(&name));
         let planned = self.meta.phases[index].planned_s;
-        let mut agg = PhaseAgg::new(&name);
-        let mut intervals = Vec::new();
-        let mut progress = self.progress.then(Progress::new);
-        let mut write_error: Option<RunDirError> = None;
-        let writer = &mut self.writer;
-        let c = step.clone();
-        engine::run(program, engine_opts, step.clone(), |ev| {
-            if let Event::Interval(mut iv) = ev {
-                iv.t += offset;
-                if let Err(e) = writer.append(&iv) {
-                    if write_error.is_none() {
-                        write_error = Some(e);
-                        c.stop.cancel();
-                        c.kill.cancel();
-                    }
-                }
-                agg.add(&iv);
-                if let Some(p) = progress.as_mut() {
-                    let window: u64 = iv.steps.iter().map(|s| s.requests).sum();
-                    let rps = if iv.dur > 0.0 { window as f64 / iv.dur } else { 0.0 };
-                    let all = agg.merged(None);
-                    let p95 = (!all.latency.is_empty()).then(|| all.latency.value_at_quantile(0.95) as f64 / 1000.0);
-                    let er = if all.requests > 0 {
-                        all.errors as f64 / all.requests as f64
-                    } else {
-                        0.0
-                    };
-                    p.update(&name, agg.duration_s, planned, iv.vus, rps, p95, er);
-                }
-                if watch(&iv, &agg) {
-                    c.stop.cancel();
-                }
-                intervals.push(iv);
-            }
-        })
-        .await?;
-        if let Some(p) = progress.as_mut() {
-            p.finish();
-        }
-        if let Some(e) = write_error {
-            return Err(e.into());
-        }
         if agg.duration_s > 0.0 && agg.duration_s + 0.5 < planned {
             let measured = Duration::from_millis((agg.duration_s * 1000.0).round() as u64);
             match &mut self.plan.phases[index].load {
@@ -372,10 +281,40 @@ impl Session {
         }
         Ok(PhaseRun {
             name,
-            intervals,
+            intervals: watch.intervals,
             agg,
             interrupted: self.controls.stop.is_cancelled(),
         })
+    }
+
+    /// The one interval loop: runs `phases` of `program` and hands every event to the outputs
+    /// (and `extra`, the caller's watcher, last). `controls` are the ones this call may cancel.
+    async fn drive(
+        &mut self,
+        program: Arc<Program>,
+        phases: Vec<usize>,
+        seed: u64,
+        controls: Controls,
+        mut extra: Option<&mut (dyn Output + '_)>,
+    ) -> Result<(), RunError> {
+        let opts = EngineOptions {
+            phases,
+            workers: self.workers,
+            segment: self.segment,
+            seed,
+            clock: Some(self.clock),
+        };
+        let plan = &self.plan;
+        let fanout = &mut self.fanout;
+        let run_controls = &self.controls;
+        engine::run(program, opts, controls.clone(), |ev| {
+            fanout.on_event(ev, plan, extra.as_deref_mut(), run_controls, &controls)
+        })
+        .await?;
+        match self.fanout.write_error.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     /// Writes a JSON file into the run directory (atomically), e.g. `capacity.json`.
@@ -383,16 +322,23 @@ impl Session {
         Ok(self.writer.write_json(name, value)?)
     }
 
-    /// Ends the run: status (interrupted after Ctrl-C), end time, and the summary read back
-    /// from the run directory, written as `summary.json`.
-    pub fn finish(mut self) -> Result<RunOutcome, RunError> {
-        self.meta.status = if self.controls.stop.is_cancelled() {
+    /// Ends the run: stops the monitors (so their last samples are in the file), records the
+    /// status (aborted, interrupted after Ctrl-C, or completed) and end time, and writes the
+    /// summary read back from the run directory as `summary.json`.
+    pub async fn finish(mut self) -> Result<RunOutcome, RunError> {
+        if let Some(m) = self.monitors.take() {
+            m.stop().await;
+        }
+        self.meta.status = if self.fanout.aborted {
+            RunStatus::Aborted
+        } else if self.controls.stop.is_cancelled() {
             RunStatus::Interrupted
         } else {
             RunStatus::Completed
         };
         self.meta.ended_at = Some((self.now)());
         self.writer.write_meta(&self.meta)?;
+        // Streamed: a long run with many steps does not fit in memory as decoded intervals.
         let summary = summarize_dir(self.writer.dir())?;
         self.writer.write_json("summary.json", &summary)?;
         Ok(RunOutcome {
@@ -400,5 +346,136 @@ impl Session {
             status: self.meta.status,
             summary,
         })
+    }
+}
+
+/// The phase in progress, as the outputs see it.
+struct Current {
+    index: usize,
+    start_t: f64,
+    planned_s: f64,
+    elapsed_s: f64,
+    agg: PhaseAgg,
+}
+
+impl Current {
+    fn view(&self) -> PhaseView<'_> {
+        PhaseView {
+            index: self.index,
+            name: &self.agg.name,
+            planned_s: self.planned_s,
+            elapsed_s: self.elapsed_s,
+            agg: &self.agg,
+        }
+    }
+}
+
+/// The outputs and what they decided.
+struct Fanout {
+    outputs: Vec<Box<dyn Output>>,
+    current: Option<Current>,
+    aborted: bool,
+    write_error: Option<RunDirError>,
+}
+
+impl Fanout {
+    /// Calls `f` on every output, then on `extra`.
+    fn each<'o>(
+        outputs: &mut [Box<dyn Output>],
+        extra: Option<&mut (dyn Output + 'o)>,
+        mut f: impl FnMut(&mut dyn Output),
+    ) {
+        for o in outputs.iter_mut() {
+            f(o.as_mut());
+        }
+        if let Some(o) = extra {
+            f(o);
+        }
+    }
+
+    fn on_event<'o>(
+        &mut self,
+        ev: Event,
+        plan: &Plan,
+        extra: Option<&mut (dyn Output + 'o)>,
+        run: &Controls,
+        this: &Controls,
+    ) {
+        match ev {
+            Event::PhaseStart { index, name, t } => {
+                let c = Current {
+                    index,
+                    start_t: t,
+                    planned_s: PhaseMeta::from_plan(plan, index).planned_s,
+                    elapsed_s: 0.0,
+                    agg: PhaseAgg::new(&name),
+                };
+                Fanout::each(&mut self.outputs, extra, |o| o.phase_start(&c.view()));
+                self.current = Some(c);
+            }
+            Event::Interval(iv) => {
+                let Some(c) = self.current.as_mut() else {
+                    return;
+                };
+                c.agg.add(&iv);
+                c.elapsed_s = iv.t + iv.dur - c.start_t;
+                let view = c.view();
+                let mut stops = Vec::new();
+                Fanout::each(&mut self.outputs, extra, |o| {
+                    if let Flow::Stop(reason) = o.interval(&iv, &view) {
+                        stops.push(reason);
+                    }
+                });
+                for reason in stops {
+                    match reason {
+                        StopReason::Abort { rule, phase, value } => {
+                            self.aborted = true;
+                            let notice = Notice::Aborting {
+                                rule: &rule,
+                                phase: &phase,
+                                value,
+                            };
+                            for o in self.outputs.iter_mut() {
+                                o.notice(&notice);
+                            }
+                            run.stop.cancel();
+                            // In-flight requests get 2 s, as after a first Ctrl-C.
+                            let kill = run.kill.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                kill.cancel();
+                            });
+                        }
+                        StopReason::WriteFailed(e) => {
+                            // A full disk must not go unnoticed: stop now, keep what was written.
+                            if self.write_error.is_none() {
+                                self.write_error = Some(e);
+                            }
+                            this.stop.cancel();
+                            this.kill.cancel();
+                        }
+                        StopReason::EndPhase => this.stop.cancel(),
+                    }
+                }
+            }
+            Event::PhaseEnd { .. } => {
+                if let Some(c) = &self.current {
+                    Fanout::each(&mut self.outputs, extra, |o| o.phase_end(&c.view()));
+                }
+            }
+        }
+    }
+}
+
+/// A [`Session::run_phase`] watcher that also keeps the phase's intervals for its caller.
+struct Collect<F> {
+    intervals: Vec<Interval>,
+    watch: Watch<F>,
+}
+
+impl<F: FnMut(&Interval, &PhaseAgg) -> bool> Output for Collect<F> {
+    fn interval(&mut self, iv: &Interval, phase: &PhaseView) -> Flow {
+        self.intervals.push(iv.clone());
+        self.watch.interval(iv, phase)
     }
 }

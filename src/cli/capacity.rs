@@ -12,7 +12,7 @@ use crate::capacity::{conclude, search, Model, SearchOptions};
 use crate::engine::Controls;
 use crate::report::terminal::{render_capacity, render_capacity_step};
 use crate::rundir::{RunDirError, ThresholdSpec};
-use crate::runner::{HostFacts, RunError, RunnerOptions, Session};
+use crate::runner::{RunError, RunnerOptions, Session};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModelArg {
@@ -187,39 +187,11 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             a.slo
         )],
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    let controls = Controls::default();
-    let host = HostFacts {
-        host: host::hostname(),
-        cores: host::cores(),
-        memory_bytes: host::memory_bytes(),
-        now: host::now_rfc3339(),
-    };
     let verbose = !a.quiet && !a.json;
-    let result = rt.block_on(async {
-        let c = controls.clone();
-        let signals = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            eprintln!(
-                "\ninterrupted: finishing requests in flight and keeping what was measured (Ctrl-C again to stop now)"
-            );
-            c.stop.cancel();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            c.kill.cancel();
-        });
-        let r = async {
-            let mut session = Session::create(plan, &runner, host, controls.clone(), host::now_rfc3339)?;
+    let run = |controls: Controls, host| async move {
+        let interrupted = controls.stop.clone();
+        let result = async {
+            let mut session = Session::create(plan, &runner, host, controls, host::now_rfc3339)?;
             session.set_thresholds(opts.slo.clone())?;
             let searched = search(&mut session, &opts, |row| {
                 if verbose {
@@ -230,13 +202,17 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             .map_err(|crate::capacity::SearchError::Run(e)| e)?;
             let cap = conclude(&opts, &searched);
             session.write_json("capacity.json", &cap)?;
-            let outcome = session.finish()?;
+            let outcome = session.finish().await?;
             Ok::<_, RunError>((cap, outcome))
         }
         .await;
-        signals.abort();
-        r
-    });
+        (result, interrupted.is_cancelled())
+    };
+    let (result, interrupted) =
+        match super::live::with_run_runtime("finishing requests in flight and keeping what was measured", run) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
     match result {
         Err(RunError::RunDir(e @ RunDirError::Exists { .. })) => invalid(e.to_string()),
         Err(e) => {
@@ -267,7 +243,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
                     println!("report: {}", html.display());
                 }
             }
-            if controls.stop.is_cancelled() {
+            if interrupted {
                 EXIT_INTERRUPTED
             } else {
                 EXIT_OK

@@ -5,6 +5,7 @@ mod capacity;
 mod compare;
 mod demo;
 mod host;
+mod live;
 mod report;
 pub mod run;
 mod runs;

@@ -1,16 +1,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 
 use super::host;
 use super::{load_plan, parse_var, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
 use crate::analysis::Verdict;
-use crate::engine::Controls;
 use crate::report::terminal::render_summary;
 use crate::rundir::RunStatus;
-use crate::runner::{run_plan, HostFacts, RunOutcome, RunnerOptions};
+use crate::runner::{run_plan, RunOutcome, RunnerOptions};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -186,39 +184,9 @@ fn register(dir: &std::path::Path) {
 /// Runs with Ctrl-C handling, prints the summary and the paths, and returns the outcome (or
 /// the exit code of a run that could not be made).
 pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> Result<RunOutcome, u8> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the runtime: {e}");
-            EXIT_FAILED
-        })?;
-    let controls = Controls::default();
-    let host = HostFacts {
-        host: host::hostname(),
-        cores: host::cores(),
-        memory_bytes: host::memory_bytes(),
-        now: host::now_rfc3339(),
-    };
-    let result = rt.block_on(async {
-        let c = controls.clone();
-        // First Ctrl-C: stop gracefully (in-flight requests get 2 s); second: stop now.
-        let signals = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            eprintln!("\ninterrupted: finishing requests in flight (Ctrl-C again to stop now)");
-            c.stop.cancel();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            c.kill.cancel();
-        });
-        let r = run_plan(plan, opts, host, controls.clone(), host::now_rfc3339).await;
-        signals.abort();
-        r
-    });
+    let result = super::live::with_run_runtime("finishing requests in flight", |controls, host| {
+        run_plan(plan, opts, host, controls, host::now_rfc3339)
+    })?;
     match result {
         Err(crate::runner::RunError::RunDir(e @ crate::rundir::RunDirError::Exists { .. })) => {
             eprintln!("error: {e}");

@@ -108,13 +108,13 @@ pub struct Monitors {
 
 /// Where records go (the run writer's `monitors.jsonl`); errors in writing are the sink's to
 /// report (a full disk also stops the run through the interval writer).
-pub trait Sink: Send + 'static {
+pub trait RecordSink: Send + 'static {
     fn write(&mut self, rec: &MonitorRecord);
 }
 
 impl Monitors {
     /// Starts every monitor on the current runtime. `clock` is the run's start.
-    pub fn start(monitors: &[Monitor], clock: Instant, mut sink: impl Sink, quiet_errors: bool) -> Monitors {
+    pub fn start(monitors: &[Monitor], clock: Instant, mut sink: impl RecordSink, quiet_errors: bool) -> Monitors {
         let stop = CancellationToken::new();
         let (tx, mut rx) = mpsc::channel::<MonitorRecord>(1024);
         let writer = (!monitors.is_empty()).then(|| {

@@ -18,7 +18,7 @@ mod writer;
 
 pub use meta::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
 pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
-pub use writer::{MonitorLog, RunWriter};
+pub use writer::{write_json_atomic, IntervalLog, MonitorLog, RunWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
@@ -32,4 +32,11 @@ pub enum RunDirError {
     Invalid { path: String, reason: String },
     #[error("{path}: already holds a run; choose another --out directory")]
     Exists { path: String },
+    /// A value that cannot be written as JSON (never written as an empty file instead).
+    #[error("{path}: cannot be written as JSON: {source}")]
+    Serialize {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }

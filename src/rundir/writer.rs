@@ -6,12 +6,30 @@ use std::path::{Path, PathBuf};
 
 use super::meta::RunMeta;
 use super::RunDirError;
-use crate::monitor::{MonitorRecord, Sink};
+use crate::monitor::{MonitorRecord, RecordSink};
 use crate::recorder::Interval;
 
+/// The run directory while the run goes on: its JSON files, and (until taken by the output
+/// that appends to it) the interval log.
 pub struct RunWriter {
     dir: PathBuf,
-    intervals: BufWriter<File>,
+    intervals: Option<IntervalLog>,
+}
+
+/// `intervals.jsonl`, appended one interval at a time.
+pub struct IntervalLog {
+    path: PathBuf,
+    file: BufWriter<File>,
+}
+
+impl IntervalLog {
+    /// Appends one interval and flushes it to the OS, so a killed process loses nothing before it.
+    pub fn append(&mut self, iv: &Interval) -> Result<(), RunDirError> {
+        let mut line = iv.to_json_line();
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io_err(&self.path))?;
+        self.file.flush().map_err(io_err(&self.path))
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
@@ -31,18 +49,18 @@ impl RunWriter {
             });
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let path = dir.join("intervals.jsonl");
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         let w = RunWriter {
             dir: dir.to_path_buf(),
-            intervals: {
-                let p = dir.join("intervals.jsonl");
-                BufWriter::new(
-                    OpenOptions::new()
-                        .create_new(true)
-                        .append(true)
-                        .open(&p)
-                        .map_err(io_err(&p))?,
-                )
-            },
+            intervals: Some(IntervalLog {
+                path,
+                file: BufWriter::new(file),
+            }),
         };
         w.write_json("plan.json", plan_json)?;
         w.write_meta(meta)?;
@@ -53,13 +71,9 @@ impl RunWriter {
         &self.dir
     }
 
-    /// Appends one interval and flushes it to the OS, so a killed process loses nothing before it.
-    pub fn append(&mut self, iv: &Interval) -> Result<(), RunDirError> {
-        let p = self.dir.join("intervals.jsonl");
-        let mut line = iv.to_json_line();
-        line.push('\n');
-        self.intervals.write_all(line.as_bytes()).map_err(io_err(&p))?;
-        self.intervals.flush().map_err(io_err(&p))
+    /// The interval log, for the output that appends to it (once: later calls get `None`).
+    pub fn take_interval_log(&mut self) -> Option<IntervalLog> {
+        self.intervals.take()
     }
 
     /// Opens `monitors.jsonl` for the monitors' records (only when the plan has monitors, so a
@@ -90,7 +104,10 @@ impl RunWriter {
 
 pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<(), RunDirError> {
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let text = serde_json::to_string_pretty(value).map_err(|source| RunDirError::Serialize {
+        path: path.display().to_string(),
+        source,
+    })?;
     fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
 }
@@ -103,8 +120,9 @@ pub struct MonitorLog {
     failed: bool,
 }
 
-impl Sink for MonitorLog {
+impl RecordSink for MonitorLog {
     fn write(&mut self, rec: &MonitorRecord) {
+        // A record is plain numbers and strings: it always serializes.
         let Ok(mut line) = serde_json::to_string(rec) else {
             return;
         };

@@ -195,6 +195,40 @@ fn ctrl_c_keeps_the_steps_measured_and_exits_130() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("capacity of work"));
 }
 
+/// A capacity search starts the plan's monitors like any run: `monitors.jsonl` is written on
+/// the run's clock, and the report shows the server series beside the levels.
+#[test]
+fn capacity_search_records_the_plans_monitors_and_reports_them() {
+    let t = start_target("test");
+    let d = tmp();
+    let plan_text = format!(
+        "{}monitors:\n  - {{ name: target, prometheus: {}/metrics, include: [\"/^stampede_target_service_.*/\"] }}\n",
+        plan(&t.url),
+        t.url
+    );
+    let plan_path = write(d.path(), "plan.yaml", &plan_text);
+    let run = d.path().join("run");
+    let mut args = capacity_args(plan_path.to_str().unwrap(), run.to_str().unwrap(), "p95 < 150ms");
+    args.extend(["--max-vus", "4", "--json"]);
+    let out = stampede(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let records = std::fs::read_to_string(run.join("monitors.jsonl")).expect("monitors.jsonl");
+    let samples = records.lines().filter(|l| l.contains("\"target\"")).count();
+    assert!(samples >= 3, "{samples} samples in {records}");
+    let s = summary_json(&run);
+    let server = s["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["server"].as_array())
+        .flatten()
+        .count();
+    assert!(server > 0, "no server metrics in any level: {s}");
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("Server metrics"), "{md}");
+    assert!(md.contains("stampede_target_service_"), "{md}");
+}
+
 #[test]
 fn bad_scenario_or_slo_exits_2_and_writes_nothing() {
     let d = tmp();
@@ -293,7 +327,7 @@ fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
         let a = s.run_phase(phase("one", 1, 1), |_, _| false).await.unwrap();
         // Planned for 30 s, ended by the watcher after its second interval.
         let b = s.run_phase(phase("two", 2, 30), |iv, _| iv.seq >= 1).await.unwrap();
-        (a, b, s.finish().unwrap())
+        (a, b, s.finish().await.unwrap())
     });
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert!(a.agg.requests() > 0 && b.agg.requests() > 0);

@@ -120,3 +120,95 @@ fn a_hand_built_plan_runs_in_process() {
     let delay = ph.steps.iter().find(|s| s.name == "delay").unwrap();
     assert!(delay.latency_ms.as_ref().unwrap().min >= 5.0);
 }
+
+/// An output added to a run sees every interval the run writes, each with its phase, and the
+/// phase's start and end: the seam a dashboard or an exporter plugs into.
+#[test]
+fn an_added_output_sees_every_interval() {
+    use std::sync::Mutex;
+
+    use stampede::output::{Flow, Output, PhaseView};
+    use stampede::recorder::Interval;
+    use stampede::runner::Session;
+
+    #[derive(Default)]
+    struct Seen {
+        starts: Vec<String>,
+        intervals: Vec<(String, u64, u64)>,
+        ends: usize,
+    }
+    struct Count(Arc<Mutex<Seen>>);
+    impl Output for Count {
+        fn phase_start(&mut self, phase: &PhaseView) {
+            self.0.lock().unwrap().starts.push(phase.name.to_string());
+        }
+        fn interval(&mut self, iv: &Interval, phase: &PhaseView) -> Flow {
+            let requests = iv.steps.iter().map(|s| s.requests).sum();
+            self.0
+                .lock()
+                .unwrap()
+                .intervals
+                .push((phase.name.to_string(), iv.seq, requests));
+            Flow::Continue
+        }
+        fn phase_end(&mut self, _phase: &PhaseView) {
+            self.0.lock().unwrap().ends += 1;
+        }
+    }
+
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let mut p = plan(
+        srv.addr,
+        Load::Closed {
+            vus: 2,
+            duration: Duration::from_secs(2),
+        },
+    );
+    p.scenarios[0].steps.truncate(1);
+    let phase = p.phases[0].clone();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = rt.block_on(async {
+        let opts = RunnerOptions {
+            plan_file: "lib.yaml".into(),
+            phases: vec![],
+            out: d.path().join("run"),
+            workers: 1,
+            segment: (0, 1),
+            seed: 1,
+            progress: false,
+            notes: vec![],
+        };
+        let host = HostFacts {
+            host: "test".into(),
+            cores: 2,
+            memory_bytes: 0,
+            now: "2026-01-01T00:00:00Z".into(),
+        };
+        let mut s = Session::create(p, &opts, host, Controls::default(), || "2026-01-01T00:00:03Z".into()).unwrap();
+        s.add_output(Box::new(Count(seen.clone())));
+        s.run_phase(phase, |_, _| false).await.unwrap();
+        s.finish().await.unwrap()
+    });
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.starts, ["p"]);
+    assert_eq!(seen.ends, 1);
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(d.path().join("run/intervals.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(written.len() >= 2, "{} intervals", written.len());
+    assert_eq!(seen.intervals.len(), written.len(), "one call per interval written");
+    for ((phase, seq, _), w) in seen.intervals.iter().zip(&written) {
+        assert_eq!(phase, "p");
+        assert_eq!(*seq, w["seq"].as_u64().unwrap());
+    }
+    let total: u64 = seen.intervals.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(total, outcome.summary.phases[0].requests);
+    assert!(total > 0);
+}

@@ -178,9 +178,37 @@ fn ctrl_c_stops_gracefully_keeps_results_and_exits_130() {
 
 /// Sends SIGINT with kill(1), as a terminal's Ctrl-C would.
 fn sigint(pid: u32) -> i32 {
+    signal(pid, "INT")
+}
+
+fn signal(pid: u32, name: &str) -> i32 {
     std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([&format!("-{name}"), &pid.to_string()])
         .status()
         .map(|s| s.code().unwrap_or(-1))
         .unwrap_or(-1)
+}
+
+/// SIGTERM (Kubernetes, `docker stop`, systemd, `timeout`, CI cancellation) and SIGHUP (a
+/// closed terminal) used to kill the run outright: exit 143/129, no summary, `meta.json` left
+/// at `running`. They stop it exactly as the first Ctrl-C does.
+#[test]
+fn sigterm_and_sighup_stop_gracefully_like_ctrl_c() {
+    let srv = TestServer::start(false);
+    for name in ["TERM", "HUP"] {
+        let d = tmp();
+        let (child, run) = spawn_run(d.path(), &srv.url());
+        wait_for_intervals(&run, 1);
+        let t = Instant::now();
+        assert_eq!(signal(child.id(), name), 0);
+        let out = child.wait_with_output().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(5), "SIG{name} took {:?}", t.elapsed());
+        assert_eq!(out.status.code(), Some(130), "SIG{name}: {}", text(&out));
+        let s = summary_json(&run);
+        assert_eq!(s["status"], "interrupted", "SIG{name}");
+        assert!(s["phases"][0]["requests"].as_u64().unwrap() > 0, "SIG{name}");
+        let meta = std::fs::read_to_string(run.join("meta.json")).unwrap();
+        assert!(meta.contains("\"interrupted\""), "SIG{name}: {meta}");
+        assert!(run.join("report.html").exists(), "SIG{name}: the report is written");
+    }
 }

@@ -1,0 +1,91 @@
+//! What `run`, `demo` and `capacity` share around a live run: the runtime, the host facts for
+//! `meta.json`, and the signals. The first Ctrl-C, SIGTERM or SIGHUP stops the run gracefully
+//! (no new iterations, in-flight requests get 2 s, results are kept and summarised, exit 130);
+//! a second one, or the 2 s passing, cancels what is still in flight. SIGTERM is what
+//! Kubernetes, `docker stop`, systemd, `timeout` and CI cancellation send, and SIGHUP what a
+//! closed terminal sends: both must keep the results like Ctrl-C does.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::{host, EXIT_FAILED};
+use crate::engine::Controls;
+use crate::runner::HostFacts;
+
+/// Runs `run` on a fresh runtime with signal handling. `interrupted` is printed on the first
+/// signal. Returns the exit code `EXIT_FAILED` when the runtime cannot start.
+pub fn with_run_runtime<T, F>(interrupted: &'static str, run: impl FnOnce(Controls, HostFacts) -> F) -> Result<T, u8>
+where
+    F: Future<Output = T>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            EXIT_FAILED
+        })?;
+    let controls = Controls::default();
+    let facts = HostFacts {
+        host: host::hostname(),
+        cores: host::cores(),
+        memory_bytes: host::memory_bytes(),
+        now: host::now_rfc3339(),
+    };
+    Ok(rt.block_on(async {
+        let c = controls.clone();
+        let signals = tokio::spawn(async move {
+            let Ok(mut stop) = StopSignals::new() else {
+                return;
+            };
+            stop.next().await;
+            eprintln!("\ninterrupted: {interrupted} (Ctrl-C again to stop now)");
+            c.stop.cancel();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.next() => {}
+            }
+            c.kill.cancel();
+        });
+        let r = run(controls, facts).await;
+        signals.abort();
+        r
+    }))
+}
+
+/// Ctrl-C, and on Unix SIGTERM and SIGHUP, as one stream of "stop" requests.
+struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignals {
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// Waits for the next signal (pending forever if signals cannot be watched).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    }
+}
