@@ -29,6 +29,9 @@ pub struct Vu {
     pub scratch: Vec<u8>,
     pub wire: Vec<u8>,
     pub body: Vec<u8>,
+    /// This iteration's row of each data feeder (`usize::MAX`: not drawn yet), so that all
+    /// the columns a VU reads from one feeder come from the same row.
+    rows: Vec<usize>,
 }
 
 impl Vu {
@@ -45,6 +48,7 @@ impl Vu {
             scratch: Vec::new(),
             wire: Vec::new(),
             body: Vec::new(),
+            rows: vec![usize::MAX; program.plan.feeders.len()],
         }
     }
 
@@ -128,7 +132,7 @@ impl Vu {
         if plan.feeders.is_empty() {
             return;
         }
-        let mut rows = [usize::MAX; 16];
+        self.rows.fill(usize::MAX);
         for (slot, def) in plan.slots.iter().enumerate() {
             let SlotKind::Data { feeder, column } = def.kind else {
                 continue;
@@ -139,8 +143,8 @@ impl Vu {
             if f.rows.is_empty() {
                 continue;
             }
-            let row = if feeder < rows.len() && rows[feeder] != usize::MAX {
-                rows[feeder]
+            let row = if self.rows[feeder] != usize::MAX {
+                self.rows[feeder]
             } else {
                 let r = match f.mode {
                     FeedMode::Sequential => worker
@@ -152,9 +156,7 @@ impl Vu {
                     FeedMode::PerVu => (self.id.saturating_sub(1)) as usize,
                     FeedMode::Random => self.rng.random_range(0..f.rows.len()),
                 } % f.rows.len();
-                if feeder < rows.len() {
-                    rows[feeder] = r;
-                }
+                self.rows[feeder] = r;
                 r
             };
             if let Some(v) = f.rows[row].get(column) {

@@ -131,6 +131,34 @@ fn csv_feeder_rows_reach_the_requests() {
     }
 }
 
+/// Columns read from one feeder in one iteration come from one row, however many feeders the
+/// plan has (the row cache held 16; beyond that, `a` and `b` came from different rows).
+#[test]
+fn columns_of_one_feeder_stay_together_beyond_sixteen_feeders() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let rows: String = (1..=9).map(|i| format!("{i},{i}\n")).collect();
+    let mut data = String::new();
+    let mut headers = String::new();
+    // Feeders are numbered in name order: d00..d16 take 0..16, `pair` is the 18th.
+    for name in (0..17).map(|f| format!("d{f:02}")).chain(["pair".to_string()]) {
+        write(d.path(), &format!("{name}.csv"), &format!("a,b\n{rows}"));
+        data.push_str(&format!("  {name}: {{ file: {name}.csv, mode: random }}\n"));
+        headers.push_str(&format!("X-{name}: \"{{{{ {name}.a }}}}\", "));
+    }
+    let plan = format!(
+        "name: feeds\ntarget: {}\ndata:\n{data}scenarios:\n  s:\n    steps:\n      - {{ name: u, request: \"GET /pair/{{{{ pair.a }}}}/{{{{ pair.b }}}}\", headers: {{ {headers} }} }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 60, max_duration: 10s }}\n",
+        srv.url()
+    );
+    let (out, _) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let counts = srv.state.counts.lock().unwrap();
+    let pairs: u64 = (1..=9)
+        .map(|i| counts.get(&format!("/pair/{i}/{i}")).copied().unwrap_or(0))
+        .sum();
+    assert_eq!(pairs, 60, "{counts:?}");
+}
+
 #[test]
 fn weighted_mix_follows_the_weights() {
     let srv = TestServer::start(false);
