@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes (DESIGN.md): 0 passed, 1 a threshold failed, 2 bad input, 130 interrupted.
+/// Exit codes (docs/cli.md): 0 passed, 1 a threshold failed, 2 bad input, 130 interrupted.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
