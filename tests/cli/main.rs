@@ -6,6 +6,7 @@ mod server;
 mod bad_input;
 mod capacity;
 mod features;
+mod hostile;
 mod library;
 mod lifecycle;
 mod measurement;

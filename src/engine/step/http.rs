@@ -55,7 +55,7 @@ pub async fn run(
     let timeout = step.timeout.unwrap_or(program.plan.http.timeout);
     let send_at = Instant::now();
     let mut bytes_out = 0;
-    let outcome = bounded(kill, timeout, exchange(worker, vu, prep, &mut bytes_out)).await;
+    let outcome = bounded(kill, timeout, exchange_or_retry(worker, vu, prep, &mut bytes_out)).await;
     let end = Instant::now();
     let mut sample = Sample {
         step: id,
@@ -123,6 +123,34 @@ struct Response {
     bytes_in: u64,
     /// HTTP/2 headers; an HTTP/1.1 response's stay in its connection's buffer.
     h2_headers: Option<HeaderMap>,
+}
+
+/// [`exchange`], sent once more on a new connection when it was lost to a keep-alive race (the
+/// server closed the reused connection as the request went out, before answering) and the
+/// method is idempotent, so sending it again cannot do anything twice.
+async fn exchange_or_retry(
+    worker: &Worker,
+    vu: &mut Vu,
+    prep: &Prepared,
+    bytes_out: &mut u64,
+) -> Result<Response, ErrorKind> {
+    let first = exchange(worker, vu, prep, bytes_out).await;
+    let lost = matches!(first, Err(ErrorKind::Reset))
+        && idempotent(&prep.step.method)
+        && matches!(&vu.sessions.http[prep.origin], Some(Connection::H1(c)) if c.lost_to_idle_close());
+    if !lost {
+        return first;
+    }
+    vu.sessions.http[prep.origin] = None;
+    exchange(worker, vu, prep, bytes_out).await
+}
+
+/// RFC 9110 §9.2.2: methods whose repetition has the effect of one request.
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Connects if needed, builds and sends the request, and reads the body into `vu.body` (up to

@@ -36,6 +36,10 @@ pub struct Conn {
     head_len: usize,
     /// The last response left the connection able to carry another request.
     reusable: bool,
+    /// Requests sent on this connection, the current one included.
+    requests: u64,
+    /// The current exchange has read at least one byte of its response.
+    answered: bool,
 }
 
 /// The body bytes kept (up to `max`) and counted.
@@ -61,6 +65,8 @@ impl Conn {
             spans: Vec::new(),
             head_len: 0,
             reusable: true,
+            requests: 0,
+            answered: false,
         }
     }
 
@@ -87,6 +93,14 @@ impl Conn {
         self.reusable
     }
 
+    /// Whether the last exchange failed the way a keep-alive race does: on a connection that
+    /// had already carried a response, before any byte of its own response arrived. The server
+    /// closed the idle connection as the request went out, so the request was never processed;
+    /// an idempotent one can be sent again on a new connection (as Go, curl and hyper do).
+    pub fn lost_to_idle_close(&self) -> bool {
+        self.requests > 1 && !self.answered
+    }
+
     /// The headers of the last response.
     pub fn headers(&self) -> RawHeaders<'_> {
         RawHeaders {
@@ -108,6 +122,8 @@ impl Conn {
         self.reusable = false;
         self.head_len = 0;
         self.buf.clear();
+        self.requests += 1;
+        self.answered = false;
         self.io.write_all(request).await.map_err(io_error)?;
         if self.io.needs_flush() {
             self.io.flush().await.map_err(io_error)?;
@@ -180,7 +196,10 @@ impl Conn {
             self.buf.reserve(READ_ROOM);
         }
         match self.io.read_buf(&mut self.buf).await {
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.answered |= n > 0;
+                Ok(n)
+            }
             // A TLS peer that closes without close_notify: the end of the stream all the same.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
             Err(e) => Err(io_error(e)),
