@@ -240,6 +240,33 @@ fn csv_feeders_make_slots() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn csv_quoting_bom_and_error_positions() {
+    let dir = std::env::temp_dir().join(format!("stampede-plan-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = "\u{feff}id,note\r\n1,\"a, \"\"quoted\"\"\r\nnote\"\r\n2,plain\r\n";
+    std::fs::write(dir.join("u.csv"), csv).unwrap();
+    std::fs::write(dir.join("ragged.csv"), "id,note\n1,a\n2,b,c\n").unwrap();
+    let lookup = |_: &str| None;
+    let opts = LoadOptions {
+        vars: vec![],
+        env: &lookup,
+    };
+    let src = "target: http://127.0.0.1:1\ndata:\n  users: { file: u.csv }\nscenarios:\n  s:\n    steps:\n      - request: \"GET /{{ users.id }}\"\n";
+    let p = load_str(src, "p.yaml", &dir, &opts).unwrap();
+    assert_eq!(p.feeders[0].columns, ["id", "note"]);
+    assert_eq!(p.feeders[0].rows[0][1], "a, \"quoted\"\r\nnote");
+    assert_eq!(p.feeders[0].rows[1][1], "plain");
+    let e = load_str(&src.replace("u.csv", "ragged.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line, e.column), ("p.yaml", 3, 18), "{e}");
+    let at = format!("{}:3:5", dir.join("ragged.csv").display());
+    assert_eq!(
+        e.message,
+        format!("data.users: {at}: row 3 has 3 fields, the header has 2")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 const HEAD: &str = "target: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET /a }\n";
 
 #[test]

@@ -214,14 +214,25 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     for (fname, f) in &raw.data {
         let file = rs.string(&f.value.file)?;
         let path = rs.base_dir.join(&file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let data = std::fs::read(&path).map_err(|e| {
             errs.at(
                 &f.value.file.referenced,
                 format!("data.{fname}: cannot read `{}`: {e}", path.display()),
             )
         })?;
-        let (columns, rows) = crate::csv::parse(&text)
-            .map_err(|e| errs.at(&f.value.file.referenced, format!("data.{fname}: `{file}`: {e}")))?;
+        // Located at the plan's `file:` value; the message leads with the place in the data file.
+        let (columns, rows) = crate::csv::parse(&data).map_err(|e| {
+            errs.at(
+                &f.value.file.referenced,
+                format!(
+                    "data.{fname}: {}:{}:{}: {}",
+                    path.display(),
+                    e.line,
+                    e.column,
+                    e.message
+                ),
+            )
+        })?;
         let mode = match f.value.mode.as_ref().map(|m| m.value.as_str()) {
             None | Some("sequential") => FeedMode::Sequential,
             Some("per_vu") => FeedMode::PerVu,
