@@ -118,6 +118,56 @@ fn env_defaults_and_var_precedence() {
 }
 
 #[test]
+fn urls_split_at_the_authority() {
+    let step = |target: &str, request: &str| -> Result<(Origin, String), PlanError> {
+        let src = format!("target: \"{target}\"\nscenarios:\n  s:\n    steps:\n      - request: \"{request}\"\n");
+        let p = load(&src)?;
+        match &p.scenarios[0].steps[0].kind {
+            StepKind::Http(h) => {
+                let pq = String::from_utf8(h.path_and_query.as_literal().unwrap().to_vec()).unwrap();
+                Ok((h.origin.clone(), pq))
+            }
+            _ => unreachable!(),
+        }
+    };
+    let (o, pq) = step("http://h", "GET http://h?x=1").unwrap();
+    assert_eq!(
+        (o.host.as_str(), o.port, o.authority.as_str(), pq.as_str()),
+        ("h", 80, "h", "/?x=1")
+    );
+    let (o, pq) = step("http://h", "GET https://api.example.com/a/?b=1#frag").unwrap();
+    assert_eq!(
+        (o.host.as_str(), o.port, o.tls, pq.as_str()),
+        ("api.example.com", 443, true, "/a/?b=1")
+    );
+    let (o, pq) = step("http://[::1]:8080/v1/", "GET /users").unwrap();
+    assert_eq!(
+        (o.host.as_str(), o.port, o.authority.as_str()),
+        ("::1", 8080, "[::1]:8080")
+    );
+    assert_eq!(pq, "/v1/users");
+    let (_, pq) = step("https://h", "GET http://[::1]/").unwrap();
+    assert_eq!(pq, "/");
+
+    let e = step("http://h", "GET http://u:pw@h/").unwrap_err();
+    assert_eq!((e.line, e.column), (5, 18), "{e}");
+    assert!(e.message.contains("credentials"), "{e}");
+    let e = step("http://h?key=1", "GET /users").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 9), "{e}");
+    assert!(e.message.contains("query"), "{e}");
+    let e = step("http://h:http/", "GET /users").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 9), "{e}");
+    assert!(e.message.contains("`http` is not a port"), "{e}");
+    let e = step("http://h", "GET http://[::1/x").unwrap_err();
+    assert_eq!((e.line, e.column), (5, 18), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("plan.yaml:5:18: `http://[::1/x` is not a valid URL"),
+        "{e}"
+    );
+}
+
+#[test]
 fn secrets_are_redacted() {
     let src = "target: http://127.0.0.1:1\nvars: { api_token: \"${API_TOKEN}\", plain: \"${HOST_NAME}\" }\nscenarios:\n  s:\n    steps:\n      - request: POST /hook\n        headers: { Authorization: \"Bearer ${API_TOKEN}\" }\n        sign: { secret: \"${HOOK_SECRET}\" }\n";
     let p = load_with(

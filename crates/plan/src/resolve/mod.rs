@@ -10,6 +10,7 @@ mod threshold;
 
 use check::*;
 pub use origin::parse_origin;
+use origin::parse_url;
 use phase::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -202,6 +203,13 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                     "e.g. `target: http://127.0.0.1:8080` or `https://api.example.com/v1`",
                 )
             })?;
+            if p.contains('?') {
+                return Err(errs.hint(
+                    &t.referenced,
+                    format!("target: `{url}` has a query, which cannot prefix the steps' paths"),
+                    "put query parameters on the steps, in their URL or under `query:`",
+                ));
+            }
             (Some(o), p)
         }
         None => (None, String::new()),
