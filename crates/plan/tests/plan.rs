@@ -1,5 +1,5 @@
-//! The plan format: the DESIGN.md example resolves as documented; every class of bad input is
-//! refused with its location.
+//! The plan format: the plan-basics example of docs/cli.md resolves as documented; every class
+//! of bad input is refused with its location.
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,7 +25,7 @@ fn err(src: &str) -> PlanError {
     load(src).expect_err("the plan should be refused")
 }
 
-const DESIGN_EXAMPLE: &str = r#"
+const BASICS_EXAMPLE: &str = r#"
 name: voice-gateway
 target: ${BASE_URL:-http://127.0.0.1:8080}
 scenarios:
@@ -47,8 +47,8 @@ thresholds:
 "#;
 
 #[test]
-fn the_design_example_resolves() {
-    let p = load_with(DESIGN_EXAMPLE, &[("company_id", "7")], &[]).unwrap();
+fn the_basics_example_resolves() {
+    let p = load_with(BASICS_EXAMPLE, &[("company_id", "7")], &[]).unwrap();
     assert_eq!(p.name, "voice-gateway");
     let t = p.target.as_ref().unwrap();
     assert_eq!((t.host.as_str(), t.port, t.tls), ("127.0.0.1", 8080, false));
@@ -421,7 +421,7 @@ fn slo_lists_parse() {
 /// third position of a valid plan either load or are refused with a located error.
 #[test]
 fn mutated_plans_never_panic() {
-    let chars: Vec<char> = DESIGN_EXAMPLE.chars().collect();
+    let chars: Vec<char> = BASICS_EXAMPLE.chars().collect();
     let mut refused = 0;
     for i in (0..chars.len()).step_by(3) {
         for replacement in [None, Some('{'), Some('"')] {
