@@ -266,48 +266,55 @@ fn load_models_are_inferred() {
     assert_eq!(p.phases[3].grace, Duration::from_secs(2));
 }
 
-#[test]
-fn csv_feeders_make_slots() {
-    let dir = std::env::temp_dir().join(format!("stampede-plan-test-{}", std::process::id()));
+/// A scratch directory named after `tag` holding `files` (name, content).
+fn data_dir(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stampede-plan-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("u.csv"), "id,email\n1,a@x\n2,b@x\n").unwrap();
-    std::fs::write(dir.join("bad.csv"), "id,email\n1\n").unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Loads `src` as `p.yaml` with its data files in `dir`.
+fn load_in(dir: &Path, src: &str) -> Result<Plan, PlanError> {
     let lookup = |_: &str| None;
     let opts = LoadOptions {
         vars: vec![],
         env: &lookup,
     };
+    load_str(src, "p.yaml", dir, &opts)
+}
+
+#[test]
+fn csv_feeders_make_slots() {
+    let dir = data_dir(
+        "test",
+        &[("u.csv", "id,email\n1,a@x\n2,b@x\n"), ("bad.csv", "id,email\n1\n")],
+    );
     let src = "target: http://127.0.0.1:1\ndata:\n  users: { file: u.csv, mode: per_vu }\nscenarios:\n  s:\n    steps:\n      - request: \"GET /{{ users.email }}\"\n";
-    let p = load_str(src, "p.yaml", &dir, &opts).unwrap();
+    let p = load_in(&dir, src).unwrap();
     assert_eq!(p.feeders[0].rows.len(), 2);
     assert_eq!(p.feeders[0].mode, FeedMode::PerVu);
     assert_eq!(p.slots[1].kind, SlotKind::Data { feeder: 0, column: 1 });
-    let e = load_str(&src.replace("u.csv", "bad.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    let e = load_in(&dir, &src.replace("u.csv", "bad.csv")).unwrap_err();
     assert_eq!((e.line, e.column), (3, 18), "{e}");
     assert!(e.message.contains("row 2"), "{e}");
-    let e = load_str(&src.replace("u.csv", "missing.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    let e = load_in(&dir, &src.replace("u.csv", "missing.csv")).unwrap_err();
     assert!(e.message.contains("cannot read"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn csv_quoting_bom_and_error_positions() {
-    let dir = std::env::temp_dir().join(format!("stampede-plan-csv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let csv = "\u{feff}id,note\r\n1,\"a, \"\"quoted\"\"\r\nnote\"\r\n2,plain\r\n";
-    std::fs::write(dir.join("u.csv"), csv).unwrap();
-    std::fs::write(dir.join("ragged.csv"), "id,note\n1,a\n2,b,c\n").unwrap();
-    let lookup = |_: &str| None;
-    let opts = LoadOptions {
-        vars: vec![],
-        env: &lookup,
-    };
+    let dir = data_dir("csv", &[("u.csv", csv), ("ragged.csv", "id,note\n1,a\n2,b,c\n")]);
     let src = "target: http://127.0.0.1:1\ndata:\n  users: { file: u.csv }\nscenarios:\n  s:\n    steps:\n      - request: \"GET /{{ users.id }}\"\n";
-    let p = load_str(src, "p.yaml", &dir, &opts).unwrap();
+    let p = load_in(&dir, src).unwrap();
     assert_eq!(p.feeders[0].columns, ["id", "note"]);
     assert_eq!(p.feeders[0].rows[0][1], "a, \"quoted\"\r\nnote");
     assert_eq!(p.feeders[0].rows[1][1], "plain");
-    let e = load_str(&src.replace("u.csv", "ragged.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    let e = load_in(&dir, &src.replace("u.csv", "ragged.csv")).unwrap_err();
     assert_eq!((e.file.as_str(), e.line, e.column), ("p.yaml", 3, 18), "{e}");
     let at = format!("{}:3:5", dir.join("ragged.csv").display());
     assert_eq!(
