@@ -43,7 +43,7 @@ pub struct Origin {
     pub tls: bool,
     pub host: String,
     pub port: u16,
-    /// Value of the `Host` header / `:authority` (host, plus `:port` when not the default).
+    /// Value of the `Host` header / `:authority`: host and `:port` as the URL writes them.
     pub authority: String,
 }
 

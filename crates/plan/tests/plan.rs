@@ -1,5 +1,5 @@
-//! The plan format: the DESIGN.md example resolves as documented; every class of bad input is
-//! refused with its location.
+//! The plan format: the plan-basics example of docs/cli.md resolves as documented; every class
+//! of bad input is refused with its location.
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,7 +25,7 @@ fn err(src: &str) -> PlanError {
     load(src).expect_err("the plan should be refused")
 }
 
-const DESIGN_EXAMPLE: &str = r#"
+const BASICS_EXAMPLE: &str = r#"
 name: voice-gateway
 target: ${BASE_URL:-http://127.0.0.1:8080}
 scenarios:
@@ -47,8 +47,8 @@ thresholds:
 "#;
 
 #[test]
-fn the_design_example_resolves() {
-    let p = load_with(DESIGN_EXAMPLE, &[("company_id", "7")], &[]).unwrap();
+fn the_basics_example_resolves() {
+    let p = load_with(BASICS_EXAMPLE, &[("company_id", "7")], &[]).unwrap();
     assert_eq!(p.name, "voice-gateway");
     let t = p.target.as_ref().unwrap();
     assert_eq!((t.host.as_str(), t.port, t.tls), ("127.0.0.1", 8080, false));
@@ -115,6 +115,56 @@ fn env_defaults_and_var_precedence() {
     assert_eq!(path(&p), "/direct", "--var beats vars:");
     // A plan without phases is valid (capacity plans).
     assert!(p.phases.is_empty());
+}
+
+#[test]
+fn urls_split_at_the_authority() {
+    let step = |target: &str, request: &str| -> Result<(Origin, String), PlanError> {
+        let src = format!("target: \"{target}\"\nscenarios:\n  s:\n    steps:\n      - request: \"{request}\"\n");
+        let p = load(&src)?;
+        match &p.scenarios[0].steps[0].kind {
+            StepKind::Http(h) => {
+                let pq = String::from_utf8(h.path_and_query.as_literal().unwrap().to_vec()).unwrap();
+                Ok((h.origin.clone(), pq))
+            }
+            _ => unreachable!(),
+        }
+    };
+    let (o, pq) = step("http://h", "GET http://h?x=1").unwrap();
+    assert_eq!(
+        (o.host.as_str(), o.port, o.authority.as_str(), pq.as_str()),
+        ("h", 80, "h", "/?x=1")
+    );
+    let (o, pq) = step("http://h", "GET https://api.example.com/a/?b=1#frag").unwrap();
+    assert_eq!(
+        (o.host.as_str(), o.port, o.tls, pq.as_str()),
+        ("api.example.com", 443, true, "/a/?b=1")
+    );
+    let (o, pq) = step("http://[::1]:8080/v1/", "GET /users").unwrap();
+    assert_eq!(
+        (o.host.as_str(), o.port, o.authority.as_str()),
+        ("::1", 8080, "[::1]:8080")
+    );
+    assert_eq!(pq, "/v1/users");
+    let (_, pq) = step("https://h", "GET http://[::1]/").unwrap();
+    assert_eq!(pq, "/");
+
+    let e = step("http://h", "GET http://u:pw@h/").unwrap_err();
+    assert_eq!((e.line, e.column), (5, 18), "{e}");
+    assert!(e.message.contains("credentials"), "{e}");
+    let e = step("http://h?key=1", "GET /users").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 9), "{e}");
+    assert!(e.message.contains("query"), "{e}");
+    let e = step("http://h:http/", "GET /users").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 9), "{e}");
+    assert!(e.message.contains("`http` is not a port"), "{e}");
+    let e = step("http://h", "GET http://[::1/x").unwrap_err();
+    assert_eq!((e.line, e.column), (5, 18), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("plan.yaml:5:18: `http://[::1/x` is not a valid URL"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -216,27 +266,61 @@ fn load_models_are_inferred() {
     assert_eq!(p.phases[3].grace, Duration::from_secs(2));
 }
 
-#[test]
-fn csv_feeders_make_slots() {
-    let dir = std::env::temp_dir().join(format!("stampede-plan-test-{}", std::process::id()));
+/// A scratch directory named after `tag` holding `files` (name, content).
+fn data_dir(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stampede-plan-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("u.csv"), "id,email\n1,a@x\n2,b@x\n").unwrap();
-    std::fs::write(dir.join("bad.csv"), "id,email\n1\n").unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Loads `src` as `p.yaml` with its data files in `dir`.
+fn load_in(dir: &Path, src: &str) -> Result<Plan, PlanError> {
     let lookup = |_: &str| None;
     let opts = LoadOptions {
         vars: vec![],
         env: &lookup,
     };
+    load_str(src, "p.yaml", dir, &opts)
+}
+
+#[test]
+fn csv_feeders_make_slots() {
+    let dir = data_dir(
+        "test",
+        &[("u.csv", "id,email\n1,a@x\n2,b@x\n"), ("bad.csv", "id,email\n1\n")],
+    );
     let src = "target: http://127.0.0.1:1\ndata:\n  users: { file: u.csv, mode: per_vu }\nscenarios:\n  s:\n    steps:\n      - request: \"GET /{{ users.email }}\"\n";
-    let p = load_str(src, "p.yaml", &dir, &opts).unwrap();
+    let p = load_in(&dir, src).unwrap();
     assert_eq!(p.feeders[0].rows.len(), 2);
     assert_eq!(p.feeders[0].mode, FeedMode::PerVu);
     assert_eq!(p.slots[1].kind, SlotKind::Data { feeder: 0, column: 1 });
-    let e = load_str(&src.replace("u.csv", "bad.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    let e = load_in(&dir, &src.replace("u.csv", "bad.csv")).unwrap_err();
     assert_eq!((e.line, e.column), (3, 18), "{e}");
     assert!(e.message.contains("row 2"), "{e}");
-    let e = load_str(&src.replace("u.csv", "missing.csv"), "p.yaml", &dir, &opts).unwrap_err();
+    let e = load_in(&dir, &src.replace("u.csv", "missing.csv")).unwrap_err();
     assert!(e.message.contains("cannot read"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn csv_quoting_bom_and_error_positions() {
+    let csv = "\u{feff}id,note\r\n1,\"a, \"\"quoted\"\"\r\nnote\"\r\n2,plain\r\n";
+    let dir = data_dir("csv", &[("u.csv", csv), ("ragged.csv", "id,note\n1,a\n2,b,c\n")]);
+    let src = "target: http://127.0.0.1:1\ndata:\n  users: { file: u.csv }\nscenarios:\n  s:\n    steps:\n      - request: \"GET /{{ users.id }}\"\n";
+    let p = load_in(&dir, src).unwrap();
+    assert_eq!(p.feeders[0].columns, ["id", "note"]);
+    assert_eq!(p.feeders[0].rows[0][1], "a, \"quoted\"\r\nnote");
+    assert_eq!(p.feeders[0].rows[1][1], "plain");
+    let e = load_in(&dir, &src.replace("u.csv", "ragged.csv")).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line, e.column), ("p.yaml", 3, 18), "{e}");
+    let at = format!("{}:3:5", dir.join("ragged.csv").display());
+    assert_eq!(
+        e.message,
+        format!("data.users: {at}: row 3 has 3 fields, the header has 2")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -344,7 +428,7 @@ fn slo_lists_parse() {
 /// third position of a valid plan either load or are refused with a located error.
 #[test]
 fn mutated_plans_never_panic() {
-    let chars: Vec<char> = DESIGN_EXAMPLE.chars().collect();
+    let chars: Vec<char> = BASICS_EXAMPLE.chars().collect();
     let mut refused = 0;
     for i in (0..chars.len()).step_by(3) {
         for replacement in [None, Some('{'), Some('"')] {

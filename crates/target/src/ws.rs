@@ -1,15 +1,17 @@
 //! WebSocket endpoints (RFC 6455) over a hyper HTTP/1.1 upgrade: `ws_echo` answers every message
 //! after a service-time delay, `ws_push` sends a small JSON message at a fixed interval.
 //!
-//! Hand-written rather than tokio-tungstenite: the server side needs only the handshake (SHA-1 +
-//! base64 of one key) and unfragmented-frame echo, and adding a crate would change the workspace
-//! lockfile, which this crate does not own. Limits: no extensions (permessage-deflate is simply not
-//! negotiated), frames up to 1 MiB, continuation frames are echoed frame by frame.
+//! The framing is written here rather than taken from tokio-tungstenite: the server side needs
+//! only the handshake (SHA-1 and base64 of one key, from the `sha1` and `base64` crates) and
+//! frame-by-frame echo. Limits: no extensions (permessage-deflate is simply not negotiated),
+//! frames up to 1 MiB, continuation frames are echoed frame by frame.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use sha1::{Digest as _, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -61,7 +63,11 @@ pub fn upgrade_key(headers: &http::HeaderMap) -> Option<&str> {
 
 /// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key + GUID)).
 pub fn accept_key(key: &str) -> String {
-    base64(&sha1(format!("{}{GUID}", key.trim()).as_bytes()))
+    let digest = Sha1::new()
+        .chain_update(key.trim().as_bytes())
+        .chain_update(GUID.as_bytes())
+        .finalize();
+    base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
 struct Frame {
@@ -209,73 +215,6 @@ pub async fn serve<S>(
     counters.open.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// SHA-1 (FIPS 180-4). Only for the handshake's accept key, which RFC 6455 defines with SHA-1;
-/// nothing security-relevant depends on it.
-fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A827999),
-                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
-                _ => (b ^ c ^ d, 0xCA62C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (i, x) in h.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
-    }
-    out
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,15 +222,6 @@ mod tests {
     #[test]
     fn rfc6455_accept_key() {
         assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    }
-
-    #[test]
-    fn sha1_and_base64_vectors() {
-        let hex: String = sha1(b"abc").iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
     }
 
     #[tokio::test]

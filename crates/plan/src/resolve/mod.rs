@@ -10,6 +10,7 @@ mod threshold;
 
 use check::*;
 pub use origin::parse_origin;
+use origin::parse_url;
 use phase::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -202,6 +203,13 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                     "e.g. `target: http://127.0.0.1:8080` or `https://api.example.com/v1`",
                 )
             })?;
+            if p.contains('?') {
+                return Err(errs.hint(
+                    &t.referenced,
+                    format!("target: `{url}` has a query, which cannot prefix the steps' paths"),
+                    "put query parameters on the steps, in their URL or under `query:`",
+                ));
+            }
             (Some(o), p)
         }
         None => (None, String::new()),
@@ -214,14 +222,25 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     for (fname, f) in &raw.data {
         let file = rs.string(&f.value.file)?;
         let path = rs.base_dir.join(&file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let data = std::fs::read(&path).map_err(|e| {
             errs.at(
                 &f.value.file.referenced,
                 format!("data.{fname}: cannot read `{}`: {e}", path.display()),
             )
         })?;
-        let (columns, rows) = crate::csv::parse(&text)
-            .map_err(|e| errs.at(&f.value.file.referenced, format!("data.{fname}: `{file}`: {e}")))?;
+        // Located at the plan's `file:` value; the message leads with the place in the data file.
+        let (columns, rows) = crate::csv::parse(&data).map_err(|e| {
+            errs.at(
+                &f.value.file.referenced,
+                format!(
+                    "data.{fname}: {}:{}:{}: {}",
+                    path.display(),
+                    e.line,
+                    e.column,
+                    e.message
+                ),
+            )
+        })?;
         let mode = match f.value.mode.as_ref().map(|m| m.value.as_str()) {
             None | Some("sequential") => FeedMode::Sequential,
             Some("per_vu") => FeedMode::PerVu,

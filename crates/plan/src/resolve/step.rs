@@ -110,15 +110,7 @@ pub(super) fn resolve_step(
         })?;
         (o.clone(), format!("{target_path}{url}"))
     } else if url.starts_with("http://") || url.starts_with("https://") {
-        let (o, p) = parse_origin(url).map_err(|e| errs.at(&req.referenced, e))?;
-        let p = if p.is_empty() { "/".to_string() } else { p };
-        // parse_origin trims a trailing '/', which is part of this path: keep it.
-        let p = if url.ends_with('/') && !p.ends_with('/') {
-            format!("{p}/")
-        } else {
-            p
-        };
-        (o, p)
+        parse_url(url).map_err(|e| errs.at(&req.referenced, e))?
     } else {
         return Err(errs.hint(
             &req.referenced,
