@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::*;
 
@@ -33,8 +33,18 @@ pub struct Log {
 
 /// Starts a raw-socket HTTP/1.1 server on 127.0.0.1:0 that answers as `behaviour` says.
 pub fn start_hostile(behaviour: Behaviour) -> (SocketAddr, Arc<Log>) {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_listener.local_addr().unwrap();
+    start_hostile_with(behaviour, None)
+}
+
+/// The same with a small receive buffer, so that a large request cannot be taken by the
+/// kernel's buffers alone and the client sees the server stop reading.
+pub fn start_hostile_with(behaviour: Behaviour, recv_buffer: Option<u32>) -> (SocketAddr, Arc<Log>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
     let log = Arc::new(Log::default());
     let seen = log.clone();
     std::thread::spawn(move || {
@@ -43,8 +53,7 @@ pub fn start_hostile(behaviour: Behaviour) -> (SocketAddr, Arc<Log>) {
             .build()
             .unwrap();
         rt.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = TcpListener::from_std(std_listener).unwrap();
+            let listener = socket.listen(128).unwrap();
             loop {
                 let Ok((s, _)) = listener.accept().await else {
                     continue;
@@ -79,7 +88,11 @@ async fn serve(mut s: TcpStream, behaviour: Behaviour, log: Arc<Log>) {
                 // Skip a request body (Content-Length only) before the next request.
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_string())
+                    })
                     .and_then(|v| v.parse::<usize>().ok())
                     .unwrap_or(0);
                 while buf.len() < end + len {
@@ -133,4 +146,55 @@ fn a_request_lost_to_an_idle_close_is_retried_once_when_idempotent() {
     assert_eq!(step("post")["errors_by_kind"]["reset"], 20, "{}", step("post"));
     assert_eq!(log.connections.load(Ordering::SeqCst), 40);
     assert_eq!(log.requests.load(Ordering::SeqCst), 80);
+}
+
+/// An early answer: the server refuses a large upload with a 413 as soon as it has read the
+/// head, without reading the body, and closes. Before, the failed write was all that counted
+/// (`reset`: 2,710 of them beside 2 `status_413`); the 413 that was readable is the outcome.
+#[test]
+fn an_early_413_is_counted_as_413_not_as_a_reset() {
+    let (addr, _) = start_hostile_with(
+        |_, _| {
+            Answer::ReplyAndClose(
+                b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 9\r\n\r\ntoo large",
+            )
+        },
+        Some(4096),
+    );
+    let d = tmp();
+    let body = "x".repeat(3 << 20);
+    let plan = format!(
+        "name: upload\ntarget: http://{addr}\nscenarios:\n  s:\n    steps:\n      - {{ name: up, request: POST /upload, body: {body} }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 20, max_duration: 20s }}\n"
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    let st = &step0(&s);
+    assert_eq!(st["requests"], 20, "{}", text(&out));
+    assert_eq!(st["errors_by_kind"]["status_413"], 20, "{st}");
+}
+
+/// A response that stalls part-way: the head and 64 KiB of a 100 MB body, then nothing until
+/// the step's timeout. The bytes that did arrive are counted (they were 0 for any failed
+/// request).
+#[test]
+fn bytes_received_before_a_timeout_are_counted() {
+    static HEAD_AND_SOME: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let (addr, _) = start_hostile(|_, _| {
+        let bytes = HEAD_AND_SOME.get_or_init(|| {
+            let mut v = b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n".to_vec();
+            v.extend(std::iter::repeat_n(b'y', 64 << 10));
+            v
+        });
+        Answer::Reply(bytes)
+    });
+    let d = tmp();
+    let plan = format!(
+        "name: stall\ntarget: http://{addr}\nscenarios:\n  s:\n    steps:\n      - {{ name: big, request: GET /big, timeout: 500ms }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 2, max_duration: 10s }}\n"
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    let st = &step0(&s);
+    assert_eq!(st["errors_by_kind"]["timeout"], 2, "{}", text(&out));
+    let bytes_in = st["bytes_in"].as_u64().unwrap();
+    assert!(bytes_in >= 2 * (64 << 10), "bytes_in {bytes_in}");
 }

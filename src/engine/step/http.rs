@@ -71,6 +71,9 @@ pub async fn run(
         Err(kind) => {
             // The connection's state is unknown after an error (except a request that could
             // not be built, which never went out): never reuse it.
+            if let Some(Connection::H1(c)) = &conns[prep.origin] {
+                sample.bytes_in = c.received();
+            }
             if kind != ErrorKind::InvalidRequest {
                 conns[prep.origin] = None;
             }
@@ -162,6 +165,7 @@ async fn exchange(worker: &Worker, vu: &mut Vu, prep: &Prepared, bytes_out: &mut
     if !vu.sessions.http[origin].as_mut().is_some_and(Connection::is_open) {
         // Boxed: the TLS handshake future is large, and inlining it would make every VU's
         // future (and so every VU) that large for the whole run.
+        vu.sessions.http[origin] = None;
         let connect = Box::pin(worker.connector.connect(&program.origins[origin]));
         vu.sessions.http[origin] = Some(connect.await?);
     }

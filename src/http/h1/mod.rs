@@ -38,8 +38,8 @@ pub struct Conn {
     reusable: bool,
     /// Requests sent on this connection, the current one included.
     requests: u64,
-    /// The current exchange has read at least one byte of its response.
-    answered: bool,
+    /// Bytes read for the current exchange (head, framing and body, as on the wire).
+    received: u64,
 }
 
 /// The body bytes kept (up to `max`) and counted.
@@ -66,7 +66,7 @@ impl Conn {
             head_len: 0,
             reusable: true,
             requests: 0,
-            answered: false,
+            received: 0,
         }
     }
 
@@ -98,7 +98,13 @@ impl Conn {
     /// closed the idle connection as the request went out, so the request was never processed;
     /// an idempotent one can be sent again on a new connection (as Go, curl and hyper do).
     pub fn lost_to_idle_close(&self) -> bool {
-        self.requests > 1 && !self.answered
+        self.requests > 1 && self.received == 0
+    }
+
+    /// Bytes read for the last exchange, as on the wire, also when it failed or timed out
+    /// part-way (a failed request still cost the bandwidth it used).
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// The headers of the last response.
@@ -123,11 +129,32 @@ impl Conn {
         self.head_len = 0;
         self.buf.clear();
         self.requests += 1;
-        self.answered = false;
-        self.io.write_all(request).await.map_err(io_error)?;
-        if self.io.needs_flush() {
-            self.io.flush().await.map_err(io_error)?;
+        self.received = 0;
+        let mut written = self.io.write_all(request).await;
+        if written.is_ok() && self.io.needs_flush() {
+            written = self.io.flush().await;
         }
+        if let Err(e) = written {
+            // A server may answer before it has read the whole request (an early 413 or 401)
+            // and close: that answer, when it can be read, is the outcome, not the failed write.
+            return match self.read_response(head_request, max_body, body).await {
+                Ok(r) => {
+                    self.reusable = false;
+                    Ok(r)
+                }
+                Err(_) => Err(io_error(e)),
+            };
+        }
+        self.read_response(head_request, max_body, body).await
+    }
+
+    /// Reads one response (after the request went out) into `body`.
+    async fn read_response(
+        &mut self,
+        head_request: bool,
+        max_body: usize,
+        body: &mut Vec<u8>,
+    ) -> Result<(u16, u64), ErrorKind> {
         let head = loop {
             match parse::head(&self.buf, head_request, &mut self.spans)? {
                 Some(h) if h.is_interim() => drop(self.buf.drain(..h.len)),
@@ -197,7 +224,7 @@ impl Conn {
         }
         match self.io.read_buf(&mut self.buf).await {
             Ok(n) => {
-                self.answered |= n > 0;
+                self.received += n as u64;
                 Ok(n)
             }
             // A TLS peer that closes without close_notify: the end of the stream all the same.
