@@ -198,3 +198,38 @@ fn bytes_received_before_a_timeout_are_counted() {
     let bytes_in = st["bytes_in"].as_u64().unwrap();
     assert!(bytes_in >= 2 * (64 << 10), "bytes_in {bytes_in}");
 }
+
+/// Every malformed response read "the response is not valid HTTP", whatever was wrong; the
+/// sample now says which rule the response broke. Leading zeros in a chunk size are legal in
+/// any number (they were refused beyond 16 digits).
+#[test]
+fn protocol_errors_say_what_was_wrong_and_long_zero_padded_chunk_sizes_are_legal() {
+    let (addr, _) = start_hostile(|_, head| {
+        let path = head.split(' ').nth(1).unwrap_or("");
+        Answer::Reply(match path {
+            "/chunk" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "/status" => b"HTTP/1.1 TWO HUNDRED\r\n\r\n",
+            "/length" => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+            _ => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000000000002\r\nok\r\n0\r\n\r\n",
+        })
+    });
+    let d = tmp();
+    let plan = format!(
+        "name: bad\ntarget: http://{addr}\nscenarios:\n  s:\n    steps:\n      - {{ name: chunk, request: GET /chunk }}\n      - {{ name: status, request: GET /status }}\n      - {{ name: length, request: GET /length }}\n      - {{ name: zeros, request: GET /zeros, checks: [{{ body_contains: ok }}] }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 3, max_duration: 10s }}\n"
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    let steps = s["phases"][0]["steps"].as_array().unwrap();
+    let step = |name: &str| steps.iter().find(|st| st["name"] == name).unwrap().clone();
+    for (name, why) in [
+        ("chunk", "bad chunk size"),
+        ("status", "bad status line"),
+        ("length", "Content-Length values that disagree"),
+    ] {
+        let st = step(name);
+        assert_eq!(st["errors_by_kind"]["protocol"], 3, "{name}: {st} {}", text(&out));
+        let samples = st["error_samples"].to_string();
+        assert!(samples.contains(why), "{name}: {samples}");
+    }
+    assert_eq!(step("zeros")["errors"], 0, "{}", step("zeros"));
+}

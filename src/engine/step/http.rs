@@ -71,15 +71,18 @@ pub async fn run(
         Err(kind) => {
             // The connection's state is unknown after an error (except a request that could
             // not be built, which never went out): never reuse it.
+            let mut malformed = None;
             if let Some(Connection::H1(c)) = &conns[prep.origin] {
                 sample.bytes_in = c.received();
+                malformed = c.malformed();
             }
             if kind != ErrorKind::InvalidRequest {
                 conns[prep.origin] = None;
             }
             sample.error = Some(kind);
-            error_sample(worker, id, || {
-                kind.describe(&program.origins[prep.origin].authority, timeout)
+            error_sample(worker, id, || match malformed {
+                Some(m) => format!("the response is not valid HTTP: {}", m.describe()),
+                None => kind.describe(&program.origins[prep.origin].authority, timeout),
             });
         }
         Ok(resp) => {

@@ -16,8 +16,27 @@ use std::task::{Context, Waker};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
+pub use self::parse::Malformed;
 pub use self::parse::RawHeaders;
 use self::parse::{Chunked, Framing, Span};
+
+/// A failed read of a response: a malformed one (with what was wrong) or another kind.
+enum Fault {
+    Malformed(Malformed),
+    Kind(ErrorKind),
+}
+
+impl From<Malformed> for Fault {
+    fn from(m: Malformed) -> Fault {
+        Fault::Malformed(m)
+    }
+}
+
+impl From<ErrorKind> for Fault {
+    fn from(k: ErrorKind) -> Fault {
+        Fault::Kind(k)
+    }
+}
 use crate::outcome::ErrorKind;
 use crate::transport::Stream;
 
@@ -40,6 +59,8 @@ pub struct Conn {
     requests: u64,
     /// Bytes read for the current exchange (head, framing and body, as on the wire).
     received: u64,
+    /// What was wrong with the last response, when it was not valid HTTP.
+    malformed: Option<Malformed>,
 }
 
 /// The body bytes kept (up to `max`) and counted.
@@ -67,6 +88,7 @@ impl Conn {
             reusable: true,
             requests: 0,
             received: 0,
+            malformed: None,
         }
     }
 
@@ -101,6 +123,11 @@ impl Conn {
         self.requests > 1 && self.received == 0
     }
 
+    /// Why the last response was a protocol error, if it was one.
+    pub fn malformed(&self) -> Option<Malformed> {
+        self.malformed
+    }
+
     /// Bytes read for the last exchange, as on the wire, also when it failed or timed out
     /// part-way (a failed request still cost the bandwidth it used).
     pub fn received(&self) -> u64 {
@@ -130,6 +157,7 @@ impl Conn {
         self.buf.clear();
         self.requests += 1;
         self.received = 0;
+        self.malformed = None;
         let mut written = self.io.write_all(request).await;
         if written.is_ok() && self.io.needs_flush() {
             written = self.io.flush().await;
@@ -148,18 +176,34 @@ impl Conn {
         self.read_response(head_request, max_body, body).await
     }
 
-    /// Reads one response (after the request went out) into `body`.
+    /// Reads one response (after the request went out) into `body`, noting what was malformed.
     async fn read_response(
         &mut self,
         head_request: bool,
         max_body: usize,
         body: &mut Vec<u8>,
     ) -> Result<(u16, u64), ErrorKind> {
+        match self.read_framed(head_request, max_body, body).await {
+            Err(Fault::Malformed(m)) => {
+                self.malformed = Some(m);
+                Err(ErrorKind::Protocol)
+            }
+            Err(Fault::Kind(k)) => Err(k),
+            Ok(r) => Ok(r),
+        }
+    }
+
+    async fn read_framed(
+        &mut self,
+        head_request: bool,
+        max_body: usize,
+        body: &mut Vec<u8>,
+    ) -> Result<(u16, u64), Fault> {
         let head = loop {
             match parse::head(&self.buf, head_request, &mut self.spans)? {
                 Some(h) if h.is_interim() => drop(self.buf.drain(..h.len)),
                 Some(h) => break h,
-                None if self.buf.len() > MAX_HEAD => return Err(ErrorKind::Protocol),
+                None if self.buf.len() > MAX_HEAD => return Err(Fault::Malformed(Malformed::HeadTooLarge)),
                 None => self.read_more().await?,
             }
         };

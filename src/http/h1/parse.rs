@@ -66,16 +66,70 @@ impl Head {
     }
 }
 
+/// What was wrong with a response that is not valid HTTP/1.1: every such response counts as
+/// `protocol`, and this says which rule it broke, for the error sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    StatusLine,
+    Version,
+    HeaderName,
+    HeaderValue,
+    LineEnding,
+    TooManyHeaders,
+    /// The head grew past the client's limit without ending.
+    HeadTooLarge,
+    ContentLength,
+    /// Repeated `Content-Length` values that disagree: the end of the message is ambiguous.
+    ConflictingLengths,
+    ChunkSize,
+    ChunkFraming,
+}
+
+impl Malformed {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Malformed::StatusLine => "bad status line",
+            Malformed::Version => "not an HTTP/1.x response (bad version)",
+            Malformed::HeaderName => "bad header name",
+            Malformed::HeaderValue => "bad header value",
+            Malformed::LineEnding => "bad line ending in the response head",
+            Malformed::TooManyHeaders => "more than 100 response headers",
+            Malformed::HeadTooLarge => "response head larger than 256 KiB",
+            Malformed::ContentLength => "bad Content-Length",
+            Malformed::ConflictingLengths => "Content-Length values that disagree",
+            Malformed::ChunkSize => "bad chunk size",
+            Malformed::ChunkFraming => "bad chunked framing (missing CRLF after a chunk)",
+        }
+    }
+}
+
+impl From<Malformed> for ErrorKind {
+    fn from(_: Malformed) -> ErrorKind {
+        ErrorKind::Protocol
+    }
+}
+
+fn malformed(e: httparse::Error) -> Malformed {
+    match e {
+        httparse::Error::HeaderName => Malformed::HeaderName,
+        httparse::Error::HeaderValue => Malformed::HeaderValue,
+        httparse::Error::NewLine => Malformed::LineEnding,
+        httparse::Error::TooManyHeaders => Malformed::TooManyHeaders,
+        httparse::Error::Version => Malformed::Version,
+        httparse::Error::Status | httparse::Error::Token => Malformed::StatusLine,
+    }
+}
+
 /// Parses a response head at the start of `buf`: `None` while it is incomplete. Header
 /// positions go to `spans` (replacing what was there).
-pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Option<Head>, ErrorKind> {
+pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Option<Head>, Malformed> {
     // Uninitialised slots: zeroing 100 headers would cost more than parsing a typical head.
     let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ErrorKind::Protocol),
+        Err(e) => return Err(malformed(e)),
     };
     let status = resp.code.unwrap_or(0);
     let http11 = resp.version == Some(1);
@@ -95,10 +149,10 @@ pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Opt
         });
         if h.name.eq_ignore_ascii_case("content-length") {
             for part in h.value.split(|&b| b == b',') {
-                let n = parse_length(trim(part)).ok_or(ErrorKind::Protocol)?;
+                let n = parse_length(trim(part)).ok_or(Malformed::ContentLength)?;
                 // Repeated lengths must agree, or the message boundary is ambiguous.
                 if length.is_some_and(|l| l != n) {
-                    return Err(ErrorKind::Protocol);
+                    return Err(Malformed::ConflictingLengths);
                 }
                 length = Some(n);
             }
@@ -159,7 +213,10 @@ fn parse_length(s: &[u8]) -> Option<u64> {
 pub struct Chunked {
     state: State,
     size: u64,
-    digits: u8,
+    /// Hex digits of the current size line, and how many of them count (after leading zeros,
+    /// which RFC 9112 allows in any number).
+    digits: u32,
+    significant: u8,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +241,7 @@ impl Chunked {
 
     /// Decodes from `input`, handing body data to `out`; returns how many bytes it consumed
     /// (all of them, unless the body ended inside `input`).
-    pub fn feed(&mut self, input: &[u8], out: &mut impl FnMut(&[u8])) -> Result<usize, ErrorKind> {
+    pub fn feed(&mut self, input: &[u8], out: &mut impl FnMut(&[u8])) -> Result<usize, Malformed> {
         let mut i = 0;
         while i < input.len() && self.state != State::Done {
             if self.state == State::Data {
@@ -201,10 +258,14 @@ impl Chunked {
             i += 1;
             self.state = match (self.state, b) {
                 (State::Size, b) if b.is_ascii_hexdigit() => {
-                    if self.digits == 16 {
-                        return Err(ErrorKind::Protocol);
+                    self.digits = self.digits.saturating_add(1);
+                    if self.size != 0 || b != b'0' {
+                        // More than 16 significant hex digits do not fit a 64-bit size.
+                        if self.significant == 16 {
+                            return Err(Malformed::ChunkSize);
+                        }
+                        self.significant += 1;
                     }
-                    self.digits += 1;
                     self.size = self.size << 4 | (b as char).to_digit(16).unwrap_or(0) as u64;
                     State::Size
                 }
@@ -221,7 +282,8 @@ impl Chunked {
                 (State::TrailerStart | State::TrailerEndLf, b'\n') => State::Done,
                 (State::TrailerLine, b'\n') => State::TrailerStart,
                 (State::TrailerStart | State::TrailerLine, _) => State::TrailerLine,
-                _ => return Err(ErrorKind::Protocol),
+                (State::Size | State::SizeLf, _) => return Err(Malformed::ChunkSize),
+                _ => return Err(Malformed::ChunkFraming),
             };
         }
         Ok(i)
@@ -229,6 +291,7 @@ impl Chunked {
 
     fn after_size(&mut self) -> State {
         self.digits = 0;
+        self.significant = 0;
         if self.size == 0 {
             State::TrailerStart
         } else {
@@ -242,7 +305,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Option<Head>, ErrorKind> {
-        head(s.as_bytes(), false, &mut Vec::new())
+        head(s.as_bytes(), false, &mut Vec::new()).map_err(ErrorKind::from)
     }
 
     fn framing(s: &str) -> Framing {
@@ -328,7 +391,7 @@ mod tests {
     }
 
     /// Decodes `input` fed in pieces of `step` bytes; returns the body and the bytes left over.
-    fn decode(input: &[u8], step: usize) -> Result<(Vec<u8>, usize), ErrorKind> {
+    fn decode(input: &[u8], step: usize) -> Result<(Vec<u8>, usize), Malformed> {
         let mut d = Chunked::default();
         let mut body = Vec::new();
         let mut consumed = 0;
@@ -351,13 +414,22 @@ mod tests {
             assert_eq!(left, 4, "step {step}");
         }
         assert_eq!(decode(b"3\nabc\n0\n\n", 1).unwrap().0, b"abc");
+        // Leading zeros are legal in any number (RFC 9112 §7.1: `1*HEXDIG`); they were refused
+        // beyond 16 digits.
+        let zeros = b"000000000000000000000000000000005\r\nhello\r\n00000000000000000000\r\n\r\n";
+        assert_eq!(decode(zeros, 1).unwrap().0, b"hello");
     }
 
     #[test]
     fn malformed_chunked_bodies_are_protocol_errors() {
-        for bad in [&b"x\r\n"[..], b"\r\n", b"5\r\nhelloXX", b"11111111111111111\r\n"] {
+        for (bad, why) in [
+            (&b"x\r\n"[..], Malformed::ChunkSize),
+            (b"\r\n", Malformed::ChunkSize),
+            (b"5\r\nhelloXX", Malformed::ChunkFraming),
+            (b"11111111111111111\r\n", Malformed::ChunkSize),
+        ] {
             let mut d = Chunked::default();
-            assert_eq!(d.feed(bad, &mut |_| {}), Err(ErrorKind::Protocol), "{bad:?}");
+            assert_eq!(d.feed(bad, &mut |_| {}), Err(why), "{bad:?}");
         }
     }
 }
