@@ -106,15 +106,31 @@ impl Transport {
         )
         .await
         .map_err(|_| ErrorKind::ConnectTimeout)?
-        .map_err(|_| ErrorKind::Tls)?;
+        .map_err(|e| classify_handshake(&e))?;
         Ok(Stream::Tls(Box::new(stream)))
     }
 }
 
+/// A connect that fails. A reset is a server too busy to take the connection (a full accept
+/// queue, a proxy shedding load): a load symptom like a reset later on, not a configuration
+/// error like an unknown name or an unreachable network.
 fn classify_connect(e: &io::Error) -> ErrorKind {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
         io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
         _ => ErrorKind::ConnectError,
+    }
+}
+
+/// A TLS handshake that fails: the connection reset or closed under it is a load symptom;
+/// anything else (an untrusted certificate, no TLS on the port, no common protocol) is `tls`.
+fn classify_handshake(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => ErrorKind::Reset,
+        _ => ErrorKind::Tls,
     }
 }

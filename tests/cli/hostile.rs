@@ -233,3 +233,42 @@ fn protocol_errors_say_what_was_wrong_and_long_zero_padded_chunk_sizes_are_legal
     }
     assert_eq!(step("zeros")["errors"], 0, "{}", step("zeros"));
 }
+
+/// A server that resets connections as it accepts them (too busy to take them): the TLS
+/// handshake fails with a reset. That is a load symptom, counted as `reset`; it was `tls`, a
+/// configuration error, and raised a high-priority "errors from configuration" finding.
+#[test]
+fn a_reset_during_the_handshake_is_a_reset_not_a_configuration_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            // SO_LINGER 0: closing sends RST instead of FIN.
+            let s = tokio_linger_zero(s);
+            drop(s);
+        }
+    });
+    let d = tmp();
+    let plan = format!(
+        "name: rst\ntarget: https://localhost:{}\nscenarios:\n  s:\n    steps:\n      - {{ name: j, request: GET / }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 5, max_duration: 10s }}\n",
+        addr.port()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    assert_eq!(step0(&s)["errors_by_kind"]["reset"], 5, "{} {}", step0(&s), text(&out));
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(!report.to_lowercase().contains("errors from configuration"), "{report}");
+}
+
+fn tokio_linger_zero(s: std::net::TcpStream) -> std::net::TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    s.set_nonblocking(true).unwrap();
+    let t = tokio::net::TcpStream::from_std(s).unwrap();
+    #[allow(deprecated)] // SO_LINGER blocks on drop only with a non-zero timeout
+    t.set_linger(Some(Duration::ZERO)).unwrap();
+    t.into_std().unwrap()
+}
