@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Interrupted,
     /// The rendered request is not valid (e.g. a captured value put a space in the path).
     InvalidRequest,
+    /// `h2c: true` (HTTP/2 without TLS) against a server that answered in HTTP/1.1.
+    H2cUnsupported,
 }
 
 /// The stored names of the kinds that carry no value: the one mapping between the enum and the
@@ -40,6 +42,7 @@ const FIXED: &[(ErrorKind, &str)] = &[
     (ErrorKind::Protocol, "protocol"),
     (ErrorKind::Interrupted, "interrupted"),
     (ErrorKind::InvalidRequest, "invalid_request"),
+    (ErrorKind::H2cUnsupported, "h2c_unsupported"),
 ];
 /// `status_<code>`.
 const STATUS_PREFIX: &str = "status_";
@@ -73,9 +76,11 @@ impl ErrorKind {
             ErrorKind::Timeout | ErrorKind::Reset | ErrorKind::ConnectTimeout | ErrorKind::Interrupted => {
                 ErrorClass::Load
             }
-            ErrorKind::ConnectRefused | ErrorKind::ConnectError | ErrorKind::Tls | ErrorKind::InvalidRequest => {
-                ErrorClass::Configuration
-            }
+            ErrorKind::ConnectRefused
+            | ErrorKind::ConnectError
+            | ErrorKind::Tls
+            | ErrorKind::InvalidRequest
+            | ErrorKind::H2cUnsupported => ErrorClass::Configuration,
             ErrorKind::Protocol => ErrorClass::Other,
         }
     }
@@ -103,6 +108,9 @@ impl ErrorKind {
             ErrorKind::Protocol => "the response is not valid HTTP".into(),
             ErrorKind::Interrupted => "cancelled in flight when the phase's grace period ran out".into(),
             ErrorKind::InvalidRequest => "the rendered request is not valid HTTP (e.g. a space in the path)".into(),
+            ErrorKind::H2cUnsupported => {
+                format!("{authority} answered HTTP/2 without TLS (`h2c: true`) in HTTP/1.1: it does not speak h2c")
+            }
             ErrorKind::Status(s) => format!("HTTP {s}"),
             ErrorKind::Check(n) => format!("check #{n} failed"),
         }

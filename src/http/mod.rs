@@ -4,5 +4,5 @@
 mod conn;
 pub mod h1;
 
-pub use conn::{classify_hyper, Connection, Connector, ReqBody};
+pub use conn::{classify_hyper, Connection, Connector, H2Conn, ReqBody};
 pub use h1::RawHeaders;

@@ -272,3 +272,20 @@ fn tokio_linger_zero(s: std::net::TcpStream) -> std::net::TcpStream {
     t.set_linger(Some(Duration::ZERO)).unwrap();
     t.into_std().unwrap()
 }
+
+/// `h2c: true` against a server that speaks only HTTP/1.1: a configuration mistake of its own
+/// kind, `h2c_unsupported` (it read as thousands of `reset` load errors).
+#[test]
+fn h2c_against_an_http1_only_server_is_a_configuration_error_of_its_own() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = format!(
+        "name: h2c\ntarget: {}\nhttp: {{ h2c: true }}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 5, max_duration: 10s }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    let st = step0(&s);
+    assert_eq!(st["errors_by_kind"]["h2c_unsupported"], 5, "{st} {}", text(&out));
+    assert!(st["error_samples"].to_string().contains("does not speak h2c"), "{st}");
+}

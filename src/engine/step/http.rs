@@ -196,10 +196,24 @@ async fn exchange(worker: &Worker, vu: &mut Vu, prep: &Prepared, bytes_out: &mut
                 h2_headers: None,
             })
         }
-        (Built::H2(req, n), Some(Connection::H2(sender))) => {
+        (Built::H2(req, n), Some(Connection::H2(conn))) => {
             *bytes_out = n;
-            sender.ready().await.map_err(|e| classify_hyper(&e))?;
-            let resp = sender.send_request(*req).await.map_err(|e| classify_hyper(&e))?;
+            // An h2c connection the server answered in HTTP/1.1 fails its first request:
+            // that is `h2c: true` against a server without h2c, not a reset.
+            let h2_error = |conn: &crate::http::H2Conn, e: hyper::Error| {
+                if conn.answered_http1() {
+                    ErrorKind::H2cUnsupported
+                } else {
+                    classify_hyper(&e)
+                }
+            };
+            if let Err(e) = conn.sender.ready().await {
+                return Err(h2_error(conn, e));
+            }
+            let resp = match conn.sender.send_request(*req).await {
+                Ok(r) => r,
+                Err(e) => return Err(h2_error(conn, e)),
+            };
             let (parts, mut body) = resp.into_parts();
             vu.body.clear();
             let mut bytes_in: u64 = 0;
