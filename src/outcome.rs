@@ -64,6 +64,15 @@ impl ErrorKind {
         }
     }
 
+    /// The step never got a connection to talk on (nothing listening, no route, no name, no
+    /// TLS): retrying at once would fail the same way.
+    pub fn is_connect_failure(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout | ErrorKind::ConnectError | ErrorKind::Tls
+        )
+    }
+
     /// Where this kind of error comes from.
     pub fn class(self) -> ErrorClass {
         match self {

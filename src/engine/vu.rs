@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::step::{self, Sessions};
 use super::worker::Worker;
+use crate::outcome::ErrorKind;
 
 pub struct Vu {
     /// 1-based VU number, unique across workers and segments.
@@ -29,6 +30,8 @@ pub struct Vu {
     pub scratch: Vec<u8>,
     pub wire: Vec<u8>,
     pub body: Vec<u8>,
+    /// Connect failures in a row (reset by any step that got through), for the back-off.
+    connect_failures: u32,
     /// This iteration's row of each data feeder (`usize::MAX`: not drawn yet), so that all
     /// the columns a VU reads from one feeder come from the same row.
     rows: Vec<usize>,
@@ -49,6 +52,7 @@ impl Vu {
             wire: Vec::new(),
             body: Vec::new(),
             rows: vec![usize::MAX; program.plan.feeders.len()],
+            connect_failures: 0,
         }
     }
 
@@ -77,6 +81,7 @@ impl Vu {
                     let start = started.take().unwrap_or_else(Instant::now);
                     let sample = step::run(worker, self, id, start, hard).await;
                     worker.shard.borrow_mut().record(&sample);
+                    self.back_off_after(sample.error, hard).await;
                 }
                 (_, None) => {}
             }
@@ -97,6 +102,23 @@ impl Vu {
                 _ = tokio::time::sleep(d) => {}
                 _ = soft.cancelled() => {}
             }
+        }
+    }
+
+    /// After a connect failure, waits before the VU goes on: 10 ms, doubling with each failure
+    /// in a row, at most 1 s, so that a target that is down (nothing listening, every
+    /// connect refused at once) gets a few connects per VU and second instead of a flood that
+    /// keeps a core busy. Not timed: the wait is the generator's, not the target's.
+    async fn back_off_after(&mut self, error: Option<ErrorKind>, hard: &CancellationToken) {
+        if !error.is_some_and(ErrorKind::is_connect_failure) {
+            self.connect_failures = 0;
+            return;
+        }
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        let wait = Duration::from_millis(10u64 << (self.connect_failures - 1).min(7)).min(Duration::from_secs(1));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = hard.cancelled() => {}
         }
     }
 
