@@ -233,14 +233,14 @@ pub fn capacity(a: CapacityArgs) -> u8 {
                 if let Some(o) = v.as_object_mut() {
                     o.insert("run_dir".into(), outcome.dir.display().to_string().into());
                 }
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                print!("{}", render_capacity(&cap));
-                println!("run directory: {}", outcome.dir.display());
-                println!("capacity: {}", outcome.dir.join("capacity.json").display());
+                out!("{}", render_capacity(&cap));
+                outln!("run directory: {}", outcome.dir.display());
+                outln!("capacity: {}", outcome.dir.join("capacity.json").display());
                 if let Some((md, html)) = &reports {
-                    println!("report: {}", md.display());
-                    println!("report: {}", html.display());
+                    outln!("report: {}", md.display());
+                    outln!("report: {}", html.display());
                 }
             }
             if interrupted {

@@ -98,6 +98,6 @@ pub fn compare(a: CompareArgs) -> u8 {
         (Ok(x), Ok(y)) => (x, y),
         (Err(c), _) | (_, Err(c)) => return c,
     };
-    print!("{}", render(&sa, &sb));
+    out!("{}", render(&sa, &sb));
     EXIT_OK
 }

@@ -73,7 +73,7 @@ pub fn demo(a: DemoArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    println!("built-in target `voice-gateway` listening on {url}");
+    outln!("built-in target `voice-gateway` listening on {url}");
     let env = |k: &str| std::env::var(k).ok().filter(|_| k != "BASE_URL");
     let opts = stampede_plan::LoadOptions {
         vars: vec![("BASE_URL".into(), url.clone())],
@@ -118,7 +118,7 @@ pub fn demo(a: DemoArgs) -> u8 {
         Ok(o) if o.status == RunStatus::Interrupted => EXIT_INTERRUPTED,
         Ok(o) => {
             if o.summary.verdict == Verdict::Failed {
-                println!(
+                outln!(
                     "The demo target saturates by construction (8 workers, ~55 concurrent calls): the peak phase is meant to fail its targets, as in the seed report."
                 );
             }

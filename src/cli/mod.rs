@@ -1,6 +1,23 @@
 //! The command line: arguments in, exit code out. Thin on purpose: each command calls library
 //! code, so tests can drive the same paths in-process.
 
+/// `print!` without the panic: a closed pipe (`stampede run … | head`) or a full device must
+/// not cost a run its reports or its exit code, so stdout errors are ignored.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` without the panic (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod capacity;
 mod compare;
 mod demo;

@@ -51,13 +51,13 @@ pub fn report(a: ReportArgs) -> u8 {
         (Some(p), _) => p,
         (None, Format::Markdown) => a.run_dir.join("report.md"),
         (None, f) => {
-            print!("{}", render(&report, f));
+            out!("{}", render(&report, f));
             return EXIT_OK;
         }
     };
     match write_format(&report, format, &out) {
         Ok(()) => {
-            println!("{}", out.display());
+            outln!("{}", out.display());
             EXIT_OK
         }
         Err(e) => {

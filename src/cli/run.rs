@@ -197,14 +197,14 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
             Err(EXIT_FAILED)
         }
         Ok(outcome) => {
-            print!("{}", render_summary(&outcome.summary));
-            println!("run directory: {}", outcome.dir.display());
-            println!("summary: {}", outcome.dir.join("summary.json").display());
+            out!("{}", render_summary(&outcome.summary));
+            outln!("run directory: {}", outcome.dir.display());
+            outln!("summary: {}", outcome.dir.join("summary.json").display());
             // A report that cannot be written does not undo the run: say so and go on.
             match crate::report::write_run_reports(&outcome.dir) {
                 Ok((md, html)) => {
-                    println!("report: {}", md.display());
-                    println!("report: {}", html.display());
+                    outln!("report: {}", md.display());
+                    outln!("report: {}", html.display());
                 }
                 Err(e) => eprintln!("warning: the report was not written: {e}"),
             }

@@ -45,8 +45,8 @@ pub fn runs(a: RunsArgs) -> u8 {
     match a.command {
         Some(RunsCommand::Show { id }) => match index.summary(&id) {
             Ok((id, s)) => {
-                println!("run {id}: {} started {}", s.name, s.started_at);
-                print!("{}", render_summary(&s));
+                outln!("run {id}: {} started {}", s.name, s.started_at);
+                out!("{}", render_summary(&s));
                 EXIT_OK
             }
             Err(e) => fail(e),
@@ -57,7 +57,7 @@ pub fn runs(a: RunsArgs) -> u8 {
                 Err(e) => return fail(e),
             };
             if runs.is_empty() {
-                println!("no runs in {}", a.dir.display());
+                outln!("no runs in {}", a.dir.display());
                 return EXIT_OK;
             }
             let mut rows = vec![[
@@ -82,7 +82,7 @@ pub fn runs(a: RunsArgs) -> u8 {
                     pct(r.error_rate),
                 ]);
             }
-            print!(
+            out!(
                 "{}",
                 crate::report::terminal::table(&rows, &[false, false, false, false, false, false, true, true, true])
             );

@@ -26,9 +26,9 @@ pub fn summary(a: SummaryArgs) -> u8 {
         }
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
     } else {
-        print!("{}", render_summary(&s));
+        out!("{}", render_summary(&s));
     }
     if s.verdict == Verdict::Failed {
         EXIT_FAILED

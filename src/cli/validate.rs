@@ -19,7 +19,7 @@ pub fn validate(a: ValidateArgs) -> u8 {
         Err(code) => return code,
     };
     let steps: usize = plan.scenarios.iter().map(|s| s.steps.len()).sum();
-    println!(
+    outln!(
         "{}: plan `{}` is valid: {} scenario(s), {} step(s), {} phase(s), {} threshold(s)",
         a.plan.display(),
         plan.name,
@@ -30,10 +30,10 @@ pub fn validate(a: ValidateArgs) -> u8 {
     );
     for (i, _) in plan.phases.iter().enumerate() {
         let m = crate::rundir::PhaseMeta::from_plan(&plan, i);
-        println!("  phase {}: {} [{}]", m.name, m.description, m.scenarios.join(", "));
+        outln!("  phase {}: {} [{}]", m.name, m.description, m.scenarios.join(", "));
     }
     for m in &plan.monitors {
-        println!(
+        outln!(
             "  monitor {}: {} every {:?}",
             m.name,
             crate::monitor::describe(&m.kind),

@@ -212,3 +212,33 @@ fn sigterm_and_sighup_stop_gracefully_like_ctrl_c() {
         assert!(run.join("report.html").exists(), "SIG{name}: the report is written");
     }
 }
+
+/// Writing the summary to a closed pipe (`stampede run … | head`) or a full device (`>
+/// /dev/full`) panicked: exit 101, the verdict lost, the reports never written. The verdict's
+/// exit code and the reports are kept whatever stdout does; `summary` and `runs` the same.
+#[test]
+fn a_closed_or_full_stdout_keeps_the_exit_code_and_the_reports() {
+    let srv = TestServer::start(false);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    for (name, thresholds, code) in [("pass", "  - p95 < 2s\n", 0), ("fail", "  - p95 < 1ms\n", 1)] {
+        let d = tmp();
+        let plan = write(d.path(), "plan.yaml", &plan_with(&srv.url(), thresholds, ONE_PHASE));
+        let run = d.path().join("run");
+        let args = ["run", plan.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"];
+        let out = bin().args(args).stdout(full.try_clone().unwrap()).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name} to /dev/full: {}", text(&out));
+        assert!(run.join("report.html").exists(), "{name}: reports written");
+        // A pipe whose reader is gone before anything is written.
+        let mut child = bin()
+            .args(["summary", run.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{name}: summary into a closed pipe");
+    }
+    let out = bin().args(["runs", "--help"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
