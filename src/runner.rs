@@ -41,6 +41,9 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     pub status: RunStatus,
     pub summary: Summary,
+    /// What could not be written (a full disk during or after the run): the summary above is
+    /// still what was measured, but the run directory lacks these.
+    pub unwritten: Vec<RunDirError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +106,16 @@ pub async fn run_plan(
 ) -> Result<RunOutcome, RunError> {
     let mut session = Session::open((*plan).clone(), &opts, host, controls, now)?;
     session.add_output(Box::new(AbortRules::from_plan(&plan)));
-    session.run_planned().await?;
-    session.finish().await
+    // A run directory that stops taking writes (a full disk) stops the run; what was measured
+    // is still summarised, and the failure travels with the outcome.
+    let unwritten = match session.run_planned().await {
+        Ok(()) => None,
+        Err(RunError::RunDir(e)) => Some(e),
+        Err(e) => return Err(e),
+    };
+    let mut outcome = session.finish().await?;
+    outcome.unwritten.extend(unwritten);
+    Ok(outcome)
 }
 
 /// A run being made: its directory, monitors and outputs, and the plan's phases run so far.
@@ -324,7 +335,8 @@ impl Session {
 
     /// Ends the run: stops the monitors (so their last samples are in the file), records the
     /// status (aborted, interrupted after Ctrl-C, or completed) and end time, and writes the
-    /// summary read back from the run directory as `summary.json`.
+    /// summary read back from the run directory as `summary.json`. Writes that fail are in
+    /// `RunOutcome::unwritten`; only a directory that cannot be read back is an error.
     pub async fn finish(mut self) -> Result<RunOutcome, RunError> {
         if let Some(m) = self.monitors.take() {
             m.stop().await;
@@ -337,14 +349,24 @@ impl Session {
             RunStatus::Completed
         };
         self.meta.ended_at = Some((self.now)());
-        self.writer.write_meta(&self.meta)?;
+        let mut unwritten = Vec::new();
+        let meta_written = self.writer.write_meta(&self.meta);
         // Streamed: a long run with many steps does not fit in memory as decoded intervals.
-        let summary = summarize_dir(self.writer.dir())?;
-        self.writer.write_json("summary.json", &summary)?;
+        let mut summary = summarize_dir(self.writer.dir())?;
+        if let Err(e) = meta_written {
+            // The directory's `meta.json` still says `running`; the summary says what happened.
+            summary.status = self.meta.status;
+            summary.ended_at = self.meta.ended_at.clone();
+            unwritten.push(e);
+        }
+        if let Err(e) = self.writer.write_json("summary.json", &summary) {
+            unwritten.push(e);
+        }
         Ok(RunOutcome {
             dir: self.writer.dir().to_path_buf(),
             status: self.meta.status,
             summary,
+            unwritten,
         })
     }
 }

@@ -7,11 +7,11 @@ use clap::{Args, ValueEnum};
 
 use super::host;
 use super::run::{default_out, parse_duration_arg};
-use super::{load_plan, parse_var, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
+use super::{load_plan, parse_var, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
 use crate::capacity::{conclude, search, Model, SearchOptions};
 use crate::engine::Controls;
 use crate::report::terminal::{render_capacity, render_capacity_step};
-use crate::rundir::{RunDirError, ThresholdSpec};
+use crate::rundir::ThresholdSpec;
 use crate::runner::{RunError, RunnerOptions, Session};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -214,10 +214,13 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             Err(code) => return code,
         };
     match result {
-        Err(RunError::RunDir(e @ RunDirError::Exists { .. })) => invalid(e.to_string()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_FAILED
+        // The environment (an `--out` that exists, is read-only or full): exit 2, as for `run`.
+        Err(e) => invalid(e.to_string()),
+        Ok((_, outcome)) if !outcome.unwritten.is_empty() => {
+            for e in &outcome.unwritten {
+                eprintln!("error: the run directory is incomplete: {e}");
+            }
+            EXIT_INVALID
         }
         Ok((cap, outcome)) => {
             // The report gains its Capacity section from capacity.json; a failure only warns.

@@ -8,12 +8,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::{host, EXIT_FAILED};
+use super::{host, EXIT_INVALID};
 use crate::engine::Controls;
 use crate::runner::HostFacts;
 
 /// Runs `run` on a fresh runtime with signal handling. `interrupted` is printed on the first
-/// signal. Returns the exit code `EXIT_FAILED` when the runtime cannot start.
+/// signal. Returns the exit code `EXIT_INVALID` (the environment) when the runtime cannot
+/// start.
 pub fn with_run_runtime<T, F>(interrupted: &'static str, run: impl FnOnce(Controls, HostFacts) -> F) -> Result<T, u8>
 where
     F: Future<Output = T>,
@@ -23,7 +24,7 @@ where
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the runtime: {e}");
-            EXIT_FAILED
+            EXIT_INVALID
         })?;
     let controls = Controls::default();
     let facts = HostFacts {

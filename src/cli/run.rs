@@ -188,13 +188,11 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
         run_plan(plan, opts, host, controls, host::now_rfc3339)
     })?;
     match result {
-        Err(crate::runner::RunError::RunDir(e @ crate::rundir::RunDirError::Exists { .. })) => {
-            eprintln!("error: {e}");
-            Err(EXIT_INVALID)
-        }
+        // The environment (an `--out` that exists, is read-only or full; no TLS set-up; no
+        // thread): nothing was measured, and it is not a failed threshold.
         Err(e) => {
             eprintln!("error: {e}");
-            Err(EXIT_FAILED)
+            Err(EXIT_INVALID)
         }
         Ok(outcome) => {
             out!("{}", render_summary(&outcome.summary));
@@ -209,6 +207,12 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
                 Err(e) => eprintln!("warning: the report was not written: {e}"),
             }
             register(&outcome.dir);
+            if !outcome.unwritten.is_empty() {
+                for e in &outcome.unwritten {
+                    eprintln!("error: the run directory is incomplete: {e}");
+                }
+                return Err(EXIT_INVALID);
+            }
             Ok(outcome)
         }
     }

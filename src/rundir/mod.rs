@@ -18,7 +18,7 @@ mod writer;
 
 pub use meta::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
 pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
-pub use writer::{write_json_atomic, IntervalLog, MonitorLog, RunWriter};
+pub use writer::{write_atomic, write_json_atomic, IntervalLog, MonitorLog, RunWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {

@@ -48,7 +48,29 @@ impl RunWriter {
                 path: dir.display().to_string(),
             });
         }
+        let created = !dir.exists();
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let started = RunWriter::start(dir, meta, plan_json);
+        if started.is_err() {
+            // A start that failed (read-only or full disk) leaves nothing behind: an empty
+            // `intervals.jsonl` would block the same `--out` next time and read as no run.
+            for name in [
+                "intervals.jsonl",
+                "plan.json",
+                "meta.json",
+                "plan.json.tmp",
+                "meta.json.tmp",
+            ] {
+                let _ = fs::remove_file(dir.join(name));
+            }
+            if created {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+        started
+    }
+
+    fn start(dir: &Path, meta: &RunMeta, plan_json: &serde_json::Value) -> Result<RunWriter, RunDirError> {
         let path = dir.join("intervals.jsonl");
         let file = OpenOptions::new()
             .create_new(true)
@@ -103,12 +125,23 @@ impl RunWriter {
 }
 
 pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> Result<(), RunDirError> {
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(value).map_err(|source| RunDirError::Serialize {
         path: path.display().to_string(),
         source,
     })?;
-    fs::write(&tmp, text + "\n").map_err(io_err(&tmp))?;
+    write_atomic(path, (text + "\n").as_bytes())
+}
+
+/// Writes `path` through a temporary file and a rename: a reader never sees half a file, and a
+/// write that fails (a full disk) leaves the previous version, and no temporary file, behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    if let Err(e) = fs::write(&tmp, bytes) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&tmp)(e));
+    }
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 

@@ -242,3 +242,103 @@ fn a_closed_or_full_stdout_keeps_the_exit_code_and_the_reports() {
     let out = bin().args(["runs", "--help"]).stdout(full).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// An `--out` that cannot be written is the environment, not a failed threshold: exit 2 before
+/// any traffic (it was exit 1), and nothing is left behind.
+#[test]
+fn an_unwritable_out_is_refused_with_exit_2_before_traffic() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = write(
+        d.path(),
+        "plan.yaml",
+        &plan_with(&srv.url(), "  - p95 < 2s\n", ONE_PHASE),
+    );
+    // /proc refuses new directories, even to root.
+    let out = stampede(&["run", plan.to_str().unwrap(), "--out", "/proc/stampede-run", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(srv.total(), 0, "no request before the run directory exists");
+}
+
+/// A full disk, on a 200 KiB tmpfs: the start fails cleanly (no empty `intervals.jsonl` left to
+/// block the same `--out`), and a disk that fills during the run stops it, keeps what was
+/// written, prints the summary, and exits 2 (it exited 1, printed nothing, `meta.json` stayed
+/// `running`). Needs root to mount, as `scripts/test.sh` runs.
+#[test]
+fn a_full_disk_stops_the_run_keeps_what_was_written_and_exits_2() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let mnt = d.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=200k", "tmpfs", mnt.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "mount a tmpfs (run the tests as root, as scripts/test.sh does)"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    // Fill the disk but for a little room: the plan's 60 steps make each interval ~10 KiB.
+    let steps: String = (0..60)
+        .map(|i| format!("      - {{ name: s{i}, request: GET /fast }}\n"))
+        .collect();
+    let plan_text = format!(
+        "name: full\ntarget: {}\nscenarios:\n  s:\n    steps:\n{steps}phases:\n  - {{ name: p, scenario: s, vus: 2, duration: 30s }}\nthresholds:\n  - p95 < 2s\n",
+        srv.url()
+    );
+    let plan = write(d.path(), "plan.yaml", &plan_text);
+    let filler = mnt.join("filler");
+    std::fs::write(&filler, vec![0u8; 120 << 10]).unwrap();
+    let run = mnt.join("run");
+    let t = std::time::Instant::now();
+    let out = stampede(&["run", plan.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(25),
+        "the run stopped when the disk filled"
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("phase p"), "the summary is printed: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("incomplete"),
+        "{}",
+        text(&out)
+    );
+    let lines = std::fs::read_to_string(run.join("intervals.jsonl")).unwrap();
+    assert!(lines.lines().count() >= 1, "what was written is kept");
+    // No partial report or temporary file is left in the run directory.
+    for e in std::fs::read_dir(&run).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        assert!(!name.ends_with(".tmp"), "{name} left behind");
+        if name.starts_with("report") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            assert!(
+                text.trim_end().ends_with("</html>") || name.ends_with(".md"),
+                "{name} truncated"
+            );
+        }
+    }
+    // A start on a disk with no room at all fails with exit 2 and leaves no run behind.
+    std::fs::remove_dir_all(&run).unwrap();
+    std::fs::write(mnt.join("filler2"), vec![0u8; 200 << 10]).unwrap_err();
+    let again = mnt.join("again");
+    let out = stampede(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        !again.join("intervals.jsonl").exists(),
+        "a failed start leaves no intervals.jsonl"
+    );
+}
