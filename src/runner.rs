@@ -19,7 +19,8 @@ use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::monitor::Monitors;
 use crate::output::{AbortRules, Console, Flow, IntervalWriter, Notice, Output, PhaseView, StopReason, Watch};
 use crate::recorder::Interval;
-use crate::rundir::{PhaseMeta, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
+use crate::rundir::{PhaseMeta, Resolved, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
+use crate::transport::dns;
 
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -52,6 +53,29 @@ pub enum RunError {
     RunDir(#[from] RunDirError),
     #[error(transparent)]
     Engine(#[from] engine::EngineError),
+    /// An origin whose name does not resolve: refused before anything is written or sent.
+    #[error("cannot resolve `{host}`: {reason}")]
+    Resolve { host: String, reason: String },
+}
+
+/// Resolves every origin the plan's steps call (bounded by the connect timeout), so a name that
+/// does not resolve is refused before the run, and the cache the connects use is warm.
+fn resolve_origins(plan: &Plan) -> Result<Vec<Resolved>, RunError> {
+    let program = Program::new(Arc::new(plan.clone()));
+    let mut out = Vec::new();
+    for o in &program.origins {
+        let (addrs, took) =
+            dns::resolve_now(&o.host, o.port, plan.http.connect_timeout).map_err(|e| RunError::Resolve {
+                host: o.host.clone(),
+                reason: e.to_string(),
+            })?;
+        out.push(Resolved {
+            origin: o.authority.clone(),
+            addrs: addrs.iter().map(|a| a.to_string()).collect(),
+            lookup_ms: took.as_secs_f64() * 1000.0,
+        });
+    }
+    Ok(out)
 }
 
 /// Host and plan facts for `meta.json`.
@@ -83,6 +107,7 @@ pub fn new_meta(plan: &Plan, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
         steps: program_steps,
         thresholds: plan.thresholds.iter().map(ThresholdSpec::from_plan).collect(),
         notes: opts.notes.clone(),
+        resolved: Vec::new(),
     }
 }
 
@@ -181,7 +206,8 @@ impl Session {
         controls: Controls,
         now: fn() -> String,
     ) -> Result<Session, RunError> {
-        let meta = new_meta(&plan, opts, host);
+        let mut meta = new_meta(&plan, opts, host);
+        meta.resolved = resolve_origins(&plan)?;
         let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
         // One clock for the load and the monitors: both write seconds since this instant.
         let clock = Instant::now();

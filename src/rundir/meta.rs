@@ -41,6 +41,18 @@ pub struct RunMeta {
     /// How this run departs from its plan (e.g. phases compressed by `--quick`).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The origins' names as resolved before the run, and how long each lookup took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<Resolved>,
+}
+
+/// One origin's name lookup at the start of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resolved {
+    /// `host:port` as the plan names it.
+    pub origin: String,
+    pub addrs: Vec<String>,
+    pub lookup_ms: f64,
 }
 
 /// A phase as configured (the measured side is in the intervals).

@@ -16,7 +16,7 @@ mod meta;
 mod reader;
 mod writer;
 
-pub use meta::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
+pub use meta::{PhaseMeta, Resolved, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
 pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
 pub use writer::{write_atomic, write_json_atomic, IntervalLog, MonitorLog, RunWriter};
 

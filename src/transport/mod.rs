@@ -3,6 +3,7 @@
 //! connect timeout, `TCP_NODELAY`, certificate verification and the error kinds a failed
 //! connect maps to are decided once.
 
+pub mod dns;
 mod tls;
 
 use std::io;
@@ -87,10 +88,13 @@ impl Transport {
         Transport { tls, connect_timeout }
     }
 
-    /// Connects to `host:port`, with a TLS handshake (SNI `host`) when `tls`. The TCP connect
-    /// and the handshake each get the connect timeout.
+    /// Connects to `host:port`, with a TLS handshake (SNI `host`) when `tls`. The lookup (from
+    /// the cache, see [`dns`]), the TCP connect and the handshake each get the connect timeout.
     pub async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Stream, ErrorKind> {
-        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
+        let addrs = dns::resolve(host, port, self.connect_timeout)
+            .await
+            .map_err(|_| ErrorKind::ConnectError)?;
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addrs[..]))
             .await
             .map_err(|_| ErrorKind::ConnectTimeout)?
             .map_err(|e| classify_connect(&e))?;

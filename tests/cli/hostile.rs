@@ -311,3 +311,45 @@ fn connects_back_off_per_vu_while_the_target_refuses_them() {
     // Per VU in 2 s: 10+20+40+...+640 ms then 1 s waits: about 8 connects.
     assert!((4..=30).contains(&n), "{n} connects from 2 VUs in 2 s: {st}");
 }
+
+/// A name that does not resolve is refused before any traffic, with exit 2 and no run
+/// directory (5 VUs made 8,640 lookups in 3 s and the run "completed" with connect errors).
+/// `a..b` fails inside the C library, without asking any name server. A name that resolves is
+/// looked up once, before the run, and its lookup recorded in `meta.json`.
+#[test]
+fn an_unresolvable_origin_is_refused_before_the_run_and_lookups_are_recorded() {
+    let d = tmp();
+    let plan = "name: dns\ntarget: http://a..b:8080\nscenarios:\n  s:\n    steps:\n      - { name: x, request: GET /x }\nphases:\n  - { name: p, scenario: s, vus: 5, duration: 3s }\n";
+    let t = std::time::Instant::now();
+    let (out, run) = run_plan(d.path(), plan, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "refused before the run: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot resolve `a..b`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!run.exists(), "no run directory");
+
+    let srv = TestServer::start(false);
+    let plan = format!(
+        "name: dns\ntarget: http://localhost:{}\nscenarios:\n  s:\n    steps:\n      - {{ name: f, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 20, max_duration: 10s }}\n",
+        srv.addr.port()
+    );
+    let d = tmp();
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    let resolved = &meta["resolved"][0];
+    assert_eq!(resolved["origin"], format!("localhost:{}", srv.addr.port()), "{meta}");
+    assert!(resolved["lookup_ms"].as_f64().is_some(), "{meta}");
+    assert!(
+        resolved["addrs"].to_string().contains(&srv.addr.port().to_string()),
+        "{meta}"
+    );
+}

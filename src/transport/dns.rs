@@ -1,0 +1,131 @@
+//! Name resolution for connects: each origin is resolved once before the run (a name that does
+//! not resolve is refused before any traffic), then cached for 30 s and refreshed by one caller
+//! while the others keep using the addresses they have. Lookups run on a thread of their own
+//! and are bounded by the connect timeout: a resolver that never answers cannot hold up a
+//! connect, nor the end of the run (a blocked `getaddrinfo` on the runtime's blocking pool
+//! would be waited for at exit).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long resolved addresses are used before they are looked up again. `getaddrinfo` does not
+/// say a record's TTL; 30 s is what the JVM caches for.
+const TTL: Duration = Duration::from_secs(30);
+
+/// Why a name did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// The resolver answered: no such name, or no address.
+    NotFound(String),
+    /// No answer within the timeout.
+    Timeout,
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::NotFound(e) => write!(f, "{e}"),
+            LookupError::Timeout => write!(f, "no answer from the resolver within the connect timeout"),
+        }
+    }
+}
+
+struct Entry {
+    addrs: Arc<[SocketAddr]>,
+    at: Instant,
+    refreshing: bool,
+}
+
+/// The process's cache of resolved names (one per process, as the OS's own would be).
+fn cache() -> &'static Mutex<HashMap<(String, u16), Entry>> {
+    static CACHE: OnceLock<Mutex<HashMap<(String, u16), Entry>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// One lookup, blocking, on a thread of its own that is left behind if it outlives `timeout`.
+fn lookup_blocking(host: &str, port: u16, timeout: Duration) -> Result<Arc<[SocketAddr]>, LookupError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new().name("stampede-dns".into()).spawn(move || {
+        let r = (name.as_str(), port)
+            .to_socket_addrs()
+            .map(|a| a.collect::<Vec<_>>())
+            .map_err(|e| e.to_string());
+        let _ = tx.send(r);
+    });
+    if let Err(e) = spawned {
+        return Err(LookupError::NotFound(format!("cannot start a lookup: {e}")));
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs.into()),
+        Ok(Ok(_)) => Err(LookupError::NotFound("no address".into())),
+        Ok(Err(e)) => Err(LookupError::NotFound(e)),
+        Err(_) => Err(LookupError::Timeout),
+    }
+}
+
+/// Resolves `host:port` now (not from the cache), stores it, and says how long it took: for the
+/// check before a run.
+pub fn resolve_now(host: &str, port: u16, timeout: Duration) -> Result<(Arc<[SocketAddr]>, Duration), LookupError> {
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok((Arc::from([SocketAddr::new(ip, port)]), Duration::ZERO));
+    }
+    let started = Instant::now();
+    let addrs = lookup_blocking(host, port, timeout)?;
+    let took = started.elapsed();
+    store(host, port, addrs.clone());
+    Ok((addrs, took))
+}
+
+fn store(host: &str, port: u16, addrs: Arc<[SocketAddr]>) {
+    if let Ok(mut c) = cache().lock() {
+        c.insert(
+            (host.to_string(), port),
+            Entry {
+                addrs,
+                at: Instant::now(),
+                refreshing: false,
+            },
+        );
+    }
+}
+
+/// The addresses of `host:port` for a connect: from the cache while fresh; when stale, one
+/// caller looks them up again (bounded by `timeout`) while the others use the stale ones.
+pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Arc<[SocketAddr]>, LookupError> {
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(Arc::from([SocketAddr::new(ip, port)]));
+    }
+    let stale = {
+        let Ok(mut c) = cache().lock() else {
+            return Err(LookupError::NotFound("the name cache is unusable".into()));
+        };
+        match c.get_mut(&(host.to_string(), port)) {
+            Some(e) if e.at.elapsed() < TTL => return Ok(e.addrs.clone()),
+            Some(e) if e.refreshing => return Ok(e.addrs.clone()),
+            Some(e) => {
+                e.refreshing = true;
+                Some(e.addrs.clone())
+            }
+            None => None,
+        }
+    };
+    let name = host.to_string();
+    let looked_up = tokio::task::spawn_blocking(move || lookup_blocking(&name, port, timeout))
+        .await
+        .unwrap_or(Err(LookupError::Timeout));
+    match (looked_up, stale) {
+        (Ok(addrs), _) => {
+            store(host, port, addrs.clone());
+            Ok(addrs)
+        }
+        // The name stopped resolving: keep what worked, try again after another TTL.
+        (Err(_), Some(addrs)) => {
+            store(host, port, addrs.clone());
+            Ok(addrs)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
