@@ -47,6 +47,58 @@ struct Level {
     interrupted: bool,
 }
 
+/// How a level went. Every variant but `Held` and `Broke` ends the search.
+enum Verdict {
+    /// The SLO held; the level's goodput (requests/s).
+    Held(f64),
+    Broke,
+    /// Most requests failed (this fraction): the search stops to protect the system.
+    Exploded(f64),
+    /// Ctrl-C during the level.
+    Interrupted,
+    /// No full second was measured after the warm-up.
+    Unmeasured,
+}
+
+/// The search under way: what it has recorded so far, and the last level run (the
+/// ramp-down starts there).
+struct Searching<'a, F> {
+    session: &'a mut Session,
+    opts: &'a SearchOptions,
+    on_step: F,
+    out: Searched,
+    last_run: Option<f64>,
+}
+
+impl<F: FnMut(&CapacityStep)> Searching<'_, F> {
+    /// Runs `load`, judges it and records its row: the one step of both the climb and the
+    /// bisection, so that both record, stop on an interruption and abort on an explosion alike.
+    /// An interrupted level is not recorded: its measurement was cut short.
+    async fn measure(&mut self, load: f64) -> Result<Verdict, RunError> {
+        let lv = run_level(self.session, self.opts, load).await?;
+        self.last_run = Some(load);
+        if lv.interrupted {
+            self.out.interrupted = true;
+            self.out.stop_reason = format!("interrupted during the step at {}", fmt_load(self.opts.model, load));
+            return Ok(Verdict::Interrupted);
+        }
+        let Some(row) = lv.step else {
+            return Ok(Verdict::Unmeasured);
+        };
+        (self.on_step)(&row);
+        let verdict = if lv.exploded {
+            self.out.aborted = true;
+            Verdict::Exploded(row.error_rate)
+        } else if row.slo_passed {
+            Verdict::Held(row.goodput_rps)
+        } else {
+            Verdict::Broke
+        };
+        self.out.steps.push(row);
+        Ok(verdict)
+    }
+}
+
 fn phase_name(model: Model, load: f64) -> String {
     match model {
         Model::Closed => format!("vus-{load}"),
@@ -137,12 +189,17 @@ fn fmt_load(model: Model, x: f64) -> String {
 pub async fn search(
     session: &mut Session,
     opts: &SearchOptions,
-    mut on_step: impl FnMut(&CapacityStep),
+    on_step: impl FnMut(&CapacityStep),
 ) -> Result<Searched, SearchError> {
-    let mut out = Searched::default();
+    let mut s = Searching {
+        session,
+        opts,
+        on_step,
+        out: Searched::default(),
+        last_run: None,
+    };
     let mut good: Option<f64> = None;
     let mut bad: Option<f64> = None;
-    let mut last_run: Option<f64>;
     let mut prev_x: Option<f64> = None;
     let mut flat = 0;
     let mut load = opts.level(opts.min);
@@ -150,38 +207,31 @@ pub async fn search(
 
     // Geometric phase.
     loop {
-        let lv = run_level(session, opts, load).await?;
-        last_run = Some(load);
-        if lv.interrupted {
-            out.interrupted = true;
-            out.stop_reason = format!("interrupted during the step at {}", fmt_load(opts.model, load));
-            break;
-        }
-        let Some(row) = lv.step else {
-            out.stop_reason = format!(
-                "nothing was measured at {} (no full second after the warm-up)",
-                fmt_load(opts.model, load)
-            );
-            break;
+        let x = match s.measure(load).await? {
+            Verdict::Held(x) => x,
+            Verdict::Interrupted => break,
+            Verdict::Unmeasured => {
+                s.out.stop_reason = format!(
+                    "nothing was measured at {} (no full second after the warm-up)",
+                    fmt_load(opts.model, load)
+                );
+                break;
+            }
+            Verdict::Exploded(er) => {
+                s.out.stop_reason = format!(
+                    "errors exploded at {} ({:.0}% > {:.0}%): search stopped to protect the system",
+                    fmt_load(opts.model, load),
+                    er * 100.0,
+                    EXPLODED_ERROR_RATE * 100.0
+                );
+                break;
+            }
+            Verdict::Broke => {
+                bad = Some(load);
+                s.out.stop_reason = format!("the SLO broke at {}", fmt_load(opts.model, load));
+                break;
+            }
         };
-        on_step(&row);
-        let (passed, x, er) = (row.slo_passed, row.goodput_rps, row.error_rate);
-        out.steps.push(row);
-        if lv.exploded {
-            out.aborted = true;
-            out.stop_reason = format!(
-                "errors exploded at {} ({:.0}% > {:.0}%): search stopped to protect the system",
-                fmt_load(opts.model, load),
-                er * 100.0,
-                EXPLODED_ERROR_RATE * 100.0
-            );
-            break;
-        }
-        if !passed {
-            bad = Some(load);
-            out.stop_reason = format!("the SLO broke at {}", fmt_load(opts.model, load));
-            break;
-        }
         good = Some(load);
         match prev_x {
             Some(px) if x < px * (1.0 + FLAT_GROWTH) => flat += 1,
@@ -189,14 +239,14 @@ pub async fn search(
         }
         prev_x = Some(prev_x.map_or(x, |p: f64| p.max(x)));
         if flat >= FLAT_STEPS {
-            out.stop_reason = format!(
+            s.out.stop_reason = format!(
                 "throughput stopped growing for {FLAT_STEPS} steps (saturated) without breaking the SLO up to {}",
                 fmt_load(opts.model, load)
             );
             break;
         }
         if load >= opts.max {
-            out.stop_reason = format!(
+            s.out.stop_reason = format!(
                 "reached the maximum load ({}) without breaking the SLO",
                 fmt_load(opts.model, opts.max)
             );
@@ -208,14 +258,14 @@ pub async fn search(
         } else {
             opts.level(load + opts.resolution(load))
         };
-        if load <= last_run.unwrap_or(0.0) {
-            out.stop_reason = format!("no larger load level below the maximum ({} {unit})", opts.max);
+        if load <= s.last_run.unwrap_or(0.0) {
+            s.out.stop_reason = format!("no larger load level below the maximum ({} {unit})", opts.max);
             break;
         }
     }
 
     // Bisection between the last good and the first bad level.
-    if let (Some(mut lo), Some(mut hi), false, false) = (good, bad, out.aborted, out.interrupted) {
+    if let (Some(mut lo), Some(mut hi), false, false) = (good, bad, s.out.aborted, s.out.interrupted) {
         for _ in 0..MAX_BISECT {
             if hi - lo <= opts.resolution(lo) {
                 break;
@@ -224,37 +274,22 @@ pub async fn search(
             if mid <= lo || mid >= hi {
                 break;
             }
-            let lv = run_level(session, opts, mid).await?;
-            last_run = Some(mid);
-            if lv.interrupted {
-                out.interrupted = true;
-                out.stop_reason = format!("interrupted during the step at {}", fmt_load(opts.model, mid));
-                break;
-            }
-            let Some(row) = lv.step else {
-                break;
-            };
-            on_step(&row);
-            let passed = row.slo_passed;
-            let er = row.error_rate;
-            out.steps.push(row);
-            if lv.exploded {
-                out.aborted = true;
-                out.stop_reason = format!(
-                    "errors exploded at {} ({:.0}%) while bisecting: search stopped to protect the system",
-                    fmt_load(opts.model, mid),
-                    er * 100.0
-                );
-                break;
-            }
-            if passed {
-                lo = mid;
-            } else {
-                hi = mid;
+            match s.measure(mid).await? {
+                Verdict::Held(_) => lo = mid,
+                Verdict::Broke => hi = mid,
+                Verdict::Interrupted | Verdict::Unmeasured => break,
+                Verdict::Exploded(er) => {
+                    s.out.stop_reason = format!(
+                        "errors exploded at {} ({:.0}%) while bisecting: search stopped to protect the system",
+                        fmt_load(opts.model, mid),
+                        er * 100.0
+                    );
+                    break;
+                }
             }
         }
-        if !out.interrupted && !out.aborted {
-            out.stop_reason = format!(
+        if !s.out.interrupted && !s.out.aborted {
+            s.out.stop_reason = format!(
                 "the SLO holds at {} and breaks at {}",
                 fmt_load(opts.model, lo),
                 fmt_load(opts.model, hi)
@@ -262,6 +297,12 @@ pub async fn search(
         }
     }
 
+    let Searching {
+        session,
+        mut out,
+        last_run,
+        ..
+    } = s;
     // Ramp down from the last level instead of dropping the load at once.
     if let (Some(from), false) = (last_run, out.interrupted || opts.ramp_down.is_zero()) {
         let stage = vec![Stage {

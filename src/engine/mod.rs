@@ -4,6 +4,7 @@
 
 mod collect;
 mod executor;
+mod open;
 pub mod program;
 pub mod render;
 pub mod schedule;

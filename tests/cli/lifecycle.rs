@@ -94,6 +94,46 @@ fn phase_selection_runs_only_the_named_phases() {
     assert!(!run.exists(), "nothing may be written for bad arguments");
 }
 
+/// A worker whose runtime cannot start (here: too few file descriptors for 200 workers' event
+/// loops) fails the run, with the reason, instead of leaving it waiting for that worker forever.
+#[test]
+fn a_worker_that_cannot_start_fails_the_run() {
+    let d = tmp();
+    let plan = write(
+        d.path(),
+        "plan.yaml",
+        &plan_with("http://127.0.0.1:9", "  - p95 < 2s\n", ONE_PHASE),
+    );
+    let out = d.path().join("run");
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -n 64 && exec "$0" "$@""#,
+            env!("CARGO_BIN_EXE_stampede"),
+        ])
+        .args(["run", plan.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args(["--workers", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run is still waiting for a worker that never started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not start a worker thread") && err.contains("its runtime did not start"),
+        "{err}"
+    );
+}
+
 fn spawn_run(dir: &std::path::Path, url: &str) -> (std::process::Child, std::path::PathBuf) {
     let plan = write(
         dir,
