@@ -64,7 +64,7 @@ impl Vu {
         worker: &Worker,
         phase: &Phase,
         intended: Option<Instant>,
-        hard: &CancellationToken,
+        kill: &CancellationToken,
     ) -> usize {
         let scenario = self.pick(phase);
         self.feed(worker);
@@ -72,21 +72,21 @@ impl Vu {
         let sc = &program.plan.scenarios[scenario];
         let mut started = intended;
         for (i, step) in sc.steps.iter().enumerate() {
-            if hard.is_cancelled() {
+            if kill.is_cancelled() {
                 return scenario;
             }
             match (&step.kind, program.step_ids[scenario][i]) {
-                (StepKind::Pause(t), _) => self.pause(t, hard).await,
+                (StepKind::Pause(t), _) => self.pause(t, kill).await,
                 (_, Some(id)) => {
                     let start = started.take().unwrap_or_else(Instant::now);
-                    let sample = step::run(worker, self, id, start, hard).await;
+                    let sample = step::run(worker, self, id, start, kill).await;
                     worker.shard.borrow_mut().record(&sample);
-                    self.back_off_after(sample.error, hard).await;
+                    self.back_off_after(sample.error, kill).await;
                 }
                 (_, None) => {}
             }
             if let Some(t) = &step.think {
-                self.pause(t, hard).await;
+                self.pause(t, kill).await;
             }
         }
         self.iteration += 1;
@@ -95,12 +95,12 @@ impl Vu {
     }
 
     /// The scenario's end-of-iteration think time; cut short when the VU is asked to stop.
-    pub async fn think_after(&mut self, worker: &Worker, scenario: usize, soft: &CancellationToken) {
+    pub async fn think_after(&mut self, worker: &Worker, scenario: usize, stop: &CancellationToken) {
         if let Some(t) = worker.program.plan.scenarios[scenario].think {
             let d = think_time(&t, &mut self.rng);
             tokio::select! {
                 _ = tokio::time::sleep(d) => {}
-                _ = soft.cancelled() => {}
+                _ = stop.cancelled() => {}
             }
         }
     }
@@ -109,7 +109,7 @@ impl Vu {
     /// in a row, at most 1 s, so that a target that is down (nothing listening, every
     /// connect refused at once) gets a few connects per VU and second instead of a flood that
     /// keeps a core busy. Not timed: the wait is the generator's, not the target's.
-    async fn back_off_after(&mut self, error: Option<ErrorKind>, hard: &CancellationToken) {
+    async fn back_off_after(&mut self, error: Option<ErrorKind>, kill: &CancellationToken) {
         if !error.is_some_and(ErrorKind::is_connect_failure) {
             self.connect_failures = 0;
             return;
@@ -118,15 +118,15 @@ impl Vu {
         let wait = Duration::from_millis(10u64 << (self.connect_failures - 1).min(7)).min(Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = hard.cancelled() => {}
+            _ = kill.cancelled() => {}
         }
     }
 
-    async fn pause(&mut self, t: &Think, hard: &CancellationToken) {
+    async fn pause(&mut self, t: &Think, kill: &CancellationToken) {
         let d = think_time(t, &mut self.rng);
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
-            _ = hard.cancelled() => {}
+            _ = kill.cancelled() => {}
         }
     }
 
