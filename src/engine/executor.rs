@@ -236,8 +236,8 @@ async fn drive_ramping_vus(
 }
 
 /// The open model: an [`OpenPool`] decides, this loop sleeps, wakes and spawns as told, and
-/// ends the phase: arrivals due before the end may wait for a VU until the grace period runs
-/// out; those still waiting then never ran, and are counted as dropped.
+/// ends the phase: arrivals still waiting for a free VU when the time is up never start, and
+/// are counted as dropped; iterations in flight get the grace period.
 #[allow(clippy::too_many_arguments)]
 async fn drive_arrivals(
     worker: &Rc<Worker>,
@@ -279,14 +279,17 @@ async fn drive_arrivals(
     // Wait out the phase's nominal end, so the last second is measured like the others.
     deadline_or_stop(end, &stops.stop).await;
     stops.stop.cancel();
-    let drained = async {
-        while pool.borrow().waiting() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+    // Time is up. Arrivals just handed to a VU that was woken for them start as that VU runs
+    // (a yield lets it); those for which no VU was free never started and are dropped, as in
+    // k6. Only iterations in flight get the grace period, so a phase lasts at most its
+    // duration plus the grace, however stalled the target.
+    for _ in 0..4 {
+        let before = pool.borrow().waiting();
+        tokio::task::yield_now().await;
+        let after = pool.borrow().waiting();
+        if after == 0 || after == before {
+            break;
         }
-    };
-    tokio::select! {
-        _ = tokio::time::timeout(stops.grace, drained) => {}
-        _ = stops.kill.cancelled() => {}
     }
     let dropped = pool.borrow_mut().close();
     let mut shard = worker.shard.borrow_mut();
@@ -314,8 +317,7 @@ async fn open_vu(worker: Rc<Worker>, phase: usize, pool: Rc<RefCell<OpenPool>>, 
             }
         }
         loop {
-            // Arrivals due before the phase ended still run after it (within the grace period);
-            // once in-flight work is killed, what is left is counted as dropped instead.
+            // Once in-flight work is killed, nothing more starts.
             if stops.kill.is_cancelled() {
                 break;
             }

@@ -353,3 +353,34 @@ fn an_unresolvable_origin_is_refused_before_the_run_and_lookups_are_recorded() {
         "{meta}"
     );
 }
+
+/// Open model against a stalled target: every request takes 10 s, 5 VUs at most, 40 arrivals a
+/// second for 2 s, grace 1 s. The waiting arrivals used to get a grace period of their own and
+/// in-flight work another (a 5 s phase lasted 10.5 s with 0 dropped); now arrivals still waiting
+/// at the end are dropped and only in-flight work gets the grace: the phase ends by 2 s + 3 s
+/// (it took 8 s).
+#[test]
+fn a_stalled_target_cannot_stretch_an_open_phase_past_its_duration_plus_grace() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let plan = format!(
+        "name: stall\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: slow, request: GET /delay/10000 }}\nphases:\n  - {{ name: p, scenario: s, rate: 40, pre_vus: 5, max_vus: 5, duration: 2s, grace: 3s }}\n",
+        srv.url()
+    );
+    let t = std::time::Instant::now();
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(6500),
+        "the phase took {took:?}: {}",
+        text(&out)
+    );
+    let s = summary_json(&run);
+    let p = &s["phases"][0];
+    assert_eq!(step0(&s)["errors_by_kind"]["interrupted"], 5, "{p}");
+    let dropped = p["dropped_iterations"].as_u64().unwrap();
+    assert!(
+        (70..=80).contains(&dropped),
+        "80 arrivals, 5 started: {dropped} dropped; {p}"
+    );
+}
