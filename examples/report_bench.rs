@@ -140,7 +140,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 dropped: 0,
                 steps: ivs,
             };
-            writeln!(out, "{}", iv.to_json_line())?;
+            writeln!(out, "{}", iv.to_json_line()?)?;
         }
     }
     out.flush()?;

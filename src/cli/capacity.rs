@@ -232,11 +232,14 @@ pub fn capacity(a: CapacityArgs) -> u8 {
                 }
             };
             if a.json {
-                let mut v = serde_json::to_value(&cap).unwrap_or_default();
+                let mut v = match serde_json::to_value(&cap) {
+                    Ok(v) => v,
+                    Err(e) => return invalid(format!("the capacity result cannot be written as JSON: {e}")),
+                };
                 if let Some(o) = v.as_object_mut() {
                     o.insert("run_dir".into(), outcome.dir.display().to_string().into());
                 }
-                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                outln!("{v:#}");
             } else {
                 out!("{}", render_capacity(&cap));
                 outln!("run directory: {}", outcome.dir.display());

@@ -162,7 +162,8 @@ struct StepRecord {
 }
 
 impl Interval {
-    pub fn to_json_line(&self) -> String {
+    /// The interval as one line of `intervals.jsonl`.
+    pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
         let rec = Record {
             phase: self.phase.clone(),
             seq: self.seq,
@@ -189,7 +190,7 @@ impl Interval {
                 })
                 .collect(),
         };
-        serde_json::to_string(&rec).unwrap_or_default()
+        serde_json::to_string(&rec)
     }
 
     pub fn from_json_line(line: &str) -> Result<Interval, String> {
@@ -256,7 +257,7 @@ mod tests {
                 samples: vec!["HTTP 503: busy".into()],
             }],
         };
-        let line = iv.to_json_line();
+        let line = iv.to_json_line().unwrap();
         assert!(!line.contains('\n'));
         let back = Interval::from_json_line(&line).unwrap();
         assert!(

@@ -25,7 +25,10 @@ pub struct IntervalLog {
 impl IntervalLog {
     /// Appends one interval and flushes it to the OS, so a killed process loses nothing before it.
     pub fn append(&mut self, iv: &Interval) -> Result<(), RunDirError> {
-        let mut line = iv.to_json_line();
+        let mut line = iv.to_json_line().map_err(|source| RunDirError::Serialize {
+            path: self.path.display().to_string(),
+            source,
+        })?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(io_err(&self.path))?;
         self.file.flush().map_err(io_err(&self.path))
