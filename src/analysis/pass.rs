@@ -166,6 +166,7 @@ fn for_each_monitor(dir: &Path, mut f: impl FnMut(MonitorRecord)) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::series::tests::interval;
 
     fn meta() -> RunMeta {
         let phase = |name: &str| {
@@ -179,20 +180,6 @@ mod tests {
             "phases": [phase("a"), phase("b"), phase("never")], "steps": [], "thresholds": []
         }))
         .unwrap()
-    }
-
-    fn interval(phase: &str, t: f64) -> Interval {
-        Interval {
-            phase: phase.into(),
-            seq: 0,
-            t,
-            dur: 1.0,
-            vus: 1,
-            waiting: 0,
-            iterations: 1,
-            dropped: 0,
-            steps: Vec::new(),
-        }
     }
 
     fn record(t: f64, monitor: &str, series: &[(&str, f64)], error: Option<&str>) -> MonitorRecord {

@@ -210,12 +210,13 @@ pub fn server_series(samples: &Samples, charted: &BTreeSet<String>) -> Vec<Serve
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn iv(t: f64) -> Interval {
+    /// An interval of one second in `phase`, without steps.
+    pub(crate) fn interval(phase: &str, t: f64) -> Interval {
         Interval {
-            phase: "p".into(),
+            phase: phase.into(),
             seq: 0,
             t,
             dur: 1.0,
@@ -231,7 +232,7 @@ mod tests {
     fn a_run_longer_than_expected_is_coarsened_not_unbounded() {
         let mut b = TimelineBuilder::new(10.0);
         for t in 0..5_000 {
-            b.add(&iv(t as f64));
+            b.add(&interval("p", t as f64));
         }
         let tl = b.finish();
         assert!(tl.points.len() <= 2 * MAX_POINTS, "{}", tl.points.len());
