@@ -19,7 +19,7 @@ pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub(crate) use labels::named_enum;
 pub use pass::{analyze, analyze_dir, summarize_dir, Analysis};
 pub use summary::{
-    summarize_aggs, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric,
-    StepSummary, Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
+    ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

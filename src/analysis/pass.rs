@@ -64,7 +64,7 @@ pub fn analyze(run: &Run) -> Analysis {
 /// The folds of one pass, fed one record at a time.
 struct Pass {
     aggs: Vec<PhaseAgg>,
-    joint: findings::Timeline,
+    joint: findings::JointTimeline,
     chart: TimelineBuilder,
     /// The server series keys worth a chart (see [`series::charted`]).
     charted: BTreeSet<String>,
@@ -77,7 +77,7 @@ impl Pass {
         Pass {
             // Every planned phase, in plan order, even one that never ran.
             aggs: meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect(),
-            joint: findings::Timeline::default(),
+            joint: findings::JointTimeline::default(),
             chart: TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum()),
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),

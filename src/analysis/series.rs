@@ -191,8 +191,8 @@ pub fn charted(series: &str) -> bool {
     WANTED.iter().any(|w| series.contains(w))
 }
 
-/// The server series to chart: of the `charted` keys, the first [`MAX_SERVER_CHARTS`] (by name)
-/// with at least two points, each thinned to at most [`MAX_SERVER_POINTS`].
+/// The server series to chart: of the `charted` keys, the first six (by name) with at
+/// least two points, each thinned to at most 600 points.
 pub fn server_series(samples: &Samples, charted: &BTreeSet<String>) -> Vec<ServerSeries> {
     charted
         .iter()

@@ -384,7 +384,7 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
 /// The client-side summary from phase aggregates already folded (see
 /// [`super::aggregate_into`]); `skipped` are the unreadable interval lines. Server metrics,
 /// findings and capacity need the whole run directory: [`super::analyze_dir`] adds them.
-pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
+pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
     // Phases that never started (skipped by a stop) are left out; the status says why.
     let phases: Vec<PhaseSummary> = aggs
         .iter()

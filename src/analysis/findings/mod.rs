@@ -3,19 +3,19 @@
 //! recommendation in plain words. Pure functions of the run directory, like the rest of
 //! `analysis`, so `stampede summary` finds what `stampede run` found.
 //!
-//! This module holds what the rules share: the joint [`Timeline`], lookups on it, the latency
+//! This module holds what the rules share: the [`JointTimeline`], lookups on it, the latency
 //! impact of a set of seconds, the per-phase server metrics, and [`RULES`], the one list every
 //! rule is registered in. Each rule has a file of its own (docs/monitors.md has them in words):
-//! - [`saturation`]: a pool at its limit (`*_in_use` = `*_max`, `*_busy_workers` =
+//! - `saturation`: a pool at its limit (`*_in_use` = `*_max`, `*_busy_workers` =
 //!   `*_max_workers`, PostgreSQL connections = `max_connections`), rated by what the client saw
 //!   meanwhile (latency over its threshold or doubled, throughput flat while users grew), and
 //!   the errors whose kind matches a saturated pool (timeouts, 503, 504 while it was full);
-//! - [`cpu`]: CPU ≥ 90 % or load average ≥ cores while latency degraded → CPU-bound;
-//! - [`restarts`]: process restarts → worker instability;
-//! - [`hit_ratio`]: a cache hit ratio lower in the busier seconds than in the quieter ones;
-//! - [`drift`]: memory or latency drifting upward over a long phase (slope per hour) → possible
+//! - `cpu`: CPU ≥ 90 % or load average ≥ cores while latency degraded → CPU-bound;
+//! - `restarts`: process restarts → worker instability;
+//! - `hit_ratio`: a cache hit ratio lower in the busier seconds than in the quieter ones;
+//! - `drift`: memory or latency drifting upward over a long phase (slope per hour) → possible
 //!   leak;
-//! - [`configuration`]: errors that come from configuration, not load.
+//! - `configuration`: errors that come from configuration, not load.
 
 mod configuration;
 mod cpu;
@@ -88,12 +88,12 @@ pub type Samples = BTreeMap<String, Vec<(f64, f64)>>;
 /// while the run directory is streamed (a soak's records never have to be held at once; what
 /// is held is one merged histogram per client second and the server values).
 #[derive(Default)]
-pub struct Timeline {
+pub struct JointTimeline {
     pub secs: Vec<Sec>,
     pub server: Samples,
 }
 
-impl Timeline {
+impl JointTimeline {
     /// Adds one client second: the steps of an interval merged.
     pub fn add_interval(&mut self, iv: &Interval) {
         let mut latency = crate::recorder::new_growable();
