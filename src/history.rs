@@ -9,6 +9,7 @@ use std::time::UNIX_EPOCH;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::analysis::{summarize_dir, Summary};
+use crate::rundir::RunStatus;
 
 /// Bumped when the table layout changes; an index of another version is dropped and rebuilt.
 const SCHEMA_VERSION: i32 = 1;
@@ -69,6 +70,15 @@ fn stamp(dir: &Path) -> i64 {
             t.wrapping_mul(31).wrapping_add(m.len() as i64)
         })
         .fold(17i64, |a, b| a.wrapping_mul(1_000_003).wrapping_add(b))
+}
+
+/// The name a run status is stored under in `meta.json` (its serde name), so the index and
+/// the run directory spell it alike.
+fn status_name(s: RunStatus) -> String {
+    match serde_json::to_value(s) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
 }
 
 impl Index {
@@ -132,7 +142,7 @@ impl Index {
         let stored = std::fs::read_to_string(dir.join("summary.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
-            .filter(|s| s.status != crate::rundir::RunStatus::Running);
+            .filter(|s| s.status != RunStatus::Running);
         let summary = match stored {
             Some(s) => s,
             None => match summarize_dir(dir) {
@@ -156,7 +166,7 @@ impl Index {
                     id,
                     s.name,
                     s.started_at,
-                    format!("{:?}", s.status).to_lowercase(),
+                    status_name(s.status),
                     s.verdict.label(),
                     phases.join(", "),
                     busiest.map(|p| p.name.clone()).unwrap_or_default(),

@@ -1,14 +1,25 @@
 //! Analysis: from intervals to numbers and verdicts. Pure functions over run-directory data,
 //! so `stampede summary` on a directory gives what `stampede run` printed at its end.
+//!
+//! [`analyze_dir`] is the one pass over a run directory: it yields the summary (with server
+//! metrics, [`findings`] and capacity), the chart timeline and the charted server series
+//! together, and everything that reads a run (the runner's final summary, `stampede summary`,
+//! `compare`, the history, the reports) goes through it.
 
 mod aggregate;
+pub mod compare;
 pub mod findings;
+mod labels;
+mod pass;
+pub mod series;
 mod summary;
 mod thresholds;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
+pub(crate) use labels::named_enum;
+pub use pass::{analyze, analyze_dir, summarize_dir, Analysis};
 pub use summary::{
-    summarize, summarize_aggs, summarize_dir, Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Projection,
-    ServerMetric, StepSummary, Summary, ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
+    ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

@@ -1,28 +1,33 @@
-//! The run summary, schema `stampede.summary/v1` (DESIGN.md). Fields are only ever added.
+//! The run summary, schema `stampede.summary/v1`: what `stampede run` prints at its end and
+//! `stampede summary` rebuilds from the run directory. Fields are only ever added, so an older
+//! reader still reads a newer summary.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::aggregate::{aggregate, PhaseAgg, StepAgg};
+use super::aggregate::{PhaseAgg, StepAgg};
+use super::labels::named_enum;
 use super::thresholds::evaluate;
-use crate::outcome::{classify, ErrorClass};
-use crate::rundir::{Run, RunMeta, RunStatus};
+use crate::outcome::classify;
+use crate::rundir::{RunMeta, RunStatus};
 
 pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";
 
 /// A measured value within this fraction of its limit makes a pass conditional.
 const NEAR_LIMIT: f64 = 0.10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Passed,
-    PassedWithConditions,
-    Failed,
+named_enum! {
+    /// The run's verdict, stored under its `as_str` name.
+    pub enum Verdict {
+        Passed = "passed",
+        PassedWithConditions = "passed_with_conditions",
+        Failed = "failed",
+    }
 }
 
 impl Verdict {
+    /// For people: the headline of terminal and reports, and the index's verdict column.
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Passed => "PASSED",
@@ -46,19 +51,30 @@ pub struct Summary {
     pub phases: Vec<PhaseSummary>,
     /// Problems reading the run directory (e.g. a torn last line after a crash).
     pub warnings: Vec<String>,
-    /// Bottlenecks and other findings from the joint client/server timeline (issue 7).
+    /// Bottlenecks and other findings from the joint client/server timeline.
     #[serde(default)]
     pub findings: Vec<Finding>,
-    /// The capacity search's result, when the run directory holds one (issue 5).
+    /// The capacity search's result, when the run directory holds one (`capacity.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+}
+
+named_enum! {
+    /// How urgent a finding is, most urgent first (findings sort by it).
+    pub enum Priority {
+        /// The client already suffers: a threshold crossed, or errors from the bottleneck.
+        Critical = "critical",
+        /// Latency degraded, or errors that distort the results.
+        High = "high",
+        /// At a limit with no client-visible effect yet, or a slow drift.
+        Medium = "medium",
+    }
 }
 
 /// A finding: what was seen, the numbers and times that show it, and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
-    /// critical | high | medium
-    pub priority: String,
+    pub priority: Priority,
     /// Short, e.g. "Connection pool `db` saturated".
     pub title: String,
     /// Evidence lines with numbers and times, e.g. "db_pool_in_use 100/100 from t=42s to t=75s".
@@ -83,7 +99,7 @@ pub struct ServerMetric {
     pub max: f64,
 }
 
-/// The result of `stampede capacity` (DESIGN.md names the first fields).
+/// The result of `stampede capacity`, as its `capacity.json` holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Capacity {
     /// `closed` (load = VUs) or `open` (load = arrivals/s).
@@ -210,7 +226,7 @@ pub struct PhaseSummary {
     pub errors_by_class: BTreeMap<String, u64>,
     pub steps: Vec<StepSummary>,
     pub thresholds: Vec<ThresholdResult>,
-    /// Server-side series over this phase, from the monitors (issue 7).
+    /// Server-side series over this phase, from the monitors.
     #[serde(default)]
     pub server: Vec<ServerMetric>,
 }
@@ -322,13 +338,7 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
     let all = agg.merged(None);
     let mut by_class: BTreeMap<String, u64> = BTreeMap::new();
     for (k, v) in &all.kinds {
-        let class = match classify(k) {
-            ErrorClass::Configuration => "configuration",
-            ErrorClass::Load => "load",
-            ErrorClass::Check => "check",
-            ErrorClass::Other => "other",
-        };
-        *by_class.entry(class.into()).or_default() += v;
+        *by_class.entry(classify(k).as_str().into()).or_default() += v;
     }
     let thresholds = run_meta
         .thresholds
@@ -371,42 +381,10 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
     }
 }
 
-/// The summary of a run directory's contents.
-pub fn summarize(run: &Run) -> Summary {
-    let order: Vec<String> = run.meta.phases.iter().map(|p| p.name.clone()).collect();
-    let aggs = aggregate(&order, &run.intervals);
-    let secs = super::findings::seconds_of(&run.intervals);
-    summarize_parts(run, &aggs, &secs)
-}
-
-/// The summary of a run directory, streaming its intervals (a long run never has to fit in
-/// memory; see [`crate::rundir::for_each_interval`]): phase aggregates and the per-second
-/// timeline the findings need are folded as the lines are read.
-pub fn summarize_dir(dir: &std::path::Path) -> Result<Summary, crate::rundir::RunDirError> {
-    let meta = crate::rundir::read_meta(dir)?;
-    let mut aggs: Vec<PhaseAgg> = meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect();
-    let mut secs = Vec::new();
-    let skipped = crate::rundir::for_each_interval(dir, |iv| {
-        super::aggregate::aggregate_into(&mut aggs, &iv);
-        secs.push(super::findings::sec_of(&iv));
-    })?;
-    secs.sort_by(|a, b| a.t.total_cmp(&b.t));
-    let (monitors, monitors_skipped) = crate::rundir::read_monitors(dir)?;
-    let run = Run {
-        meta,
-        intervals: Vec::new(),
-        skipped,
-        capacity: crate::rundir::read_capacity(dir),
-        monitors,
-        monitors_skipped,
-    };
-    Ok(summarize_parts(&run, &aggs, &secs))
-}
-
 /// The client-side summary from phase aggregates already folded (see
 /// [`super::aggregate_into`]); `skipped` are the unreadable interval lines. Server metrics,
-/// findings and capacity are added by [`summarize`] / [`summarize_dir`].
-pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
+/// findings and capacity need the whole run directory: [`super::analyze_dir`] adds them.
+pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, String)]) -> Summary {
     // Phases that never started (skipped by a stop) are left out; the status says why.
     let phases: Vec<PhaseSummary> = aggs
         .iter()
@@ -462,22 +440,4 @@ pub fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usize, Stri
         findings: Vec::new(),
         capacity: None,
     }
-}
-
-/// Adds what needs more than the client aggregates: server metrics per phase, findings over
-/// the joint timeline, monitor warnings, the capacity result.
-fn summarize_parts(run: &Run, aggs: &[PhaseAgg], secs: &[super::findings::Sec]) -> Summary {
-    let mut s = summarize_aggs(&run.meta, aggs, &run.skipped);
-    let mut server = super::findings::server_metrics(run, secs);
-    for p in &mut s.phases {
-        p.server = server.remove(&p.name).unwrap_or_default();
-    }
-    s.warnings.extend(super::findings::monitor_warnings(run));
-    s.findings = super::findings::findings(run, secs);
-    s.capacity = capacity_of(run.capacity.as_ref());
-    s
-}
-
-fn capacity_of(v: Option<&serde_json::Value>) -> Option<Capacity> {
-    v.and_then(|v| serde_json::from_value(v.clone()).ok())
 }

@@ -5,6 +5,7 @@ use super::model::Report;
 use super::svg::{render, Axis, Chart, Line, Ticks};
 
 /// A rendered chart: a file stem (for Markdown's `charts/` directory), its title and the SVG.
+#[derive(Debug, Clone)]
 pub struct RenderedChart {
     pub stem: String,
     pub title: String,
@@ -30,7 +31,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         return out;
     }
     let pts = &r.timeline.points;
-    let series = |name: &str, f: &dyn Fn(&super::series::TimePoint) -> f64, axis: Axis, dashed: bool| Line {
+    let series = |name: &str, f: &dyn Fn(&crate::analysis::series::TimePoint) -> f64, axis: Axis, dashed: bool| Line {
         name: name.into(),
         points: pts.iter().map(|p| (p.t, f(p))).collect(),
         axis,

@@ -1,15 +1,14 @@
 //! HTML: one self-contained file (inline CSS and SVG, no script, nothing fetched), light and
-//! dark, readable on a phone, printable. Every value from the plan or the target goes through
-//! [`esc`]; the Content-Security-Policy forbids scripts and network access as a second line of
-//! defence.
+//! dark, readable on a phone, printable. Renders a [`Document`]; every piece of text goes
+//! through [`esc`] (ours too: it costs nothing and nothing slips through), and the
+//! Content-Security-Policy forbids scripts and network access as a second line of defence.
 
 use std::fmt::Write as _;
 
 use super::charts::RenderedChart;
+use super::document::{self, Block, Document, Span};
 use super::escape::html as esc;
-use super::model::{memory, Report, Status};
-use super::terminal::{count, ms, pct};
-use crate::analysis::PhaseSummary;
+use super::model::Report;
 
 const CSS: &str = r#"
 :root{--fg:#1f2328;--bg:#fff;--mut:#59636e;--bd:#d1d9e0;--alt:#f6f8fa;--ok:#1a7f37;--warn:#9a6700;--bad:#d1242f}
@@ -26,7 +25,6 @@ thead th{background:var(--alt);white-space:normal}
 .verdict{display:inline-block;padding:.2em .6em;border-radius:6px;font-weight:700;color:#fff}
 .v-passed{background:var(--ok)}.v-passed_with_conditions{background:var(--warn)}.v-failed{background:var(--bad)}
 .s-pass{color:var(--ok)}.s-near{color:var(--warn)}.s-fail{color:var(--bad)}
-.rating{font-weight:700}
 figure{margin:1em 0;break-inside:avoid}figcaption{color:var(--mut);font-size:.9em}
 svg{max-width:100%;height:auto}
 .phase{break-inside:avoid-page}
@@ -35,147 +33,13 @@ footer{color:var(--mut);font-size:.85em;margin-top:2em}
 @media print{body{max-width:none;font-size:11pt;color:#000;background:#fff}.tw{overflow:visible}h2{break-after:avoid}a{color:inherit}}
 "#;
 
-/// A table: header cells and body rows, all already escaped or formatted by us.
-fn table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
-    out.push_str("<div class=\"tw\"><table><thead><tr>");
-    for h in head {
-        let _ = write!(out, "<th>{h}</th>");
-    }
-    out.push_str("</tr></thead><tbody>");
-    for r in rows {
-        out.push_str("<tr>");
-        for c in r {
-            let _ = write!(out, "<td>{c}</td>");
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table></div>\n");
-}
-
-fn heads(h: &[&str]) -> Vec<String> {
-    h.iter().map(|s| esc(s)).collect()
-}
-
-fn status_cell(s: Status) -> String {
-    let class = match s {
-        Status::Pass => "s-pass",
-        Status::Near => "s-near",
-        Status::Fail => "s-fail",
-    };
-    format!("<span class=\"{class}\">{} {}</span>", s.icon(), esc(s.word()))
-}
-
-fn phase_section(out: &mut String, i: usize, p: &PhaseSummary, r: &Report) {
-    let _ = write!(out, "<section class=\"phase\"><h3>{}. {}</h3><ul>", i + 1, esc(&p.name));
-    let _ = write!(
-        out,
-        "<li><b>Configuration</b>: {} — {}</li>",
-        esc(&p.model),
-        esc(&p.description)
-    );
-    let _ = write!(
-        out,
-        "<li><b>Measured</b>: {:.1}s, {} requests, {:.1} req/s, {} iterations, up to {} VUs, {} dropped arrivals</li>",
-        p.duration_s,
-        count(p.requests),
-        p.rps,
-        count(p.iterations),
-        p.vus_max,
-        count(p.dropped_iterations)
-    );
-    let pr = r.phases.iter().find(|x| x.name == p.name);
-    if let Some(pr) = pr {
-        let _ = write!(
-            out,
-            "<li><b>Assessment</b>: <span class=\"rating\">{}</span>: {}</li>",
-            esc(&pr.rating),
-            esc(&pr.assessment)
-        );
-    }
-    out.push_str("</ul>");
-    let rows: Vec<Vec<String>> = p
-        .steps
-        .iter()
-        .map(|s| {
-            let mut c = vec![esc(&s.name)];
-            match &s.latency_ms {
-                Some(l) => c.extend([l.avg, l.p50, l.p95, l.p99, l.max].iter().map(|v| esc(&ms(*v)))),
-                None => c.extend(std::iter::repeat_n("-".to_string(), 5)),
-            }
-            c.push(esc(&pct(1.0 - s.error_rate)));
-            c.push(format!("{:.1}", s.rps));
-            c.push(esc(&count(s.requests)));
-            c
-        })
-        .collect();
-    table(
-        out,
-        &heads(&[
-            "Endpoint", "avg", "p50", "p95", "p99", "max", "success", "req/s", "requests",
-        ]),
-        &rows,
-    );
-    if let Some(pr) = pr.filter(|pr| pr.errors.total > 0) {
-        let _ = write!(out, "<p><b>Errors</b>: {}</p>", esc(&pr.errors.explanation));
-        let rows: Vec<Vec<String>> = pr
-            .errors
-            .rows
-            .iter()
-            .map(|e| {
-                vec![
-                    esc(&e.step),
-                    esc(&e.kind),
-                    esc(&e.class),
-                    esc(&count(e.count)),
-                    esc(&pct(e.share)),
-                ]
-            })
-            .collect();
-        table(
-            out,
-            &heads(&["Endpoint", "Error", "Class", "Count", "Share of endpoint"]),
-            &rows,
-        );
-        let samples: Vec<String> = p
-            .steps
-            .iter()
-            .flat_map(|s| {
-                s.error_samples
-                    .iter()
-                    .map(move |m| format!("<li><b>{}</b>: <code>{}</code></li>", esc(&s.name), esc(m)))
-            })
-            .collect();
-        if !samples.is_empty() {
-            let _ = write!(
-                out,
-                "<p>Sample error messages, as the target gave them:</p><ul>{}</ul>",
-                samples.concat()
-            );
-        }
-    }
-    if !p.server.is_empty() {
-        out.push_str("<p><b>Server metrics</b></p>");
-        let rows: Vec<Vec<String>> = p
-            .server
-            .iter()
-            .map(|m| {
-                let u = esc(&m.unit);
-                vec![
-                    esc(&m.name),
-                    format!("{:.0}-{:.0}{u}", m.min, m.max),
-                    format!("{:.1}{u}", m.min),
-                    format!("{:.1}{u}", m.avg),
-                    format!("{:.1}{u}", m.max),
-                ]
-            })
-            .collect();
-        table(out, &heads(&["Metric", "range", "min", "avg", "max"]), &rows);
-    }
-    out.push_str("</section>\n");
-}
-
+/// The HTML page of a report, with its charts inline.
 pub fn render(r: &Report, charts: &[RenderedChart]) -> String {
-    let s = &r.summary;
+    render_document(&document::of_report(r, charts))
+}
+
+/// Any document as a page.
+pub fn render_document(doc: &Document) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let _ = write!(
         out,
@@ -184,180 +48,127 @@ pub fn render(r: &Report, charts: &[RenderedChart]) -> String {
 <meta name=\"color-scheme\" content=\"light dark\">\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
 <title>{}</title><style>{CSS}</style></head><body>\n",
-        esc(&r.title)
+        esc(&doc.title)
     );
-    let _ = write!(out, "<h1>{}</h1><ul class=\"meta\">", esc(&r.title));
-    let _ = write!(out, "<li>Date: {}</li>", esc(&r.date));
-    if let Some(t) = &r.target {
-        let _ = write!(out, "<li>Target: {}</li>", esc(t));
+    blocks(&mut out, &doc.blocks);
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn blocks(out: &mut String, list: &[Block]) {
+    for b in list {
+        block(out, b);
+        out.push('\n');
     }
-    let _ = write!(out, "<li>Plan: {} ({})</li>", esc(&r.plan), esc(&r.plan_file));
-    let _ = write!(out, "<li>Phases run: {}</li>", esc(&r.phases_run.join(", ")));
-    let e = &r.environment;
-    let _ = write!(
-        out,
-        "<li>Environment: stampede {} on {} ({}), {} cores, {} memory, {} load threads, segment {}</li>",
-        esc(&e.tool_version),
-        esc(&e.host),
-        esc(&e.os),
-        e.cores,
-        esc(&memory(e.memory_bytes)),
-        e.workers,
-        esc(&e.segment)
-    );
-    for n in &r.notes {
-        let _ = write!(out, "<li>Note: {}</li>", esc(n));
-    }
-    out.push_str("</ul>\n");
-    let verdict_class = match r.verdict {
-        crate::analysis::Verdict::Passed => "passed",
-        crate::analysis::Verdict::PassedWithConditions => "passed_with_conditions",
-        crate::analysis::Verdict::Failed => "failed",
-    };
-    let _ = write!(
-        out,
-        "<h2>Verdict: <span class=\"verdict v-{verdict_class}\">{}</span></h2><ul>",
-        esc(&r.verdict_label)
-    );
-    for f in &r.failures {
-        let _ = write!(out, "<li>❌ {}</li>", esc(f));
-    }
-    for c in &r.conditions {
-        let _ = write!(out, "<li>⚠️ {}</li>", esc(c));
-    }
-    if r.failures.is_empty() && r.conditions.is_empty() {
-        out.push_str("<li>Every threshold passed, with more than 10% to spare.</li>");
-    }
-    out.push_str("</ul>\n<h2>Executive summary</h2>");
-    let mut head = vec![esc("Metric")];
-    head.extend(r.executive.phases.iter().map(|p| esc(p)));
-    head.push(esc("Target"));
-    let rows: Vec<Vec<String>> = r
-        .executive
-        .rows
-        .iter()
-        .map(|er| {
-            let mut c = vec![format!("<b>{}</b>", esc(&er.metric))];
-            c.extend(er.cells.iter().map(|x| esc(x)));
-            c.push(if er.target.is_empty() {
-                "-".into()
-            } else {
-                esc(&er.target)
-            });
-            c
-        })
-        .collect();
-    table(&mut out, &head, &rows);
-    if !r.sla.is_empty() {
-        out.push_str("<h2>SLA</h2>");
-        let rows: Vec<Vec<String>> = r
-            .sla
-            .iter()
-            .map(|t| {
-                let expr = match &t.step {
-                    Some(st) if !t.expr.contains(st.as_str()) => format!("{} [{}]", esc(&t.expr), esc(st)),
-                    _ => esc(&t.expr),
-                };
-                vec![
-                    esc(&t.phase),
-                    expr,
-                    esc(&t.measured),
-                    esc(&t.target),
-                    status_cell(t.status),
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &heads(&["Phase", "Threshold", "Measured", "Target", "Status"]),
-            &rows,
-        );
-    }
-    if !charts.is_empty() {
-        out.push_str("<h2>Charts</h2>");
-        for c in charts {
-            // The SVG is built by `svg::render`, which escapes every label itself.
-            let _ = write!(
-                out,
-                "<figure>{}<figcaption>{}</figcaption></figure>",
-                c.svg,
-                esc(&c.title)
-            );
+}
+
+fn block(out: &mut String, b: &Block) {
+    match b {
+        Block::Heading { level, text } => {
+            let _ = write!(out, "<h{level}>");
+            spans(out, text);
+            let _ = write!(out, "</h{level}>");
         }
-    }
-    out.push_str("<h2>Phases</h2>\n");
-    for (i, p) in s.phases.iter().enumerate() {
-        phase_section(&mut out, i, p, r);
-    }
-    if let Some(c) = &s.capacity {
-        let fmt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
-        let _ = write!(
-            out,
-            "<h2>Capacity</h2><p>{}</p><p>SLO capacity: {} · saturation: {} · recommended: {} · peak throughput: {:.1} req/s</p>",
-            esc(&c.statement),
-            fmt(c.slo_capacity),
-            fmt(c.saturation),
-            fmt(c.recommended),
-            c.peak_throughput_rps
-        );
-        let rows: Vec<Vec<String>> = c
-            .steps
-            .iter()
-            .map(|st| {
-                vec![
-                    format!("{:.0}", st.load),
-                    format!("{:.1}", st.throughput_rps),
-                    esc(&ms(st.avg_ms)),
-                    esc(&ms(st.p95_ms)),
-                    esc(&ms(st.p99_ms)),
-                    esc(&pct(st.error_rate)),
-                    if st.slo_passed { "✅".into() } else { "❌".into() },
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &heads(&["Load", "req/s", "avg", "p95", "p99", "errors", "SLO"]),
-            &rows,
-        );
-        if !c.projections.is_empty() {
-            out.push_str("<ul>");
-            for p in &c.projections {
-                let _ = write!(out, "<li>Projection (model estimate): {}</li>", esc(p));
+        Block::Facts(facts) => {
+            out.push_str("<ul class=\"meta\">");
+            for (label, value) in facts {
+                let _ = write!(out, "<li>{}: ", esc(label));
+                spans(out, value);
+                out.push_str("</li>");
             }
             out.push_str("</ul>");
         }
-    }
-    if !s.findings.is_empty() {
-        out.push_str("<h2>Bottlenecks and recommendations</h2><ol>");
-        let mut f: Vec<_> = s.findings.iter().collect();
-        let rank = |p: &str| match p {
-            "critical" => 0,
-            "high" => 1,
-            "medium" => 2,
-            _ => 3,
-        };
-        f.sort_by_key(|x| rank(&x.priority));
-        for x in f {
-            let _ = write!(out, "<li><b>[{}] {}</b><ul>", esc(&x.priority), esc(&x.title));
-            for ev in &x.evidence {
-                let _ = write!(out, "<li>{}</li>", esc(ev));
+        Block::Paragraph(text) => {
+            out.push_str("<p>");
+            spans(out, text);
+            out.push_str("</p>");
+        }
+        Block::List { numbered, items } => {
+            let tag = if *numbered { "ol" } else { "ul" };
+            let _ = write!(out, "<{tag}>");
+            for item in items {
+                out.push_str("<li>");
+                spans(out, &item.text);
+                if !item.children.is_empty() {
+                    out.push_str("<ul>");
+                    for c in &item.children {
+                        out.push_str("<li>");
+                        spans(out, c);
+                        out.push_str("</li>");
+                    }
+                    out.push_str("</ul>");
+                }
+                out.push_str("</li>");
             }
-            let _ = write!(out, "<li>Recommendation: {}</li></ul></li>", esc(&x.recommendation));
+            let _ = write!(out, "</{tag}>");
         }
-        out.push_str("</ol>");
-    }
-    if !s.warnings.is_empty() {
-        out.push_str("<h2>Warnings</h2><ul>");
-        for w in &s.warnings {
-            let _ = write!(out, "<li>{}</li>", esc(w));
+        // Alignment is the stylesheet's: the first column left, numbers right.
+        Block::Table { head, rows, .. } => {
+            out.push_str("<div class=\"tw\"><table><thead><tr>");
+            for h in head {
+                out.push_str("<th>");
+                spans(out, h);
+                out.push_str("</th>");
+            }
+            out.push_str("</tr></thead><tbody>");
+            for r in rows {
+                out.push_str("<tr>");
+                for c in r {
+                    out.push_str("<td>");
+                    spans(out, c);
+                    out.push_str("</td>");
+                }
+                out.push_str("</tr>");
+            }
+            out.push_str("</tbody></table></div>");
         }
-        out.push_str("</ul>");
+        Block::Charts { heading, charts } => {
+            if charts.is_empty() {
+                return;
+            }
+            out.push_str("<h2>");
+            spans(out, heading);
+            out.push_str("</h2>");
+            for c in charts {
+                // The SVG is built by `svg::render`, which escapes every label itself.
+                let _ = write!(
+                    out,
+                    "<figure>{}<figcaption>{}</figcaption></figure>",
+                    c.svg,
+                    esc(&c.title)
+                );
+            }
+        }
+        Block::Section { class, blocks: inner } => {
+            let _ = writeln!(out, "<section class=\"{}\">", esc(class));
+            blocks(out, inner);
+            out.push_str("</section>");
+        }
+        Block::Footer(text) => {
+            out.push_str("<footer>");
+            spans(out, text);
+            out.push_str("</footer>");
+        }
     }
-    let _ = write!(
-        out,
-        "<footer>Generated by stampede {} from the run directory; <code>stampede report</code> rebuilds it.</footer>\n</body></html>\n",
-        esc(&r.environment.tool_version)
-    );
-    out
+}
+
+fn spans(out: &mut String, text: &[Span]) {
+    for s in text {
+        match s {
+            Span::Text(t) | Span::Own(t) => out.push_str(&esc(t)),
+            Span::Strong(inner) => {
+                out.push_str("<b>");
+                spans(out, inner);
+                out.push_str("</b>");
+            }
+            Span::Code(t) | Span::Verbatim(t) => {
+                let _ = write!(out, "<code>{}</code>", esc(t));
+            }
+            Span::Class(class, inner) => {
+                let _ = write!(out, "<span class=\"{}\">", esc(class));
+                spans(out, inner);
+                out.push_str("</span>");
+            }
+        }
+    }
 }

@@ -1,17 +1,20 @@
 //! Reports: how results are shown. Knows run directories, summaries and intervals, never sockets.
 //!
-//! [`model`] computes what a report says once; each format renders that model: [`markdown`]
-//! (with SVG files from [`charts`]/[`svg`]), [`html`] (self-contained), JSON (the model
-//! serialized, `stampede.report/v1`) and [`junit`]. [`escape`] holds the only escaping
-//! functions, used for every value that came from a plan or a target.
+//! [`model`] computes what a report says once, from a run's [`crate::analysis::Analysis`];
+//! [`document`] turns it into blocks (headings, lists, tables, charts) that [`markdown`] (with
+//! SVG files from [`charts`]/[`svg`]) and [`html`] (self-contained) only render; JSON is the
+//! model serialized (`stampede.report/v1`) and [`junit`] renders the model's threshold rows.
+//! [`compare`] renders a comparison of two runs the same way. [`escape`] holds the only
+//! escaping functions, used for every value that came from a plan or a target.
 
 pub mod charts;
+pub mod compare;
+pub mod document;
 pub mod escape;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
-pub mod series;
 pub mod svg;
 pub mod terminal;
 
@@ -19,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub use model::{build, Report, REPORT_SCHEMA};
 
-use crate::analysis::{aggregate_into, summarize_aggs, PhaseAgg, Summary};
-use crate::rundir::{for_each_interval, read_meta, RunDirError};
+use crate::analysis::analyze_dir;
+use crate::rundir::RunDirError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -42,85 +45,10 @@ pub enum Format {
     Junit,
 }
 
-/// Sections that later analyses add (findings, capacity, server metrics) may exist only in the
-/// run directory's `summary.json`; carry them over where the rebuilt summary has none, so a
-/// report shows them whichever analysis wrote them.
-fn merge_stored(rebuilt: &mut Summary, dir: &Path) {
-    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
-        return;
-    };
-    let Ok(stored) = serde_json::from_str::<Summary>(&text) else {
-        return;
-    };
-    if rebuilt.findings.is_empty() {
-        rebuilt.findings = stored.findings;
-    }
-    if rebuilt.capacity.is_none() {
-        rebuilt.capacity = stored.capacity;
-    }
-    for p in &mut rebuilt.phases {
-        if p.server.is_empty() {
-            if let Some(sp) = stored.phases.iter().find(|s| s.name == p.name) {
-                p.server = sp.server.clone();
-            }
-        }
-    }
-}
-
-/// Reads a run directory and builds its report (the directory alone is enough). The intervals
-/// are streamed through the summary's aggregates and the chart timeline, one at a time, so a
-/// long run never has to fit in memory.
+/// Reads a run directory and builds its report (the directory alone is enough), through the
+/// same one pass as the summary: the report says what `stampede summary` says.
 pub fn load(dir: &Path) -> Result<Report, ReportError> {
-    let meta = read_meta(dir)?;
-    let order: Vec<String> = meta.phases.iter().map(|p| p.name.clone()).collect();
-    let mut aggs: Vec<PhaseAgg> = order.iter().map(|n| PhaseAgg::new(n)).collect();
-    let mut timeline = series::TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum());
-    let skipped = for_each_interval(dir, |iv| {
-        aggregate_into(&mut aggs, &iv);
-        timeline.add(&iv);
-    })?;
-    let mut summary = summarize_aggs(&meta, &aggs, &skipped);
-    merge_stored(&mut summary, dir);
-    let mut report = model::build_parts(&meta, timeline.finish(), &summary);
-    report.server_series = server_series(dir);
-    Ok(report)
-}
-
-/// The server series a reader looks at next to latency: saturation (busy workers, pool in
-/// use, queue depth), CPU and load, cache hit ratio, connections. At most six, each thinned
-/// to at most 600 points. An unreadable `monitors.jsonl` just means no chart.
-fn server_series(dir: &Path) -> Vec<model::ServerSeries> {
-    const WANTED: &[&str] = &[
-        "busy",
-        "in_use",
-        "queue_depth",
-        "cpu_percent",
-        "load1",
-        "hit_ratio",
-        "connections",
-    ];
-    let Ok((records, _)) = crate::rundir::read_monitors(dir) else {
-        return Vec::new();
-    };
-    let mut by_name: std::collections::BTreeMap<String, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
-    for r in &records {
-        for (k, v) in &r.series {
-            if v.is_finite() && WANTED.iter().any(|w| k.contains(w)) {
-                by_name.entry(format!("{}.{k}", r.monitor)).or_default().push((r.t, *v));
-            }
-        }
-    }
-    by_name
-        .into_iter()
-        .filter(|(_, pts)| pts.len() >= 2)
-        .take(6)
-        .map(|(name, mut points)| {
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let step = points.len().div_ceil(600).max(1);
-            let points = points.into_iter().step_by(step).collect();
-            model::ServerSeries { name, points }
-        })
-        .collect()
+    Ok(build(analyze_dir(dir)?))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ReportError> {

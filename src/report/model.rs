@@ -1,14 +1,15 @@
-//! The report model: everything a report says, computed once from a run directory's contents
-//! and its summary. Every format (Markdown, HTML, JSON, JUnit) renders this model, so they can
+//! The report model: everything a report says, computed once from a run directory's
+//! [`Analysis`]. Every format (Markdown, HTML, JSON, JUnit) renders this model, so they can
 //! never disagree; the JSON format is this model serialized (`stampede.report/v1`).
 
 use serde::Serialize;
+use stampede_plan::CmpOp;
 
-use super::series::{timeline, Timeline};
 use super::terminal::{ms, pct};
-use crate::analysis::{PhaseSummary, Summary, ThresholdResult, Verdict};
+use crate::analysis::series::{ServerSeries, Timeline};
+use crate::analysis::{named_enum, Analysis, PhaseSummary, Summary, ThresholdResult, Verdict};
 use crate::outcome::{classify, ErrorClass};
-use crate::rundir::{Run, RunMeta, ThresholdSpec};
+use crate::rundir::ThresholdSpec;
 
 pub const REPORT_SCHEMA: &str = "stampede.report/v1";
 
@@ -40,13 +41,6 @@ pub struct Report {
     pub summary: Summary,
 }
 
-/// One monitored series over time: `monitor.series` and (seconds since start, value).
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerSeries {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {
     pub tool_version: String,
@@ -74,12 +68,14 @@ pub struct ExecRow {
     pub target: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pass,
-    Near,
-    Fail,
+named_enum! {
+    /// How a threshold fared.
+    pub enum Status {
+        Pass = "pass",
+        /// Passed, but within 10% of the limit.
+        Near = "near",
+        Fail = "fail",
+    }
 }
 
 impl Status {
@@ -118,11 +114,27 @@ pub struct SlaRow {
     pub status: Status,
 }
 
+named_enum! {
+    /// A phase's one-word assessment.
+    pub enum Rating {
+        /// Every threshold passed, the closest at no more than half its limit.
+        Excellent = "EXCELLENT",
+        Good = "GOOD",
+        /// Every threshold passed, one within 10% of its limit.
+        AtTheLimit = "AT THE LIMIT",
+        /// A latency threshold failed.
+        Degradation = "DEGRADATION",
+        /// Only other thresholds (error rate, throughput) failed.
+        Failed = "FAILED",
+        NoTargets = "NO TARGETS",
+        NoData = "NO DATA",
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
     pub name: String,
-    /// EXCELLENT | GOOD | AT THE LIMIT | DEGRADATION | FAILED | NO TARGETS | NO DATA
-    pub rating: String,
+    pub rating: Rating,
     pub assessment: String,
     pub errors: ErrorReport,
 }
@@ -144,20 +156,10 @@ pub struct ErrorReport {
 pub struct ErrorRow {
     pub step: String,
     pub kind: String,
-    /// configuration | load | check | other
-    pub class: String,
+    pub class: ErrorClass,
     pub count: u64,
     /// Of the endpoint's requests.
     pub share: f64,
-}
-
-fn class_name(c: ErrorClass) -> &'static str {
-    match c {
-        ErrorClass::Configuration => "configuration",
-        ErrorClass::Load => "load",
-        ErrorClass::Check => "check",
-        ErrorClass::Other => "other",
-    }
 }
 
 /// Formats a threshold's value in its metric's unit.
@@ -274,7 +276,7 @@ fn sla(summary: &Summary, specs: &[ThresholdSpec]) -> Vec<SlaRow> {
 /// How much of a limit is used: value/limit for upper bounds, limit/value for lower bounds.
 fn usage(t: &ThresholdResult, spec: Option<&ThresholdSpec>) -> Option<f64> {
     let v = t.value?;
-    let lower_bound = spec.is_some_and(|s| s.op.starts_with('>'));
+    let lower_bound = spec.is_some_and(|s| matches!(s.op(), Some(CmpOp::Gt | CmpOp::Ge)));
     let u = if lower_bound {
         if v > 0.0 {
             t.limit / v
@@ -291,9 +293,9 @@ fn usage(t: &ThresholdResult, spec: Option<&ThresholdSpec>) -> Option<f64> {
     Some(u)
 }
 
-fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (String, String) {
+fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (Rating, String) {
     if p.requests == 0 {
-        return ("NO DATA".into(), "no requests were measured in this phase".into());
+        return (Rating::NoData, "no requests were measured in this phase".into());
     }
     let worst = p
         .thresholds
@@ -311,7 +313,7 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (S
     let Some((t, spec, u)) = worst else {
         let lat = p.latency_ms.as_ref().map(|l| ms(l.p95)).unwrap_or_else(|| "-".into());
         return (
-            "NO TARGETS".into(),
+            Rating::NoTargets,
             format!(
                 "p95 {lat}, error rate {}; no thresholds apply to this phase{dropped}",
                 pct(p.error_rate)
@@ -375,7 +377,11 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (S
                 format!("{what} {factor} ({measured}, target {limit}){note}")
             })
             .collect();
-        let rating = if latency_failed { "DEGRADATION" } else { "FAILED" };
+        let rating = if latency_failed {
+            Rating::Degradation
+        } else {
+            Rating::Failed
+        };
         // Only non-latency limits failed: say how latency fared, as the seed reports do when
         // their error rate is configuration (their "EXCELLENT" baseline with 46% errors).
         let latency_note = if latency_failed {
@@ -406,17 +412,17 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (S
                 })
                 .unwrap_or_default()
         };
-        return (rating.into(), format!("{latency_note}{}{dropped}", parts.join("; ")));
+        return (rating, format!("{latency_note}{}{dropped}", parts.join("; ")));
     }
     let rating = if t.near_limit {
-        "AT THE LIMIT"
+        Rating::AtTheLimit
     } else if u <= 0.5 {
-        "EXCELLENT"
+        Rating::Excellent
     } else {
-        "GOOD"
+        Rating::Good
     };
     (
-        rating.into(),
+        rating,
         format!(
             "{what} at {:.0}% of its limit ({measured}, target {limit}); every threshold passed{dropped}",
             u * 100.0
@@ -433,7 +439,7 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
             rows.push(ErrorRow {
                 step: s.name.clone(),
                 kind: kind.clone(),
-                class: class_name(classify(kind)).into(),
+                class: classify(kind),
                 count: *n,
                 share: if s.requests > 0 {
                     *n as f64 / s.requests as f64
@@ -444,8 +450,13 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
         }
         rows[first..].sort_by_key(|r| std::cmp::Reverse(r.count));
     }
-    let get = |k: &str| p.errors_by_class.get(k).copied().unwrap_or(0);
-    let (configuration, load, check, other) = (get("configuration"), get("load"), get("check"), get("other"));
+    let get = |c: ErrorClass| p.errors_by_class.get(c.as_str()).copied().unwrap_or(0);
+    let (configuration, load, check, other) = (
+        get(ErrorClass::Configuration),
+        get(ErrorClass::Load),
+        get(ErrorClass::Check),
+        get(ErrorClass::Other),
+    );
     let total = configuration + load + check + other;
     let explanation = if total == 0 {
         String::new()
@@ -464,7 +475,7 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
         if configuration > 0 {
             let mut kinds: Vec<String> = rows
                 .iter()
-                .filter(|r| r.class == "configuration")
+                .filter(|r| r.class == ErrorClass::Configuration)
                 .map(|r| format!("{} on {}", r.kind, r.step))
                 .collect();
             kinds.truncate(3);
@@ -510,14 +521,14 @@ fn error_report(p: &PhaseSummary) -> ErrorReport {
     }
 }
 
-/// Builds the report of `run` from its summary (which may carry findings, capacity and server
-/// metrics added by later analyses).
-pub fn build(run: &Run, summary: &Summary) -> Report {
-    build_parts(&run.meta, timeline(&run.intervals), summary)
-}
-
-/// [`build`] from parts, for runs streamed rather than held in memory (see [`super::load`]).
-pub fn build_parts(meta: &RunMeta, timeline: Timeline, summary: &Summary) -> Report {
+/// The report of a run, from its analysis (see [`crate::analysis::analyze_dir`]).
+pub fn build(analysis: Analysis) -> Report {
+    let Analysis {
+        meta,
+        summary,
+        timeline,
+        server,
+    } = analysis;
     let specs = &meta.thresholds;
     let phases = summary
         .phases
@@ -533,7 +544,7 @@ pub fn build_parts(meta: &RunMeta, timeline: Timeline, summary: &Summary) -> Rep
             }
         })
         .collect();
-    let sla_rows = sla(summary, specs);
+    let sla_rows = sla(&summary, specs);
     Report {
         schema: REPORT_SCHEMA.into(),
         title: format!("Load test report: {}", meta.name),
@@ -573,12 +584,12 @@ pub fn build_parts(meta: &RunMeta, timeline: Timeline, summary: &Summary) -> Rep
             .filter(|c| !meta.notes.contains(c))
             .cloned()
             .collect(),
-        executive: executive(summary, specs),
+        executive: executive(&summary, specs),
         sla: sla_rows,
         phases,
         timeline,
-        server_series: Vec::new(),
-        summary: summary.clone(),
+        server_series: server,
+        summary,
     }
 }
 

@@ -274,7 +274,7 @@ pub fn render_findings(s: &Summary) -> String {
     }
     let _ = writeln!(out, "findings:");
     for f in &s.findings {
-        let _ = writeln!(out, "  [{}] {}", f.priority.to_uppercase(), f.title);
+        let _ = writeln!(out, "  [{}] {}", f.priority.as_str().to_uppercase(), f.title);
         for e in &f.evidence {
             let _ = writeln!(out, "      {e}");
         }

@@ -385,25 +385,32 @@ fn capacity_findings_and_server_metrics_render_when_present_only() {
     for absent in ["## Capacity", "## Bottlenecks", "Server metrics"] {
         assert!(!md.contains(absent), "`{absent}` rendered without data");
     }
-    // Later analyses (capacity search, monitors, findings) store their results in summary.json.
-    let path = run.join("summary.json");
-    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    s["findings"] = serde_json::json!([
+    // Capacity results, findings and server metrics reach a report through the run's analysis
+    // (capacity.json, monitors.jsonl): give it some, and build the report from it.
+    let mut a = stampede::analysis::analyze_dir(&run).unwrap();
+    a.summary.findings = serde_json::from_value(serde_json::json!([
         { "priority": "medium", "title": "Cache cold", "evidence": ["hit rate 40%"], "recommendation": "warm it" },
         { "priority": "critical", "title": "Pool <db> saturated", "evidence": ["db_pool_in_use 100/100 from t=42s"], "recommendation": "raise the pool" }
-    ]);
-    s["capacity"] = serde_json::json!({
+    ]))
+    .unwrap();
+    a.summary.capacity = serde_json::from_value(serde_json::json!({
         "model": "closed", "scenario": "s", "slo": ["p95 < 500ms"], "slo_capacity": 60.0, "saturation": 80.0,
         "peak_throughput_rps": 120.5, "recommended": 48.0, "margin": 0.2,
         "steps": [{ "load": 10.0, "phase": "c1", "throughput_rps": 40.0, "avg_ms": 50.0, "p50_ms": 45.0,
                     "p95_ms": 90.0, "p99_ms": 120.0, "error_rate": 0.0, "slo_passed": true }],
         "usl": null, "statement": "holds 60 concurrent users with p95 < 500ms", "projections": []
-    });
-    s["phases"][0]["server"] =
-        serde_json::json!([{ "name": "host.cpu_percent", "unit": "%", "min": 25.0, "avg": 30.0, "max": 35.0 }]);
-    std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
-    let md = report_to(&run, "md", &d.path().join("b/r.md"));
-    let html = report_to(&run, "html", &d.path().join("b/r.html"));
+    }))
+    .unwrap();
+    a.summary.phases[0].server = serde_json::from_value(serde_json::json!([
+        { "name": "host.cpu_percent", "unit": "%", "min": 25.0, "avg": 30.0, "max": 35.0 }
+    ]))
+    .unwrap();
+    let report = stampede::report::build(a);
+    let md_path = d.path().join("b/r.md");
+    std::fs::create_dir_all(d.path().join("b")).unwrap();
+    stampede::report::write_format(&report, stampede::report::Format::Markdown, &md_path).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    let html = stampede::report::render(&report, stampede::report::Format::Html);
     for doc in [&md, &html] {
         for want in [
             "Capacity",

@@ -1,9 +1,13 @@
-//! Time series for the charts, computed from the intervals: latency percentiles, VUs,
-//! throughput and errors over the run. Long runs are bucketed (at most [`MAX_POINTS`] points)
-//! and each bucket's percentiles come from its merged histogram, never from averaged percentiles.
+//! Time series for the charts: latency percentiles, VUs, throughput and errors over the run,
+//! folded from the intervals as they stream by, and the server series worth a chart beside
+//! them. Long runs are bucketed (at most 2 × [`MAX_POINTS`] points) and each bucket's
+//! percentiles come from its merged histogram, never from averaged percentiles.
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::findings::Samples;
 use crate::recorder::{Hist, Interval};
 
 /// More points than a chart is pixels wide add nothing but time and bytes.
@@ -159,27 +163,60 @@ impl TimelineBuilder {
     }
 }
 
-/// Buckets all intervals of the run by their start time.
-pub fn timeline(intervals: &[Interval]) -> Timeline {
-    let span = intervals
+/// One monitored series over time: `monitor.series` and (seconds since start, value).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSeries {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Charted server series at most: more would bury the latency charts they explain.
+const MAX_SERVER_CHARTS: usize = 6;
+/// Points per server series at most.
+const MAX_SERVER_POINTS: usize = 600;
+
+/// Whether a server series (its name as the monitor gave it) is one a reader looks at next to
+/// latency: saturation (busy workers, pool in use, queue depth), CPU and load, cache hit ratio,
+/// connections.
+pub fn charted(series: &str) -> bool {
+    const WANTED: &[&str] = &[
+        "busy",
+        "in_use",
+        "queue_depth",
+        "cpu_percent",
+        "load1",
+        "hit_ratio",
+        "connections",
+    ];
+    WANTED.iter().any(|w| series.contains(w))
+}
+
+/// The server series to chart: of the `charted` keys, the first six (by name) with at
+/// least two points, each thinned to at most 600 points.
+pub fn server_series(samples: &Samples, charted: &BTreeSet<String>) -> Vec<ServerSeries> {
+    charted
         .iter()
-        .map(|iv| iv.t + iv.dur)
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
-    let mut b = TimelineBuilder::new(span);
-    for iv in intervals {
-        b.add(iv);
-    }
-    b.finish()
+        .filter_map(|name| Some((name, samples.get(name)?)))
+        .filter(|(_, pts)| pts.len() >= 2)
+        .take(MAX_SERVER_CHARTS)
+        .map(|(name, pts)| {
+            let step = pts.len().div_ceil(MAX_SERVER_POINTS).max(1);
+            ServerSeries {
+                name: name.clone(),
+                points: pts.iter().copied().step_by(step).collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn iv(t: f64) -> Interval {
+    /// An interval of one second in `phase`, without steps.
+    pub(crate) fn interval(phase: &str, t: f64) -> Interval {
         Interval {
-            phase: "p".into(),
+            phase: phase.into(),
             seq: 0,
             t,
             dur: 1.0,
@@ -195,7 +232,7 @@ mod tests {
     fn a_run_longer_than_expected_is_coarsened_not_unbounded() {
         let mut b = TimelineBuilder::new(10.0);
         for t in 0..5_000 {
-            b.add(&iv(t as f64));
+            b.add(&interval("p", t as f64));
         }
         let tl = b.finish();
         assert!(tl.points.len() <= 2 * MAX_POINTS, "{}", tl.points.len());
