@@ -14,7 +14,7 @@ use std::time::Duration;
 use stampede_plan::Plan;
 use tokio::time::Instant;
 
-use crate::analysis::{summarize_dir, PhaseAgg, Summary};
+use crate::analysis::{analyze_dir, Analysis, PhaseAgg, Summary};
 use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::monitor::Monitors;
 use crate::output::{AbortRules, Console, Flow, IntervalWriter, Notice, Output, PhaseView, StopReason, Watch};
@@ -42,6 +42,9 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     pub status: RunStatus,
     pub summary: Summary,
+    /// The analysis of the run directory the summary came from (for the reports: the
+    /// directory is read once).
+    pub analysis: Analysis,
     /// What could not be written (a full disk during or after the run): the summary above is
     /// still what was measured, but the run directory lacks these.
     pub unwritten: Vec<RunDirError>,
@@ -378,13 +381,15 @@ impl Session {
         let mut unwritten = Vec::new();
         let meta_written = self.writer.write_meta(&self.meta);
         // Streamed: a long run with many steps does not fit in memory as decoded intervals.
-        let mut summary = summarize_dir(self.writer.dir())?;
+        let mut analysis = analyze_dir(self.writer.dir())?;
         if let Err(e) = meta_written {
             // The directory's `meta.json` still says `running`; the summary says what happened.
-            summary.status = self.meta.status;
-            summary.ended_at = self.meta.ended_at.clone();
+            analysis.summary.status = self.meta.status;
+            analysis.summary.ended_at = self.meta.ended_at.clone();
+            analysis.meta = self.meta.clone();
             unwritten.push(e);
         }
+        let summary = analysis.summary.clone();
         if let Err(e) = self.writer.write_json("summary.json", &summary) {
             unwritten.push(e);
         }
@@ -392,6 +397,7 @@ impl Session {
             dir: self.writer.dir().to_path_buf(),
             status: self.meta.status,
             summary,
+            analysis,
             unwritten,
         })
     }

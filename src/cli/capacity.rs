@@ -224,7 +224,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         }
         Ok((cap, outcome)) => {
             // The report gains its Capacity section from capacity.json; a failure only warns.
-            let reports = match crate::report::write_run_reports(&outcome.dir) {
+            let reports = match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
                 Ok(paths) => Some(paths),
                 Err(e) => {
                     eprintln!("warning: the report was not written: {e}");

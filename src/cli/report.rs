@@ -43,7 +43,7 @@ pub fn report(a: ReportArgs) -> u8 {
             eprintln!("error: {e}");
             return match e {
                 ReportError::RunDir(_) => EXIT_INVALID,
-                ReportError::Io { .. } => EXIT_FAILED,
+                ReportError::Io { .. } | ReportError::Json(_) => EXIT_FAILED,
             };
         }
     };
@@ -51,8 +51,16 @@ pub fn report(a: ReportArgs) -> u8 {
         (Some(p), _) => p,
         (None, Format::Markdown) => a.run_dir.join("report.md"),
         (None, f) => {
-            out!("{}", render(&report, f));
-            return EXIT_OK;
+            return match render(&report, f) {
+                Ok(text) => {
+                    out!("{text}");
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            };
         }
     };
     match write_format(&report, format, &out) {

@@ -199,7 +199,7 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
             outln!("run directory: {}", outcome.dir.display());
             outln!("summary: {}", outcome.dir.join("summary.json").display());
             // A report that cannot be written does not undo the run: say so and go on.
-            match crate::report::write_run_reports(&outcome.dir) {
+            match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
                 Ok((md, html)) => {
                     outln!("report: {}", md.display());
                     outln!("report: {}", html.display());

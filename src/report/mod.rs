@@ -35,6 +35,9 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    /// The JSON report could not be serialized (never written as an empty file instead).
+    #[error("the report cannot be written as JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,21 +54,23 @@ pub fn load(dir: &Path) -> Result<Report, ReportError> {
     Ok(build(analyze_dir(dir)?))
 }
 
+/// Writes a report file atomically: a full disk leaves the previous file (or none), never a
+/// truncated report or chart.
 fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    std::fs::write(path, text).map_err(|source| ReportError::Io {
-        path: path.display().to_string(),
-        source,
+    crate::rundir::write_atomic(path, text.as_bytes()).map_err(|e| match e {
+        RunDirError::Io { path, source } => ReportError::Io { path, source },
+        other => ReportError::RunDir(other),
     })
 }
 
 /// Renders a format that is a single text (HTML, JSON, JUnit, or Markdown without charts).
-pub fn render(report: &Report, format: Format) -> String {
-    match format {
+pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
+    Ok(match format {
         Format::Markdown => markdown::render(report, &[], None),
         Format::Html => html::render(report, &charts::charts(report)),
-        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        Format::Json => serde_json::to_string_pretty(report)? + "\n",
         Format::Junit => junit::render(report),
-    }
+    })
 }
 
 /// Writes the Markdown report to `path` and its charts to `charts/` beside it; returns the
@@ -95,11 +100,17 @@ pub fn write_markdown(report: &Report, path: &Path) -> Result<Vec<PathBuf>, Repo
 
 /// Writes `report.md` (+ `charts/`) and `report.html` into the run directory.
 pub fn write_run_reports(dir: &Path) -> Result<(PathBuf, PathBuf), ReportError> {
-    let report = load(dir)?;
+    write_reports_of(dir, analyze_dir(dir)?)
+}
+
+/// [`write_run_reports`] from the analysis the run just made of its directory (the runner's),
+/// so the directory is not read and analysed a second time.
+pub fn write_reports_of(dir: &Path, analysis: crate::analysis::Analysis) -> Result<(PathBuf, PathBuf), ReportError> {
+    let report = build(analysis);
     let md = dir.join("report.md");
     write_markdown(&report, &md)?;
     let html_path = dir.join("report.html");
-    write(&html_path, &render(&report, Format::Html))?;
+    write(&html_path, &render(&report, Format::Html)?)?;
     Ok((md, html_path))
 }
 
@@ -107,6 +118,6 @@ pub fn write_run_reports(dir: &Path) -> Result<(PathBuf, PathBuf), ReportError> 
 pub fn write_format(report: &Report, format: Format, path: &Path) -> Result<(), ReportError> {
     match format {
         Format::Markdown => write_markdown(report, path).map(|_| ()),
-        f => write(path, &render(report, f)),
+        f => write(path, &render(report, f)?),
     }
 }

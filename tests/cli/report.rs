@@ -410,7 +410,7 @@ fn capacity_findings_and_server_metrics_render_when_present_only() {
     std::fs::create_dir_all(d.path().join("b")).unwrap();
     stampede::report::write_format(&report, stampede::report::Format::Markdown, &md_path).unwrap();
     let md = std::fs::read_to_string(&md_path).unwrap();
-    let html = stampede::report::render(&report, stampede::report::Format::Html);
+    let html = stampede::report::render(&report, stampede::report::Format::Html).unwrap();
     for doc in [&md, &html] {
         for want in [
             "Capacity",
