@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|(n, a, b, vus)| PhaseMeta {
                 name: (*n).into(),
-                model: "closed".into(),
+                model: stampede::rundir::LoadModel::Closed,
                 description: format!("{vus} VUs for {}m", (b - a) / 60),
                 scenarios: vec!["s".into()],
                 planned_s: (b - a) as f64,

@@ -1,19 +1,19 @@
 //! stampede: a load-testing tool that ends in an answer.
 //!
 //! Data flows one way (see docs/ARCHITECTURE.md): `plan` (crate `stampede-plan`) → [`engine`]
-//! → [`recorder`] intervals → [`rundir`] → [`analysis`] → [`report`].
+//! (crate `stampede-engine`) → [`recorder`] intervals → [`rundir`] (crate `stampede-rundir`) →
+//! [`analysis`] → [`report`]. This crate is the application: the runner and its outputs, the
+//! monitors, analysis, capacity search, reports, run history and the CLI.
 
 pub mod analysis;
 pub mod capacity;
 pub mod cli;
-pub mod engine;
+pub mod describe;
 pub mod history;
-pub mod http;
 pub mod monitor;
-pub mod outcome;
 pub mod output;
-pub mod recorder;
 pub mod report;
-pub mod rundir;
 pub mod runner;
-pub mod transport;
+
+pub use stampede_engine::{engine, http, outcome, recorder, transport};
+pub use stampede_rundir as rundir;

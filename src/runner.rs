@@ -19,7 +19,7 @@ use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::monitor::Monitors;
 use crate::output::{AbortRules, Console, Flow, IntervalWriter, Notice, Output, PhaseView, StopReason, Watch};
 use crate::recorder::Interval;
-use crate::rundir::{PhaseMeta, Resolved, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
+use crate::rundir::{Resolved, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
 use crate::transport::dns;
 
 #[derive(Debug, Clone)]
@@ -106,9 +106,13 @@ pub fn new_meta(plan: &Plan, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
         }),
         workers: opts.workers,
         segment: format!("{}/{}", opts.segment.0, opts.segment.1),
-        phases: opts.phases.iter().map(|&i| PhaseMeta::from_plan(plan, i)).collect(),
+        phases: opts
+            .phases
+            .iter()
+            .map(|&i| crate::describe::phase_meta(plan, i))
+            .collect(),
         steps: program_steps,
-        thresholds: plan.thresholds.iter().map(ThresholdSpec::from_plan).collect(),
+        thresholds: plan.thresholds.iter().map(crate::describe::threshold_spec).collect(),
         notes: opts.notes.clone(),
         resolved: Vec::new(),
     }
@@ -286,7 +290,7 @@ impl Session {
         let index = self.plan.phases.len();
         let name = phase.name.clone();
         self.plan.phases.push(phase);
-        self.meta.phases.push(PhaseMeta::from_plan(&self.plan, index));
+        self.meta.phases.push(crate::describe::phase_meta(&self.plan, index));
         self.writer.write_meta(&self.meta)?;
         let program = Arc::new(Program::new(Arc::new(self.plan.clone())));
         // Child tokens: ending this phase early must not stop the session; Ctrl-C stops both.
@@ -316,7 +320,7 @@ impl Session {
                 }
                 _ => {}
             }
-            self.meta.phases[index] = PhaseMeta::from_plan(&self.plan, index);
+            self.meta.phases[index] = crate::describe::phase_meta(&self.plan, index);
             self.writer.write_meta(&self.meta)?;
         }
         Ok(PhaseRun {
@@ -460,7 +464,7 @@ impl Fanout {
                 let c = Current {
                     index,
                     start_t: t,
-                    planned_s: PhaseMeta::from_plan(plan, index).planned_s,
+                    planned_s: crate::describe::phase_meta(plan, index).planned_s,
                     elapsed_s: 0.0,
                     agg: PhaseAgg::new(&name),
                 };

@@ -9,14 +9,12 @@
 mod aggregate;
 pub mod compare;
 pub mod findings;
-mod labels;
 mod pass;
 pub mod series;
 mod summary;
 mod thresholds;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
-pub(crate) use labels::named_enum;
 pub use pass::{analyze, analyze_dir, summarize_dir, Analysis};
 pub use summary::{
     Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,

@@ -1,5 +1,6 @@
 //! Evaluating thresholds against a phase's merged numbers.
 
+use crate::describe::SpecTerms;
 use stampede_plan::Metric;
 
 use super::aggregate::{PhaseAgg, StepAgg};

@@ -28,11 +28,16 @@ pub enum Model {
 }
 
 impl Model {
-    pub fn as_str(self) -> &'static str {
+    /// The load model as run directories name it.
+    pub fn load_model(self) -> stampede_rundir::LoadModel {
         match self {
-            Model::Closed => "closed",
-            Model::Open => "open",
+            Model::Closed => stampede_rundir::LoadModel::Closed,
+            Model::Open => stampede_rundir::LoadModel::Open,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.load_model().as_str()
     }
 
     /// The unit of a load figure.

@@ -201,7 +201,7 @@ pub fn conclude(opts: &SearchOptions, searched: &Searched) -> Capacity {
     };
 
     Capacity {
-        model: model.as_str().into(),
+        model: model.load_model(),
         scenario: opts.scenario.clone(),
         slo: opts.slo.iter().map(|t| t.expr.clone()).collect(),
         slo_capacity,

@@ -152,7 +152,7 @@ mod tests {
         stampede_plan::parse_thresholds(expr)
             .unwrap()
             .iter()
-            .map(ThresholdSpec::from_plan)
+            .map(crate::describe::threshold_spec)
             .collect()
     }
 

@@ -124,7 +124,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         ));
     };
     let slo: Vec<ThresholdSpec> = match stampede_plan::parse_thresholds(&a.slo) {
-        Ok(v) => v.iter().map(ThresholdSpec::from_plan).collect(),
+        Ok(v) => v.iter().map(crate::describe::threshold_spec).collect(),
         Err(e) => return invalid(format!("--slo: {e}")),
     };
     let model = match a.model {

@@ -29,7 +29,7 @@ pub fn validate(a: ValidateArgs) -> u8 {
         plan.thresholds.len()
     );
     for (i, _) in plan.phases.iter().enumerate() {
-        let m = crate::rundir::PhaseMeta::from_plan(&plan, i);
+        let m = crate::describe::phase_meta(&plan, i);
         outln!("  phase {}: {} [{}]", m.name, m.description, m.scenarios.join(", "));
     }
     for m in &plan.monitors {

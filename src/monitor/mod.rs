@@ -21,30 +21,14 @@ pub mod prom;
 mod prometheus;
 mod redis;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use stampede_plan::{Monitor, MonitorKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// One sample of one monitor: series name → value.
-pub type Series = BTreeMap<String, f64>;
-
-/// A line of `monitors.jsonl`: a sample, or the report of a failure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MonitorRecord {
-    /// Seconds since the run started.
-    pub t: f64,
-    pub monitor: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub series: Series,
-    /// Set on the first failure of a streak (credentials never included).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+pub use stampede_rundir::monitor::{parse_records, MonitorRecord, Series};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -110,6 +94,12 @@ pub struct Monitors {
 /// report (a full disk also stops the run through the interval writer).
 pub trait RecordSink: Send + 'static {
     fn write(&mut self, rec: &MonitorRecord);
+}
+
+impl RecordSink for crate::rundir::MonitorLog {
+    fn write(&mut self, rec: &MonitorRecord) {
+        crate::rundir::MonitorLog::write(self, rec)
+    }
 }
 
 impl Monitors {
@@ -258,20 +248,4 @@ pub(crate) fn rate(prev: Option<(f64, Instant)>, now: (f64, Instant)) -> Option<
     }
     let d = if now.0 >= pv { now.0 - pv } else { now.0 };
     Some(d / dt)
-}
-
-/// Reads `monitors.jsonl` text: records, and the lines that could not be read.
-pub fn parse_records(text: &str) -> (Vec<MonitorRecord>, Vec<(usize, String)>) {
-    let mut out = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<MonitorRecord>(line) {
-            Ok(r) => out.push(r),
-            Err(e) => bad.push((i + 1, e.to_string())),
-        }
-    }
-    (out, bad)
 }

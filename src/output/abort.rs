@@ -23,7 +23,7 @@ impl AbortRules {
                 .thresholds
                 .iter()
                 .filter(|t| t.abort_on_fail)
-                .map(|t| (ThresholdSpec::from_plan(t), t.delay))
+                .map(|t| (crate::describe::threshold_spec(t), t.delay))
                 .collect(),
             fired: false,
         }

@@ -163,7 +163,7 @@ fn capacity_charts(cap: &crate::analysis::Capacity) -> Vec<RenderedChart> {
     if steps.len() < 2 {
         return Vec::new();
     }
-    let load = if cap.model == "open" {
+    let load = if cap.model == stampede_rundir::LoadModel::Open {
         "offered load (arrivals/s)"
     } else {
         "load (VUs)"

@@ -320,7 +320,7 @@ fn phase(i: usize, p: &PhaseSummary, r: &Report) -> Vec<Block> {
         vec![
             strong("Configuration"),
             own(": "),
-            text(&p.model),
+            text(p.model.map_or("", |m| m.as_str())),
             own(" — "),
             text(&p.description),
         ],

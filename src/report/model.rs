@@ -2,12 +2,15 @@
 //! [`Analysis`]. Every format (Markdown, HTML, JSON, JUnit) renders this model, so they can
 //! never disagree; the JSON format is this model serialized (`stampede.report/v1`).
 
+use crate::describe::SpecTerms;
 use serde::Serialize;
 use stampede_plan::CmpOp;
 
 use super::terminal::{ms, pct};
 use crate::analysis::series::{ServerSeries, Timeline};
-use crate::analysis::{named_enum, Analysis, PhaseSummary, Summary, ThresholdResult, Verdict};
+use stampede_rundir::named_enum;
+
+use crate::analysis::{Analysis, PhaseSummary, Summary, ThresholdResult, Verdict};
 use crate::outcome::{classify, ErrorClass};
 use crate::rundir::ThresholdSpec;
 

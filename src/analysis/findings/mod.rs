@@ -24,6 +24,7 @@ mod hit_ratio;
 mod restarts;
 mod saturation;
 
+use crate::describe::SpecTerms;
 use std::collections::BTreeMap;
 
 use super::summary::{Finding, ServerMetric};

@@ -228,7 +228,7 @@ impl Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::new_hist;
+    use crate::hist::new_hist;
 
     #[test]
     fn json_line_roundtrip() {
@@ -267,7 +267,7 @@ mod tests {
         let agg = back.steps[0].to_aggregate();
         assert_eq!(agg.latency.len(), 1);
         assert_eq!(agg.service.len(), 1);
-        let mut sum = crate::recorder::new_growable();
+        let mut sum = crate::hist::new_growable();
         back.steps[0].add_latency_to(&mut sum);
         assert_eq!(sum.value_at_quantile(1.0), agg.latency.value_at_quantile(1.0));
         assert_eq!(back.steps[0].statuses[&200], 1);

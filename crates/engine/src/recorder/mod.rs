@@ -6,10 +6,10 @@
 //! [`WorkerInterval`] snapshot (clones, then resets in place, keeping capacity) and sends it to
 //! the collector, which merges all workers' snapshots of that second into one [`Interval`].
 
-mod hist;
-mod interval;
 mod shard;
 
-pub use hist::{decode_buckets, decode_hist, encode_hist, new_growable, new_hist, record_buckets, Buckets, Hist};
-pub use interval::{Interval, StepInterval, SAMPLES_KEPT};
 pub use shard::{Sample, Shard, StepAcc, WorkerInterval, SAMPLES_PER_INTERVAL};
+pub use stampede_rundir::hist::{
+    decode_buckets, decode_hist, encode_hist, new_growable, new_hist, record_buckets, Buckets, Hist,
+};
+pub use stampede_rundir::interval::{Interval, StepInterval, SAMPLES_KEPT};

@@ -12,11 +12,22 @@
 //! ```
 //! `kill -9` loses at most the interval being written; the reader skips a torn last line.
 
+//!
+//! This crate is the directory's schema and its reading and writing: what `stampede merge`, a
+//! dashboard or a CI plugin depend on, with serde and hdrhistogram and nothing of the engine,
+//! the plan format or the reports.
+
+pub mod hist;
+pub mod interval;
+pub mod labels;
 mod meta;
+pub mod monitor;
 mod reader;
+pub mod summary;
 mod writer;
 
-pub use meta::{PhaseMeta, Resolved, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
+pub use interval::{Interval, StepInterval, SAMPLES_KEPT};
+pub use meta::{LoadModel, PhaseMeta, Resolved, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
 pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
 pub use writer::{write_atomic, write_json_atomic, IntervalLog, MonitorLog, RunWriter};
 

@@ -1,7 +1,7 @@
 //! A worker's recorder shard. Only its own worker thread touches it, so it needs no lock.
 
-use super::hist::{new_hist, Hist};
 use crate::outcome::ErrorKind;
+use stampede_rundir::hist::{new_hist, Hist};
 
 /// One finished step execution.
 #[derive(Debug, Clone, Copy)]

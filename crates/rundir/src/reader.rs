@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::meta::RunMeta;
 use super::RunDirError;
+use crate::interval::Interval;
 use crate::monitor::{parse_records, MonitorRecord};
-use crate::recorder::Interval;
 
 #[derive(Debug)]
 pub struct Run {

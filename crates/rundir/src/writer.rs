@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::meta::RunMeta;
 use super::RunDirError;
-use crate::monitor::{MonitorRecord, RecordSink};
-use crate::recorder::Interval;
+use crate::interval::Interval;
+use crate::monitor::MonitorRecord;
 
 /// The run directory while the run goes on: its JSON files, and (until taken by the output
 /// that appends to it) the interval log.
@@ -156,8 +156,9 @@ pub struct MonitorLog {
     failed: bool,
 }
 
-impl RecordSink for MonitorLog {
-    fn write(&mut self, rec: &MonitorRecord) {
+impl MonitorLog {
+    /// Appends one record and flushes it; a failed write is reported once on stderr.
+    pub fn write(&mut self, rec: &MonitorRecord) {
         // A record is plain numbers and strings: it always serializes.
         let Ok(mut line) = serde_json::to_string(rec) else {
             return;

@@ -1,0 +1,106 @@
+//! `meta.json`: what a run was. Written at the start (status `running`) and rewritten at the end.
+
+use serde::{Deserialize, Serialize};
+
+pub const RUN_SCHEMA: &str = "stampede.run/v1";
+
+crate::named_enum! {
+    /// Where a run is: `running` until it ends, then how it ended.
+    pub enum RunStatus {
+        Running = "running",
+        Completed = "completed",
+        /// Ctrl-C, SIGTERM or SIGHUP.
+        Interrupted = "interrupted",
+        /// A threshold with `abort_on_fail` failed.
+        Aborted = "aborted",
+    }
+}
+
+crate::named_enum! {
+    /// How a phase makes its load.
+    pub enum LoadModel {
+        Closed = "closed",
+        RampingVus = "ramping_vus",
+        Open = "open",
+        RampingRate = "ramping_rate",
+        Iterations = "iterations",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub schema: String,
+    pub name: String,
+    pub plan_file: String,
+    pub tool_version: String,
+    pub host: String,
+    pub os: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
+    pub started_at: String,
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    pub status: RunStatus,
+    #[serde(default)]
+    pub target: Option<String>,
+    pub workers: usize,
+    /// `i/N` of a distributed run.
+    pub segment: String,
+    pub phases: Vec<PhaseMeta>,
+    pub steps: Vec<String>,
+    pub thresholds: Vec<ThresholdSpec>,
+    /// How this run departs from its plan (e.g. phases compressed by `--quick`).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// The origins' names as resolved before the run, and how long each lookup took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<Resolved>,
+}
+
+/// One origin's name lookup at the start of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resolved {
+    /// `host:port` as the plan names it.
+    pub origin: String,
+    pub addrs: Vec<String>,
+    pub lookup_ms: f64,
+}
+
+/// A phase as configured (the measured side is in the intervals).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseMeta {
+    pub name: String,
+    pub model: LoadModel,
+    /// One line, e.g. "30 VUs for 5m" or "50/s for 1m (max 200 VUs)".
+    pub description: String,
+    pub scenarios: Vec<String>,
+    /// Configured length in seconds (without grace).
+    pub planned_s: f64,
+    /// Peak VUs (closed) or peak arrival rate per second (open).
+    pub peak: f64,
+}
+
+/// A threshold as stored: enough to evaluate it again from the run directory alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdSpec {
+    pub expr: String,
+    /// avg | min | max | pNN | error_rate | rps
+    pub metric: String,
+    /// < | <= | > | >=
+    pub op: String,
+    /// ms for latency, a fraction for error_rate, per second for rps.
+    pub value: f64,
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub step: Option<String>,
+    #[serde(default)]
+    pub abort_on_fail: bool,
+}
+
+impl ThresholdSpec {
+    /// Whether this threshold is evaluated for the phase named `phase`.
+    pub fn applies_to(&self, phase: &str) -> bool {
+        self.phase.as_deref().is_none_or(|p| p == phase)
+    }
+}

@@ -1,0 +1,272 @@
+//! The run summary, schema `stampede.summary/v1`: what `stampede run` prints at its end and
+//! `stampede summary` rebuilds from the run directory. Fields are only ever added, so an older
+//! reader still reads a newer summary.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::labels::named_enum;
+use crate::meta::{LoadModel, RunStatus};
+
+pub const SUMMARY_SCHEMA: &str = "stampede.summary/v1";
+
+named_enum! {
+    /// The run's verdict, stored under its `as_str` name.
+    pub enum Verdict {
+        Passed = "passed",
+        PassedWithConditions = "passed_with_conditions",
+        Failed = "failed",
+    }
+}
+
+impl Verdict {
+    /// For people: the headline of terminal and reports, and the index's verdict column.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASSED",
+            Verdict::PassedWithConditions => "PASSED WITH CONDITIONS",
+            Verdict::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub name: String,
+    pub verdict: Verdict,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub target: Option<String>,
+    /// Why the verdict is not a plain pass.
+    pub conditions: Vec<String>,
+    pub phases: Vec<PhaseSummary>,
+    /// Problems reading the run directory (e.g. a torn last line after a crash).
+    pub warnings: Vec<String>,
+    /// Bottlenecks and other findings from the joint client/server timeline.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// The capacity search's result, when the run directory holds one (`capacity.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+named_enum! {
+    /// How urgent a finding is, most urgent first (findings sort by it).
+    pub enum Priority {
+        /// The client already suffers: a threshold crossed, or errors from the bottleneck.
+        Critical = "critical",
+        /// Latency degraded, or errors that distort the results.
+        High = "high",
+        /// At a limit with no client-visible effect yet, or a slow drift.
+        Medium = "medium",
+    }
+}
+
+/// A finding: what was seen, the numbers and times that show it, and what to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub priority: Priority,
+    /// Short, e.g. "Connection pool `db` saturated".
+    pub title: String,
+    /// Evidence lines with numbers and times, e.g. "db_pool_in_use 100/100 from t=42s to t=75s".
+    pub evidence: Vec<String>,
+    pub recommendation: String,
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Seconds since the run start when it was first seen.
+    #[serde(default)]
+    pub at_s: Option<f64>,
+}
+
+/// A server-side series over one phase (from the monitors), e.g. CPU 25-35 %.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerMetric {
+    /// e.g. `host.cpu_percent`, `target.db_pool_in_use`.
+    pub name: String,
+    /// e.g. `%`, `bytes`, `connections`, `/s`.
+    pub unit: String,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+}
+
+/// The result of `stampede capacity`, as its `capacity.json` holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Capacity {
+    /// `closed` (load = VUs) or `open` (load = arrivals/s).
+    pub model: LoadModel,
+    pub scenario: String,
+    pub slo: Vec<String>,
+    /// Largest load level that met the SLO (None when even the first step broke it).
+    pub slo_capacity: Option<f64>,
+    /// The knee: where throughput stops growing with load.
+    pub saturation: Option<f64>,
+    pub peak_throughput_rps: f64,
+    /// `slo_capacity` less the safety margin.
+    pub recommended: Option<f64>,
+    pub margin: f64,
+    pub steps: Vec<CapacityStep>,
+    pub usl: Option<Usl>,
+    /// Plain-language result, e.g. "holds 60 concurrent users with p95 < 500ms; …".
+    pub statement: String,
+    /// Model estimates for more hardware, clearly labelled as such.
+    #[serde(default)]
+    pub projections: Vec<String>,
+    /// `VUs` (closed) or `arrivals/s` (open): the unit of every load figure.
+    #[serde(default)]
+    pub unit: String,
+    /// The SLO never broke within the loads tried (max reached, saturation, interruption):
+    /// the system holds *at least* `slo_capacity`.
+    #[serde(default)]
+    pub slo_capacity_is_lower_bound: bool,
+    /// The smallest load level that broke the SLO.
+    #[serde(default)]
+    pub breaks_at: Option<f64>,
+    /// Why the search ended, for people.
+    #[serde(default)]
+    pub stop_reason: String,
+    /// Seconds discarded at the start of every step.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Seconds measured per step at least (extended up to 3× until the p95 is stable).
+    #[serde(default)]
+    pub step_duration_s: f64,
+    /// The numbers behind `projections` (None without a usable USL fit).
+    #[serde(default)]
+    pub projection: Option<Projection>,
+}
+
+/// A "what if" for `factor`× the hardware: a model estimate, never a measurement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Projection {
+    pub factor: f64,
+    pub peak_throughput_rps: f64,
+    pub peak_concurrency: Option<f64>,
+    pub slo_capacity: Option<f64>,
+    /// What the estimate assumes, in words.
+    pub assumptions: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityStep {
+    /// VUs or arrivals/s.
+    pub load: f64,
+    pub phase: String,
+    pub throughput_rps: f64,
+    pub avg_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub error_rate: f64,
+    pub slo_passed: bool,
+    /// Requests measured (after the warm-up).
+    #[serde(default)]
+    pub requests: u64,
+    /// Seconds measured (after the warm-up).
+    #[serde(default)]
+    pub duration_s: f64,
+    /// Successful requests per second: errors are not throughput.
+    #[serde(default)]
+    pub goodput_rps: f64,
+    /// Requests in flight on average, by Little's law (throughput × mean latency).
+    #[serde(default)]
+    pub concurrency: f64,
+    /// The p95 of the step's two halves agreed within 10% (or it ran as long as allowed).
+    #[serde(default)]
+    pub p95_stable: bool,
+    /// The SLO expressions this step broke.
+    #[serde(default)]
+    pub breached: Vec<String>,
+}
+
+/// Universal Scalability Law fit: X(N) = λN / (1 + σ(N−1) + κN(N−1)).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Usl {
+    pub sigma: f64,
+    pub kappa: f64,
+    pub lambda: f64,
+    pub r2: f64,
+    /// √((1−σ)/κ): the concurrency of peak throughput the fit predicts (None when κ = 0).
+    pub peak_concurrency: Option<f64>,
+    /// good (R² ≥ 0.9), fair (≥ 0.7) or poor: a poor fit is shown but not used.
+    #[serde(default)]
+    pub quality: String,
+    /// Concurrency of the points fitted: `closed` VUs, or `littles_law` (open model:
+    /// throughput × mean latency per step).
+    #[serde(default)]
+    pub concurrency_from: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    pub name: String,
+    /// How the phase made its load (`null` for a phase `meta.json` does not list).
+    pub model: Option<LoadModel>,
+    pub description: String,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    pub iterations: u64,
+    /// Open model: arrivals that never found a free VU before the phase ended.
+    pub dropped_iterations: u64,
+    pub vus_max: u64,
+    pub latency_ms: Option<LatencyMs>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Errors by where they come from: configuration, load, check, other.
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub steps: Vec<StepSummary>,
+    pub thresholds: Vec<ThresholdResult>,
+    /// Server-side series over this phase, from the monitors.
+    #[serde(default)]
+    pub server: Vec<ServerMetric>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    /// From the intended start (open model) or the send (closed model) to the last byte.
+    pub latency_ms: Option<LatencyMs>,
+    /// From the send to the last byte.
+    pub service_ms: Option<LatencyMs>,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// A few error messages as the target gave them (raw text: escape before display).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyMs {
+    pub avg: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub expr: String,
+    /// The measured value (ms, fraction or per second); null when there was nothing to measure.
+    pub value: Option<f64>,
+    pub limit: f64,
+    pub passed: bool,
+    /// Passed, but within 10% of the limit.
+    pub near_limit: bool,
+    pub step: Option<String>,
+}
