@@ -140,12 +140,17 @@ pub trait SpecTerms {
     fn op(&self) -> Option<CmpOp>;
 }
 
+/// The metric stored under `name` (`None` for a name this version does not know).
+pub fn metric_named(name: &str) -> Option<Metric> {
+    match METRICS.iter().find(|(_, n)| *n == name) {
+        Some((m, _)) => Some(*m),
+        None => Some(Metric::Percentile(name.strip_prefix('p')?.parse().ok()?)),
+    }
+}
+
 impl SpecTerms for ThresholdSpec {
     fn metric(&self) -> Option<Metric> {
-        match METRICS.iter().find(|(_, n)| *n == self.metric) {
-            Some((m, _)) => Some(*m),
-            None => Some(Metric::Percentile(self.metric.strip_prefix('p')?.parse().ok()?)),
-        }
+        metric_named(&self.metric)
     }
 
     fn op(&self) -> Option<CmpOp> {

@@ -84,6 +84,7 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
             let (value, passed) = evaluate(t, agg);
             ThresholdResult {
                 expr: t.expr.clone(),
+                metric: t.metric.clone(),
                 value: value.map(|v| (v * 1e6).round() / 1e6),
                 limit: t.value,
                 passed,

@@ -71,7 +71,7 @@ pub fn runs(a: RunsArgs) -> u8 {
                     r.name,
                     r.started_at,
                     r.phases,
-                    if r.status == "completed" {
+                    if r.status == crate::rundir::RunStatus::Completed.as_str() {
                         r.verdict
                     } else {
                         format!("{} ({})", r.verdict, r.status)

@@ -167,25 +167,24 @@ pub struct ErrorRow {
 
 /// Formats a threshold's value in its metric's unit.
 pub fn fmt_value(metric: &str, v: f64) -> String {
-    match metric {
-        "error_rate" => pct(v),
-        "rps" => format!("{v:.1} req/s"),
+    match crate::describe::metric_named(metric) {
+        Some(stampede_plan::Metric::ErrorRate) => pct(v),
+        Some(stampede_plan::Metric::Rps) => format!("{v:.1} req/s"),
         _ => ms(v),
     }
 }
 
-fn metric_of(expr: &str, specs: &[ThresholdSpec]) -> String {
+/// A threshold result's metric: as the summary stored it, else (a summary from before it did)
+/// from the run's threshold specs.
+fn metric_of(t: &ThresholdResult, specs: &[ThresholdSpec]) -> String {
+    if !t.metric.is_empty() {
+        return t.metric.clone();
+    }
     specs
         .iter()
-        .find(|s| s.expr == expr)
+        .find(|s| s.expr == t.expr)
         .map(|s| s.metric.clone())
-        .unwrap_or_else(|| {
-            if expr.contains("error_rate") {
-                "error_rate".into()
-            } else {
-                "p95".into()
-            }
-        })
+        .unwrap_or_else(|| "p95".into())
 }
 
 fn target_text(s: &ThresholdSpec) -> String {
@@ -254,7 +253,7 @@ fn sla(summary: &Summary, specs: &[ThresholdSpec]) -> Vec<SlaRow> {
     let mut out = Vec::new();
     for p in &summary.phases {
         for t in &p.thresholds {
-            let metric = metric_of(&t.expr, specs);
+            let metric = metric_of(t, specs);
             let op = specs
                 .iter()
                 .find(|s| s.expr == t.expr)
@@ -323,9 +322,7 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (R
             ),
         );
     };
-    let metric = spec
-        .map(|s| s.metric.clone())
-        .unwrap_or_else(|| metric_of(&t.expr, specs));
+    let metric = spec.map(|s| s.metric.clone()).unwrap_or_else(|| metric_of(t, specs));
     let what = match &t.step {
         Some(s) => format!("{metric} of {s}"),
         None => metric.clone(),
@@ -345,22 +342,15 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (R
             })
             .collect();
         let is_errors = |t: &ThresholdResult, s: Option<&ThresholdSpec>| {
-            s.map(|s| s.metric.as_str())
-                .unwrap_or(if t.expr.contains("error_rate") {
-                    "error_rate"
-                } else {
-                    ""
-                })
-                == "error_rate"
+            let metric = s.map_or_else(|| metric_of(t, specs), |s| s.metric.clone());
+            crate::describe::metric_named(&metric) == Some(stampede_plan::Metric::ErrorRate)
         };
         failed.sort_by_key(|(t, s, _)| is_errors(t, *s));
         let latency_failed = failed.iter().any(|(t, s, _)| !is_errors(t, *s));
         let parts: Vec<String> = failed
             .iter()
             .map(|(t, spec, u)| {
-                let metric = spec
-                    .map(|s| s.metric.clone())
-                    .unwrap_or_else(|| metric_of(&t.expr, specs));
+                let metric = spec.map(|s| s.metric.clone()).unwrap_or_else(|| metric_of(t, specs));
                 let what = match &t.step {
                     Some(s) => format!("{metric} of {s}"),
                     None => metric.clone(),
@@ -401,9 +391,7 @@ fn assess(p: &PhaseSummary, specs: &[ThresholdSpec], errors: &ErrorReport) -> (R
                 })
                 .max_by(|a, b| a.2.total_cmp(&b.2))
                 .map(|(t, spec, u)| {
-                    let metric = spec
-                        .map(|s| s.metric.clone())
-                        .unwrap_or_else(|| metric_of(&t.expr, specs));
+                    let metric = spec.map(|s| s.metric.clone()).unwrap_or_else(|| metric_of(t, specs));
                     let grade = if t.near_limit {
                         "at the limit"
                     } else if u <= 0.5 {

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use stampede_plan::Metric;
+
 use crate::analysis::{Capacity, CapacityStep, LatencyMs, PhaseSummary, Summary};
 
 /// Formats milliseconds for people: `850µs`, `12.3ms`, `1.26s`.
@@ -154,9 +156,11 @@ pub fn render_phase(p: &PhaseSummary) -> String {
         };
         let value = match t.value {
             None => "no data".to_string(),
-            Some(v) if t.expr.contains("error_rate") => pct(v),
-            Some(v) if t.expr.contains("rps") => format!("{v:.1}/s"),
-            Some(v) => ms(v),
+            Some(v) => match crate::describe::metric_named(&t.metric) {
+                Some(Metric::ErrorRate) => pct(v),
+                Some(Metric::Rps) => format!("{v:.1}/s"),
+                _ => ms(v),
+            },
         };
         let _ = writeln!(out, "  {mark} {} (measured {value})", t.expr);
     }

@@ -280,7 +280,7 @@ fn exploding_errors_stop_the_search_at_once() {
 #[test]
 fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
     use stampede::engine::Controls;
-    use stampede::runner::{HostFacts, RunnerOptions, Session};
+    use stampede::runner::Session;
     use stampede_plan::{Load, Phase, Weighted};
 
     let srv = TestServer::start(false);
@@ -305,22 +305,8 @@ fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
         .enable_all()
         .build()
         .unwrap();
-    let opts = RunnerOptions {
-        plan_file: "lib.yaml".into(),
-        phases: vec![],
-        out: d.path().join("run"),
-        workers: 1,
-        segment: (0, 1),
-        seed: 1,
-        progress: false,
-        notes: vec![],
-    };
-    let host = HostFacts {
-        host: "test".into(),
-        cores: 2,
-        memory_bytes: 0,
-        now: "2026-01-01T00:00:00Z".into(),
-    };
+    let opts = crate::library::options(d.path().join("run"), 1);
+    let host = crate::library::host();
     let started = Instant::now();
     let (a, b, outcome) = rt.block_on(async {
         let mut s = Session::create(base, &opts, host, Controls::default(), || "2026-01-01T00:00:09Z".into()).unwrap();

@@ -47,21 +47,15 @@ pub fn start_hostile_with(behaviour: Behaviour, recv_buffer: Option<u32>) -> (So
     let addr = socket.local_addr().unwrap();
     let log = Arc::new(Log::default());
     let seen = log.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = socket.listen(128).unwrap();
-            loop {
-                let Ok((s, _)) = listener.accept().await else {
-                    continue;
-                };
-                seen.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(s, behaviour, seen.clone()));
-            }
-        });
+    on_own_runtime(move || async move {
+        let listener = socket.listen(128).unwrap();
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            seen.connections.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve(s, behaviour, seen.clone()));
+        }
     });
     (addr, log)
 }

@@ -72,6 +72,30 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
     }
 }
 
+/// Runner options for an in-process run into `out` on `workers` workers, without progress.
+pub fn options(out: std::path::PathBuf, workers: usize) -> RunnerOptions {
+    RunnerOptions {
+        plan_file: "lib.yaml".into(),
+        phases: vec![],
+        out,
+        workers,
+        segment: (0, 1),
+        seed: 1,
+        progress: false,
+        notes: vec![],
+    }
+}
+
+/// Host facts for `meta.json` in tests.
+pub fn host() -> HostFacts {
+    HostFacts {
+        host: "test".into(),
+        cores: 2,
+        memory_bytes: 0,
+        now: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
 #[test]
 fn a_hand_built_plan_runs_in_process() {
     let srv = TestServer::start(false);
@@ -92,21 +116,10 @@ fn a_hand_built_plan_runs_in_process() {
         .block_on(run_plan(
             Arc::new(p),
             RunnerOptions {
-                plan_file: "lib.yaml".into(),
                 phases: vec![0],
-                out: d.path().join("run"),
-                workers: 2,
-                segment: (0, 1),
-                seed: 1,
-                progress: false,
-                notes: vec![],
+                ..options(d.path().join("run"), 2)
             },
-            HostFacts {
-                host: "test".into(),
-                cores: 2,
-                memory_bytes: 0,
-                now: "2026-01-01T00:00:00Z".into(),
-            },
+            host(),
             Controls::default(),
             || "2026-01-01T00:00:01Z".into(),
         ))
@@ -173,23 +186,8 @@ fn an_added_output_sees_every_interval() {
         .build()
         .unwrap();
     let outcome = rt.block_on(async {
-        let opts = RunnerOptions {
-            plan_file: "lib.yaml".into(),
-            phases: vec![],
-            out: d.path().join("run"),
-            workers: 1,
-            segment: (0, 1),
-            seed: 1,
-            progress: false,
-            notes: vec![],
-        };
-        let host = HostFacts {
-            host: "test".into(),
-            cores: 2,
-            memory_bytes: 0,
-            now: "2026-01-01T00:00:00Z".into(),
-        };
-        let mut s = Session::create(p, &opts, host, Controls::default(), || "2026-01-01T00:00:03Z".into()).unwrap();
+        let opts = options(d.path().join("run"), 1);
+        let mut s = Session::create(p, &opts, host(), Controls::default(), || "2026-01-01T00:00:03Z".into()).unwrap();
         s.add_output(Box::new(Count(seen.clone())));
         s.run_phase(phase, |_, _| false).await.unwrap();
         s.finish().await.unwrap()

@@ -19,7 +19,7 @@ mod wire;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use server::{start_bad, start_wire, TestServer};
+pub use server::{on_own_runtime, start_bad, start_wire, TestServer};
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stampede"));

@@ -259,40 +259,48 @@ impl hyper::body::Body for Chunks {
     }
 }
 
-/// A listener that misbehaves: `reset` closes the connection after reading the request,
-/// `malformed` answers with a status line that is not HTTP.
-pub fn start_bad(mode: &'static str) -> SocketAddr {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_listener.local_addr().unwrap();
+/// Runs `serve` on a runtime of its own, on a thread of its own, for the rest of the test.
+pub fn on_own_runtime<F>(serve: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let Ok((mut s, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = s.read(&mut buf).await;
-                    match mode {
-                        "malformed" => {
-                            let _ = s.write_all(b"HTTP/1.1 TWO HUNDRED\r\nbogus\r\n\r\n").await;
-                        }
-                        _ => {
-                            let _ = s
-                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-                                .await;
-                        }
+        rt.block_on(serve());
+    });
+}
+
+/// A listener that misbehaves: `reset` closes the connection after reading the request,
+/// `malformed` answers with a status line that is not HTTP.
+pub fn start_bad(mode: &'static str) -> SocketAddr {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    on_own_runtime(move || async move {
+        std_listener.set_nonblocking(true).unwrap();
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                match mode {
+                    "malformed" => {
+                        let _ = s.write_all(b"HTTP/1.1 TWO HUNDRED\r\nbogus\r\n\r\n").await;
                     }
-                    let _ = s.shutdown().await;
-                });
-            }
-        });
+                    _ => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                            .await;
+                    }
+                }
+                let _ = s.shutdown().await;
+            });
+        }
     });
     addr
 }
@@ -316,22 +324,16 @@ pub fn start_wire() -> (SocketAddr, Arc<WireLog>) {
     let addr = std_listener.local_addr().unwrap();
     let log = Arc::new(WireLog::default());
     let seen = log.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = TcpListener::from_std(std_listener).unwrap();
-            loop {
-                let Ok((s, _)) = listener.accept().await else {
-                    continue;
-                };
-                seen.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(wire_conn(s, seen.clone()));
-            }
-        });
+    on_own_runtime(move || async move {
+        std_listener.set_nonblocking(true).unwrap();
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            seen.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(wire_conn(s, seen.clone()));
+        }
     });
     (addr, log)
 }

@@ -262,6 +262,10 @@ pub struct LatencyMs {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expr: String,
+    /// The metric's stored name (as in `meta.json`: `p95`, `avg`, `error_rate`, `rps` …), which
+    /// says the unit of `value` and `limit`.
+    #[serde(default)]
+    pub metric: String,
     /// The measured value (ms, fraction or per second); null when there was nothing to measure.
     pub value: Option<f64>,
     pub limit: f64,
