@@ -153,6 +153,12 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
         }
         RunStatus::Completed => {}
     }
+    // No measurement is not a pass: a run killed in its first second, or whose disk was full
+    // from the start, has thresholds with nothing to evaluate, and they would all "pass".
+    if phases.iter().all(|p| p.requests == 0) {
+        failed = true;
+        conditions.push("nothing was measured: no request completed in any phase".into());
+    }
     let verdict = if failed {
         Verdict::Failed
     } else if conditions.is_empty() {

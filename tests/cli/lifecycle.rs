@@ -382,3 +382,24 @@ fn a_full_disk_stops_the_run_keeps_what_was_written_and_exits_2() {
         "a failed start leaves no intervals.jsonl"
     );
 }
+
+/// No measurement is not a pass: a run killed before its first second was written has no
+/// phase measured, and `summary` said PASSED WITH CONDITIONS and exited 0. It is a failure.
+#[test]
+fn a_run_with_nothing_measured_does_not_pass() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let (mut child, run) = spawn_run(d.path(), &srv.url());
+    let t = Instant::now();
+    while !run.join("meta.json").exists() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::write(run.join("intervals.jsonl"), "");
+    let out = stampede(&["summary", run.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["verdict"], "failed", "{s}");
+    assert!(s["conditions"].to_string().contains("nothing was measured"), "{s}");
+}
