@@ -63,8 +63,7 @@ pub enum RunError {
 
 /// Resolves every origin the plan's steps call (bounded by the connect timeout), so a name that
 /// does not resolve is refused before the run, and the cache the connects use is warm.
-fn resolve_origins(plan: &Plan) -> Result<Vec<Resolved>, RunError> {
-    let program = Program::new(Arc::new(plan.clone()));
+fn resolve_origins(plan: &Plan, program: &Program) -> Result<Vec<Resolved>, RunError> {
     let mut out = Vec::new();
     for o in &program.origins {
         let (addrs, took) =
@@ -82,8 +81,8 @@ fn resolve_origins(plan: &Plan) -> Result<Vec<Resolved>, RunError> {
 }
 
 /// Host and plan facts for `meta.json`.
-pub fn new_meta(plan: &Plan, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
-    let program_steps = Program::new(Arc::new(plan.clone())).step_names();
+pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: HostFacts) -> RunMeta {
+    let program_steps = program.step_names();
     RunMeta {
         schema: RUN_SCHEMA.into(),
         name: plan.name.clone(),
@@ -213,8 +212,9 @@ impl Session {
         controls: Controls,
         now: fn() -> String,
     ) -> Result<Session, RunError> {
-        let mut meta = new_meta(&plan, opts, host);
-        meta.resolved = resolve_origins(&plan)?;
+        let program = Program::new(Arc::new(plan.clone()));
+        let mut meta = new_meta(&plan, &program, opts, host);
+        meta.resolved = resolve_origins(&plan, &program)?;
         let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
         // One clock for the load and the monitors: both write seconds since this instant.
         let clock = Instant::now();
