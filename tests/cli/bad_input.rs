@@ -205,3 +205,107 @@ fn misbehaving_targets_are_counted_and_classified() {
     assert_eq!(classes["configuration"], 12, "refused and 404: {classes}");
     assert_eq!(classes["load"], 12, "reset and timeout: {classes}");
 }
+
+#[test]
+fn non_finite_numbers_are_refused_before_the_run() {
+    // `rate: NaN` loaded, then the executor panicked converting NaN seconds to a Duration.
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, rate: NaN, max_vus: 2, duration: 1s }}\n"),
+        "8:35:",
+        "finite",
+    );
+    // `rps >= NaN` loaded and was written to meta.json as `"value": null`.
+    rejects(
+        &format!("{HEAD}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 1s }}\nthresholds:\n  - rps >= NaN\n"),
+        "10:5:",
+        "finite",
+    );
+    let d = tmp();
+    let plan = write(d.path(), "plan.yaml", HEAD);
+    let out = stampede(&[
+        "capacity",
+        plan.to_str().unwrap(),
+        "--scenario",
+        "s",
+        "--slo",
+        "p95 < 1s, rps >= inf",
+        "--out",
+        d.path().join("run").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--slo: rps takes a finite number"), "{err}");
+    assert!(!d.path().join("run").exists());
+}
+
+#[test]
+fn header_values_that_would_split_the_request_are_refused_at_load() {
+    let plan = "name: bad\ntarget: http://127.0.0.1:9\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET /a, headers: { Authorization: \"Bearer {{ tok }}\" } }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n";
+    let d = tmp();
+    let (out, run) = run_plan(d.path(), plan, &["--var", "tok=x\r\nX-Injected: 1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plan.yaml:6:63: header Authorization: the value contains a line break"),
+        "{err}"
+    );
+    assert!(!run.exists());
+    // The same from the environment.
+    let p = write(d.path(), "env.yaml", &plan.replace("{{ tok }}", "${TOK}"));
+    let v = bin()
+        .args(["validate", p.to_str().unwrap()])
+        .env("TOK", "x\ny")
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(2), "{}", text(&v));
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        err.contains("env.yaml:6:63: header Authorization: the value contains a line break (LF)"),
+        "{err}"
+    );
+}
+
+/// A header rendered from a capture that holds CR LF fails its request as `invalid_header`:
+/// nothing is sent, neither the injected header nor a request without its `Host`.
+#[test]
+fn rendered_header_values_with_line_breaks_are_not_sent() {
+    for h2 in [false, true] {
+        let srv = TestServer::start(h2);
+        let d = tmp();
+        let plan = format!(
+            "name: inject\ntarget: {url}\nhttp: {{ h2c: {h2} }}\nscenarios:\n  s:\n    steps:\n      - {{ name: cap, request: POST /echo, json: {{ v: \"a\\r\\nX-Injected: 1\" }}, capture: {{ v: {{ json: \"$.v\" }} }} }}\n      - {{ name: host, request: GET /fast, headers: {{ Host: \"{{{{ v }}}}\" }} }}\n      - {{ name: other, request: GET /delay/0, headers: {{ X-Val: \"{{{{ v }}}}\" }} }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 3 }}\n",
+            url = srv.url()
+        );
+        let (out, run) = run_plan(d.path(), &plan, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let s = summary_json(&run);
+        let steps = &s["phases"][0]["steps"];
+        for i in [1, 2] {
+            assert_eq!(steps[i]["errors_by_kind"]["invalid_header"], 3, "h2 {h2}: {s}");
+            assert_eq!(steps[i]["errors"], 3, "h2 {h2}: {s}");
+            let sample = steps[i]["error_samples"][0].as_str().unwrap_or("");
+            assert!(sample.contains("line break"), "{sample}");
+        }
+        assert_eq!(s["phases"][0]["errors_by_class"]["configuration"], 6, "{s}");
+        assert_eq!(
+            (srv.count("/fast"), srv.count("/delay/0")),
+            (0, 0),
+            "h2 {h2}: sent anyway"
+        );
+        let seen = srv.state.headers_seen.lock().unwrap();
+        assert!(seen.iter().all(|(k, _)| k != "x-injected" && k != "x-val"), "{seen:?}");
+    }
+}
+
+#[test]
+fn endless_plan_files_are_cut_off_at_the_limit() {
+    let t = std::time::Instant::now();
+    let out = stampede(&["validate", "/dev/zero"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/dev/zero:1:1: the plan is over 4194304 bytes; plans are limited to 4194304 bytes"),
+        "{err}"
+    );
+}

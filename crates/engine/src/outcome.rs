@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Interrupted,
     /// The rendered request is not valid (e.g. a captured value put a space in the path).
     InvalidRequest,
+    /// A rendered header value holds a line break, NUL or another control character (from a
+    /// capture or a data column): the request is not sent.
+    InvalidHeader,
     /// `h2c: true` (HTTP/2 without TLS) against a server that answered in HTTP/1.1.
     H2cUnsupported,
 }
@@ -42,6 +45,7 @@ const FIXED: &[(ErrorKind, &str)] = &[
     (ErrorKind::Protocol, "protocol"),
     (ErrorKind::Interrupted, "interrupted"),
     (ErrorKind::InvalidRequest, "invalid_request"),
+    (ErrorKind::InvalidHeader, "invalid_header"),
     (ErrorKind::H2cUnsupported, "h2c_unsupported"),
 ];
 /// `status_<code>`.
@@ -89,6 +93,7 @@ impl ErrorKind {
             | ErrorKind::ConnectError
             | ErrorKind::Tls
             | ErrorKind::InvalidRequest
+            | ErrorKind::InvalidHeader
             | ErrorKind::H2cUnsupported => ErrorClass::Configuration,
             ErrorKind::Protocol => ErrorClass::Other,
         }
@@ -117,6 +122,9 @@ impl ErrorKind {
             ErrorKind::Protocol => "the response is not valid HTTP".into(),
             ErrorKind::Interrupted => "cancelled in flight when the phase's grace period ran out".into(),
             ErrorKind::InvalidRequest => "the rendered request is not valid HTTP (e.g. a space in the path)".into(),
+            ErrorKind::InvalidHeader => {
+                "a rendered header value holds a line break, NUL or another control character: not sent".into()
+            }
             ErrorKind::H2cUnsupported => {
                 format!("{authority} answered HTTP/2 without TLS (`h2c: true`) in HTTP/1.1: it does not speak h2c")
             }

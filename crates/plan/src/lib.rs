@@ -32,6 +32,9 @@ use error::Errs;
 
 /// Plans larger than this are refused before parsing.
 pub const MAX_PLAN_BYTES: usize = 4 << 20;
+/// Data files (`data:`) larger than this are refused before parsing: a CSV file is held in
+/// memory whole, its rows shared by every worker.
+pub const MAX_DATA_BYTES: usize = 256 << 20;
 
 /// Where a plan gets outside values from.
 pub struct LoadOptions<'a> {
@@ -58,14 +61,14 @@ pub struct PlanError {
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Plan, PlanError> {
     let name = path.display().to_string();
     let errs = Errs { file: name.clone() };
-    let meta = std::fs::metadata(path).map_err(|e| errs.whole(format!("cannot read the plan: {e}")))?;
-    if meta.len() as usize > MAX_PLAN_BYTES {
-        return Err(errs.whole(format!(
-            "the plan is {} bytes; plans are limited to {MAX_PLAN_BYTES}",
-            meta.len()
-        )));
-    }
-    let src = std::fs::read_to_string(path).map_err(|e| errs.whole(format!("cannot read the plan: {e}")))?;
+    let bytes = read_bounded(path, MAX_PLAN_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => errs.whole(format!("cannot read the plan: {e}")),
+        ReadError::TooLarge(size) => errs.whole(format!(
+            "{}; plans are limited to {MAX_PLAN_BYTES} bytes",
+            size.describe("the plan")
+        )),
+    })?;
+    let src = String::from_utf8(bytes).map_err(|_| errs.whole("cannot read the plan: it is not UTF-8 text"))?;
     let base = path.parent().unwrap_or(Path::new("."));
     load_str(&src, &name, base, opts)
 }
@@ -78,7 +81,7 @@ pub fn load_str(src: &str, source_name: &str, base_dir: &Path, opts: &LoadOption
     };
     if src.len() > MAX_PLAN_BYTES {
         return Err(errs.whole(format!(
-            "the plan is {} bytes; plans are limited to {MAX_PLAN_BYTES}",
+            "the plan is {} bytes; plans are limited to {MAX_PLAN_BYTES} bytes",
             src.len()
         )));
     }
@@ -100,6 +103,49 @@ pub fn load_str(src: &str, source_name: &str, base_dir: &Path, opts: &LoadOption
     let mut plan = resolve::resolve(raw, &resolver, &opts.vars, source_name)?;
     plan.redacted = redact::redacted(src, &lookup, &opts.vars);
     Ok(plan)
+}
+
+/// Why a file could not be read whole.
+pub(crate) enum ReadError {
+    Io(std::io::Error),
+    TooLarge(Size),
+}
+
+/// How large a file over its limit is: known from its metadata, or only that it went on past
+/// the limit (a pipe, a device).
+pub(crate) enum Size {
+    Exactly(u64),
+    Over(usize),
+}
+
+impl Size {
+    /// `the plan is 5000000 bytes`, `the plan is over 4194304 bytes`.
+    pub fn describe(&self, what: &str) -> String {
+        match self {
+            Size::Exactly(n) => format!("{what} is {n} bytes"),
+            Size::Over(limit) => format!("{what} is over {limit} bytes"),
+        }
+    }
+}
+
+/// Reads the file at `path` if it holds at most `limit` bytes. A regular file's size is
+/// checked first; anything else (a pipe, `/dev/zero`, a file that grows) is read through
+/// `take(limit + 1)`, so that no more than that is ever held in memory.
+pub(crate) fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let known = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    if let Some(n) = known.filter(|n| *n > limit as u64) {
+        return Err(ReadError::TooLarge(Size::Exactly(n)));
+    }
+    let mut buf = Vec::with_capacity(known.map_or(0, |n| n as usize + 1));
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(ReadError::Io)?;
+    if buf.len() > limit {
+        return Err(ReadError::TooLarge(Size::Over(limit)));
+    }
+    Ok(buf)
 }
 
 /// Strict limits: a plan is a small document, so aliases, nodes and events are capped well

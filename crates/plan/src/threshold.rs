@@ -38,7 +38,11 @@ pub fn parse_expr(expr: &str) -> Result<Threshold, String> {
         Metric::Rps => {
             let v = value_s.trim_end_matches("/s").trim();
             v.parse::<f64>()
-                .map_err(|_| format!("rps takes a number per second, e.g. `rps >= 250` (got `{value_s}`)"))?
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    format!("rps takes a finite number per second, 0 or more, e.g. `rps >= 250` (got `{value_s}`)")
+                })?
         }
         _ => {
             if value_s.ends_with('%') {

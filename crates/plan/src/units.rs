@@ -69,7 +69,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(v as usize)
 }
 
-/// Parses an arrival rate per second: `50`, `50/s`, `3000/m`, `7200/h`.
+/// Parses an arrival rate per second: `50`, `50/s`, `3000/m`, `7200/h`. The number must be
+/// finite (`NaN` and `inf`, which Rust's float parser takes, are refused); its range is the
+/// caller's to check.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let (n, per) = match t.split_once('/') {
@@ -87,6 +89,11 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     let v: f64 = n
         .parse()
         .map_err(|_| format!("`{t}` is not a rate (e.g. 50, 50/s, 3000/m)"))?;
+    if !v.is_finite() {
+        return Err(format!(
+            "`{t}` is not a rate: a rate is a finite number (e.g. 50, 50/s, 3000/m)"
+        ));
+    }
     Ok(v / per)
 }
 

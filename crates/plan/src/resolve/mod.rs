@@ -26,7 +26,7 @@ use crate::compile::{compile, Names};
 use crate::error::Errs;
 use crate::model::*;
 use crate::raw::*;
-use crate::template::{Escape, Template};
+use crate::template::{Escape, Part, Template};
 use crate::units::{parse_duration, parse_rate, parse_size};
 use crate::PlanError;
 /// Upper bound for VU counts and rates: more is a typo, not a test.
@@ -165,6 +165,42 @@ impl Resolver<'_> {
     }
 }
 
+/// Names that references are checked against (scenarios, steps, phases): looked up by hash,
+/// kept in plan order for suggestions and hints.
+pub(super) struct NameSet<'a> {
+    list: Vec<&'a str>,
+    index: std::collections::HashMap<&'a str, usize>,
+}
+
+/// A hint lists at most this many names.
+const LISTED: usize = 10;
+
+impl<'a> NameSet<'a> {
+    pub fn new(list: Vec<&'a str>) -> Self {
+        let mut index = std::collections::HashMap::with_capacity(list.len());
+        for (i, n) in list.iter().enumerate() {
+            index.entry(*n).or_insert(i);
+        }
+        NameSet { list, index }
+    }
+
+    /// Where `name` first appears.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// `did you mean …?`, or else `what: a, b, …` (the first few names).
+    pub fn hint(&self, name: &str, what: &str) -> String {
+        crate::error::did_you_mean(name, self.list.iter().copied()).unwrap_or_else(|| {
+            let mut shown = self.list[..self.list.len().min(LISTED)].join(", ");
+            if self.list.len() > LISTED {
+                shown.push_str(&format!(" and {} more", self.list.len() - LISTED));
+            }
+            format!("{what}: {shown}")
+        })
+    }
+}
+
 /// Wraps a nested value with its parent's span, for messages about the parent.
 pub(super) fn spanned(value: Value, parent: &Any) -> Any {
     serde_saphyr::Spanned {
@@ -222,11 +258,16 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     for (fname, f) in &raw.data {
         let file = rs.string(&f.value.file)?;
         let path = rs.base_dir.join(&file);
-        let data = std::fs::read(&path).map_err(|e| {
-            errs.at(
-                &f.value.file.referenced,
-                format!("data.{fname}: cannot read `{}`: {e}", path.display()),
-            )
+        let data = crate::read_bounded(&path, crate::MAX_DATA_BYTES).map_err(|e| {
+            let why = match e {
+                crate::ReadError::Io(e) => format!("cannot read `{}`: {e}", path.display()),
+                crate::ReadError::TooLarge(size) => format!(
+                    "{}; data files are limited to {} bytes",
+                    size.describe(&format!("`{}`", path.display())),
+                    crate::MAX_DATA_BYTES
+                ),
+            };
+            errs.at(&f.value.file.referenced, format!("data.{fname}: {why}"))
         })?;
         // Located at the plan's `file:` value; the message leads with the place in the data file.
         let (columns, rows) = crate::csv::parse(&data).map_err(|e| {
@@ -303,12 +344,13 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
             &slots_by_name,
         )?);
     }
-    let scenario_names: Vec<&str> = scenarios.iter().map(|s: &Scenario| s.name.as_str()).collect();
+    let scenario_names = NameSet::new(scenarios.iter().map(|s: &Scenario| s.name.as_str()).collect());
 
     let mut phases: Vec<Phase> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, p) in raw.phases.iter().enumerate() {
         let phase = resolve_phase(rs, i, p, &scenario_names)?;
-        if phases.iter().any(|q| q.name == phase.name) {
+        if !seen.insert(phase.name.clone()) {
             let loc = p.value.name.as_ref().map(|n| n.referenced).unwrap_or(p.referenced);
             return Err(errs.at(
                 &loc,
@@ -318,11 +360,13 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         phases.push(phase);
     }
 
-    let step_names: Vec<&str> = scenarios
-        .iter()
-        .flat_map(|s| s.steps.iter().map(|st| st.name.as_str()))
-        .collect();
-    let phase_names: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+    let step_names = NameSet::new(
+        scenarios
+            .iter()
+            .flat_map(|s| s.steps.iter().map(|st| st.name.as_str()))
+            .collect(),
+    );
+    let phase_names = NameSet::new(phases.iter().map(|p| p.name.as_str()).collect());
     let mut thresholds = Vec::new();
     for t in &raw.thresholds {
         thresholds.push(resolve_threshold(rs, t, &step_names, &phase_names)?);
@@ -358,12 +402,37 @@ pub(super) fn template(rs: &Resolver, v: &Any, what: &str, esc: Escape, names: &
 pub(super) fn headers(rs: &Resolver, raw: &BTreeMap<String, Any>, names: &Names) -> R<Vec<(HeaderName, Template)>> {
     raw.iter()
         .map(|(k, v)| {
-            Ok((
-                header_name(rs, k, &v.referenced)?,
-                template(rs, v, &format!("header {k}"), Escape::None, names)?,
-            ))
+            let name = header_name(rs, k, &v.referenced)?;
+            let what = format!("header {k}");
+            let t = template(rs, v, &what, Escape::None, names)?;
+            for part in &t.parts {
+                if let Part::Lit(text) = part {
+                    header_value(rs, text, &v.referenced, &what)?;
+                }
+            }
+            Ok((name, t))
         })
         .collect()
+}
+
+/// Text that goes into a header value as loaded (from the plan, `vars`, `--var` or the
+/// environment) holds no line break, NUL or other control character but tab: one would end
+/// the header early or split the request. Values rendered at run time are checked when sent.
+pub(super) fn header_value(rs: &Resolver, text: &[u8], loc: &Location, what: &str) -> R<()> {
+    let Some(&b) = text.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) else {
+        return Ok(());
+    };
+    let found = match b {
+        b'\r' => "a line break (CR)".to_string(),
+        b'\n' => "a line break (LF)".to_string(),
+        0 => "a NUL byte".to_string(),
+        b => format!("the control character 0x{b:02x}"),
+    };
+    Err(rs.errs.hint(
+        loc,
+        format!("{what}: the value contains {found}"),
+        "a header value cannot hold a line break, NUL or another control character (a tab is fine)",
+    ))
 }
 
 fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOptions> {

@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use super::*;
-use crate::error::did_you_mean;
 use crate::model::*;
 use crate::raw::*;
 
-pub(super) fn resolve_phase(rs: &Resolver, index: usize, p: &S<RawPhase>, scenarios: &[&str]) -> R<Phase> {
+pub(super) fn resolve_phase(rs: &Resolver, index: usize, p: &S<RawPhase>, scenarios: &NameSet) -> R<Phase> {
     let errs = &rs.errs;
     let r = &p.value;
     let name = match &r.name {
@@ -15,9 +14,8 @@ pub(super) fn resolve_phase(rs: &Resolver, index: usize, p: &S<RawPhase>, scenar
         None => format!("phase-{}", index + 1),
     };
     let find = |n: &S<String>| -> R<usize> {
-        scenarios.iter().position(|s| *s == n.value).ok_or_else(|| {
-            let hint = did_you_mean(&n.value, scenarios.iter().copied())
-                .unwrap_or_else(|| format!("scenarios: {}", scenarios.join(", ")));
+        scenarios.position(&n.value).ok_or_else(|| {
+            let hint = scenarios.hint(&n.value, "scenarios");
             errs.hint(
                 &n.referenced,
                 format!("phase `{name}`: no scenario named `{}`", n.value),

@@ -32,9 +32,10 @@ pub(super) fn resolve_scenario(
     }
     let think = sc.value.think.as_ref().map(|t| rs.think(t)).transpose()?;
     let mut steps: Vec<Step> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for st in &sc.value.steps {
         let step = resolve_step(rs, st, names, target, target_path, slots, steps.len())?;
-        if steps.iter().any(|s| s.name == step.name) {
+        if !seen.insert(step.name.clone()) {
             let loc = st.value.name.as_ref().map(|n| n.referenced).unwrap_or(st.referenced);
             return Err(rs.errs.hint(
                 &loc,
@@ -175,6 +176,9 @@ pub(super) fn resolve_step(
         }),
         (None, None) => None,
     };
+    if let Some(c) = &s.content_type {
+        header_value(rs, c.value.as_bytes(), &c.referenced, "content_type")?;
+    }
     let timeout = s
         .timeout
         .as_ref()
@@ -247,7 +251,13 @@ pub(super) fn resolve_step(
                 secret: Bytes::from(secret),
                 header,
                 encoding,
-                prefix: g.prefix.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+                prefix: match &g.prefix {
+                    Some(p) => {
+                        header_value(rs, p.value.as_bytes(), &p.referenced, "sign.prefix")?;
+                        p.value.clone()
+                    }
+                    None => String::new(),
+                },
                 timestamp_header,
             })
         }

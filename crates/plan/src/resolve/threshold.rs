@@ -7,7 +7,7 @@ use crate::error::did_you_mean;
 use crate::model::*;
 use crate::raw::*;
 
-pub(super) fn resolve_threshold(rs: &Resolver, t: &Any, steps: &[&str], phases: &[&str]) -> R<Threshold> {
+pub(super) fn resolve_threshold(rs: &Resolver, t: &Any, steps: &NameSet, phases: &NameSet) -> R<Threshold> {
     let errs = &rs.errs;
     let parse = |s: &str| {
         crate::threshold::parse_expr(s).map_err(|e| {
@@ -41,9 +41,8 @@ pub(super) fn resolve_threshold(rs: &Resolver, t: &Any, steps: &[&str], phases: 
                             .as_str()
                             .ok_or_else(|| errs.at(&t.referenced, format!("threshold `{k}` must be a name")))?;
                         let known = if k == "step" { steps } else { phases };
-                        if !known.contains(&n) {
-                            let hint = did_you_mean(n, known.iter().copied())
-                                .unwrap_or_else(|| format!("{k}s: {}", known.join(", ")));
+                        if known.position(n).is_none() {
+                            let hint = known.hint(n, &format!("{k}s"));
                             return Err(errs.hint(
                                 &t.referenced,
                                 format!("threshold scoped to unknown {k} `{n}`"),

@@ -47,20 +47,24 @@ impl HeaderSink<'_> {
         }
     }
 
-    /// Adds a rendered header; a value with control characters is left out (as hyper would
-    /// refuse it), never sent half-checked.
-    fn rendered(&mut self, name: &HeaderName, value: &[u8]) {
-        if !value.iter().all(|&b| b >= 0x20 && b != 0x7f || b == b'\t') {
-            return;
-        }
+    /// Adds a rendered header. A value with a line break, NUL or another control character
+    /// (a capture or a data column can hold any byte) fails the request as `InvalidHeader`:
+    /// it is never sent, neither whole (it would inject headers) nor left out (a request
+    /// without its `Host` or `Authorization` is not the request the plan describes).
+    fn rendered(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), ErrorKind> {
         match self {
-            HeaderSink::Wire(w) => put_header(w, name, value),
-            HeaderSink::Map(m) => {
-                if let Ok(v) = HeaderValue::from_bytes(value) {
-                    m.append(name.clone(), v);
+            HeaderSink::Wire(w) => {
+                if !value.iter().all(|&b| b >= 0x20 && b != 0x7f || b == b'\t') {
+                    return Err(ErrorKind::InvalidHeader);
                 }
+                put_header(w, name, value);
+            }
+            HeaderSink::Map(m) => {
+                let v = HeaderValue::from_bytes(value).map_err(|_| ErrorKind::InvalidHeader)?;
+                m.append(name.clone(), v);
             }
         }
+        Ok(())
     }
 }
 
@@ -132,7 +136,8 @@ fn origin_form(target: &[u8]) -> Option<&[u8]> {
 }
 
 /// Builds the request of the step prepared as `prep` for `vu`, in the form the connection
-/// speaks. `InvalidRequest` when the rendered path is not a valid request target.
+/// speaks. `InvalidRequest` when the rendered path is not a valid request target,
+/// `InvalidHeader` when a rendered header value is not a valid header value.
 pub fn build(prep: &Prepared, vu: &mut Vu, h2: bool) -> Result<Built, ErrorKind> {
     let step = &prep.step;
     if !h2 && prep.wire.is_some() {
@@ -201,10 +206,10 @@ pub fn build(prep: &Prepared, vu: &mut Vu, h2: bool) -> Result<Built, ErrorKind>
     for (name, t) in &prep.dynamic_headers {
         vu.out.clear();
         t.render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
-        sink.rendered(name, &vu.out);
+        sink.rendered(name, &vu.out)?;
     }
     if let Some(sign) = &step.sign {
-        sign_request(sign, &body, &mut sink);
+        sign_request(sign, &body, &mut sink)?;
     }
     let bytes_out = body.len() as u64;
     if h2 {
@@ -222,16 +227,16 @@ pub fn build(prep: &Prepared, vu: &mut Vu, h2: bool) -> Result<Built, ErrorKind>
 }
 
 /// Adds the HMAC-SHA256 signature header (and its timestamp header, when the plan asks).
-fn sign_request(sign: &stampede_plan::Sign, body: &[u8], sink: &mut HeaderSink) {
+fn sign_request(sign: &stampede_plan::Sign, body: &[u8], sink: &mut HeaderSink) -> Result<(), ErrorKind> {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&sign.secret) else {
-        return;
+        return Ok(());
     };
     if let Some(ts_header) = &sign.timestamp_header {
         let mut ts = Vec::new();
         push_int(&mut ts, unix_now().as_secs() as i64);
         mac.update(&ts);
         mac.update(b".");
-        sink.rendered(ts_header, &ts);
+        sink.rendered(ts_header, &ts)?;
     }
     mac.update(body);
     let digest = mac.finalize().into_bytes();
@@ -244,7 +249,7 @@ fn sign_request(sign: &stampede_plan::Sign, body: &[u8], sink: &mut HeaderSink) 
         }
         SignEncoding::Base64 => value.push_str(&base64::engine::general_purpose::STANDARD.encode(digest)),
     }
-    sink.rendered(&sign.header, value.as_bytes());
+    sink.rendered(&sign.header, value.as_bytes())
 }
 
 #[cfg(test)]
