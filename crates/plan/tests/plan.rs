@@ -7,15 +7,8 @@ use std::time::Duration;
 use stampede_plan::template::{Escape, Expr, Part};
 use stampede_plan::*;
 
-fn load_with(src: &str, vars: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Plan, PlanError> {
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let opts = LoadOptions {
-        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        env: &lookup,
-    };
-    load_str(src, "plan.yaml", Path::new("."), &opts)
-}
+mod common;
+use common::load_with;
 
 fn load(src: &str) -> Result<Plan, PlanError> {
     load_with(src, &[], &[])

@@ -8,15 +8,8 @@ use std::time::{Duration, Instant};
 use stampede_plan::template::Part;
 use stampede_plan::*;
 
-fn load_with(src: &str, vars: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Plan, PlanError> {
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let opts = LoadOptions {
-        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        env: &lookup,
-    };
-    load_str(src, "plan.yaml", Path::new("."), &opts)
-}
+mod common;
+use common::load_with;
 
 /// Asserts that `src` is refused at `line:column` with a message containing `fragment`.
 fn refused_at(src: &str, vars: &[(&str, &str)], env: &[(&str, &str)], at: (usize, usize), fragment: &str) {
@@ -167,15 +160,31 @@ fn header_values_with_line_breaks_or_nul_are_refused() {
     assert!(matches!(&h.headers[0].1.parts[0], Part::Lit(b) if b == "a\tb "));
 }
 
-/// `f()`, which must finish within `limit` (a thread that runs longer is left behind).
+/// `f()`, which must take less than `limit` of CPU time. Measured on its own thread, so that a
+/// loaded machine does not make it fail; it is left behind (and the test fails) if it has not
+/// finished after 12 × `limit` of wall time.
 fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     let t = Instant::now();
     std::thread::spawn(move || {
-        let _ = tx.send(f());
+        let r = f();
+        let _ = tx.send((r, thread_cpu_time()));
     });
-    rx.recv_timeout(limit)
-        .unwrap_or_else(|_| panic!("not done after {:?}", t.elapsed()))
+    let (r, cpu) = rx
+        .recv_timeout(limit * 12)
+        .unwrap_or_else(|_| panic!("not done after {:?}", t.elapsed()));
+    assert!(cpu < limit, "took {cpu:?} of CPU time");
+    r
+}
+
+/// The CPU time (user and system) the calling thread has used, from `/proc/thread-self/stat`
+/// (fields 14 and 15, in clock ticks of 10 ms).
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // The fields after the command name, which is in parentheses, start at field 3.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
 }
 
 #[test]
