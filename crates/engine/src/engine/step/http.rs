@@ -69,14 +69,14 @@ pub async fn run(
     let conns = &mut vu.sessions.http;
     match outcome {
         Err(kind) => {
-            // The connection's state is unknown after an error (except a request that could
-            // not be built, which never went out): never reuse it.
+            // The connection's state is unknown after an error: never reuse it; but a request
+            // that could not be built never went out, and leaves it as it was.
             let mut malformed = None;
-            if let Some(Connection::H1(c)) = &conns[prep.origin] {
-                sample.bytes_in = c.received();
-                malformed = c.malformed();
-            }
-            if kind != ErrorKind::InvalidRequest {
+            if !matches!(kind, ErrorKind::InvalidRequest | ErrorKind::InvalidHeader) {
+                if let Some(Connection::H1(c)) = &conns[prep.origin] {
+                    sample.bytes_in = c.received();
+                    malformed = c.malformed();
+                }
                 conns[prep.origin] = None;
             }
             sample.error = Some(kind);
