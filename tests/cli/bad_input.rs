@@ -161,11 +161,7 @@ fn misbehaving_targets_are_counted_and_classified() {
     let srv = TestServer::start(false);
     let reset = start_bad("reset");
     let malformed = start_bad("malformed");
-    // A port nothing listens on: bind, note it, close.
-    let refused = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refused = closed_port();
     let d = tmp();
     let plan = format!(
         "name: bad-target\ntarget: {url}\nhttp: {{ max_body: 64KiB }}\nscenarios:\n  s:\n    steps:\n      - {{ name: refused, request: GET http://{refused}/x }}\n      - {{ name: reset, request: GET http://{reset}/x }}\n      - {{ name: malformed, request: GET http://{malformed}/x }}\n      - {{ name: slow, request: GET /delay/2000, timeout: 100ms }}\n      - {{ name: huge, request: GET /bytes/20000000 }}\n      - {{ name: missing, request: GET /nope }}\n      - {{ name: ok, request: GET /fast }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 6, max_duration: 20s }}\n",

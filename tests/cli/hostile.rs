@@ -289,10 +289,7 @@ fn h2c_against_an_http1_only_server_is_a_configuration_error_of_its_own() {
 /// after a failed connect, doubling to at most 1 s, and every failure is still counted.
 #[test]
 fn connects_back_off_per_vu_while_the_target_refuses_them() {
-    let refused = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refused = closed_port();
     let d = tmp();
     let plan = format!(
         "name: down\ntarget: http://{refused}\nscenarios:\n  s:\n    steps:\n      - {{ name: x, request: GET /x }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, duration: 2s }}\n"

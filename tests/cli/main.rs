@@ -32,6 +32,14 @@ pub fn stampede(args: &[&str]) -> Output {
     bin().args(args).output().expect("run stampede")
 }
 
+/// A loopback port nothing listens on: bound, noted, closed.
+pub fn closed_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
