@@ -66,11 +66,21 @@ fn lookup_blocking(host: &str, port: u16, timeout: Duration) -> Result<Arc<[Sock
     }
 }
 
+/// An IP address written as the host (`127.0.0.1`, `[::1]`): no lookup needed.
+fn literal(host: &str, port: u16) -> Option<Arc<[SocketAddr]>> {
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok()?;
+    Some(Arc::from([SocketAddr::new(ip, port)]))
+}
+
 /// Resolves `host:port` now (not from the cache), stores it, and says how long it took: for the
 /// check before a run.
 pub fn resolve_now(host: &str, port: u16, timeout: Duration) -> Result<(Arc<[SocketAddr]>, Duration), LookupError> {
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        return Ok((Arc::from([SocketAddr::new(ip, port)]), Duration::ZERO));
+    if let Some(addr) = literal(host, port) {
+        return Ok((addr, Duration::ZERO));
     }
     let started = Instant::now();
     let addrs = lookup_blocking(host, port, timeout)?;
@@ -95,8 +105,8 @@ fn store(host: &str, port: u16, addrs: Arc<[SocketAddr]>) {
 /// The addresses of `host:port` for a connect: from the cache while fresh; when stale, one
 /// caller looks them up again (bounded by `timeout`) while the others use the stale ones.
 pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Arc<[SocketAddr]>, LookupError> {
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        return Ok(Arc::from([SocketAddr::new(ip, port)]));
+    if let Some(addr) = literal(host, port) {
+        return Ok(addr);
     }
     let stale = {
         let Ok(mut c) = cache().lock() else {
