@@ -156,6 +156,8 @@ pub struct Session {
     /// The plan; for a session made with [`Session::create`] its `phases` grow by one per
     /// [`Session::run_phase`].
     plan: Plan,
+    /// `plan` prepared as the session was opened: what `run_planned` runs.
+    program: Arc<Program>,
     meta: RunMeta,
     writer: RunWriter,
     fanout: Fanout,
@@ -212,7 +214,7 @@ impl Session {
         controls: Controls,
         now: fn() -> String,
     ) -> Result<Session, RunError> {
-        let program = Program::new(Arc::new(plan.clone()));
+        let program = Arc::new(Program::new(Arc::new(plan.clone())));
         let mut meta = new_meta(&plan, &program, opts, host);
         meta.resolved = resolve_origins(&plan, &program)?;
         let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
@@ -230,6 +232,7 @@ impl Session {
         outputs.push(Box::new(Console::new(opts.progress)));
         Ok(Session {
             plan,
+            program,
             meta,
             writer,
             fanout: Fanout {
@@ -272,9 +275,8 @@ impl Session {
     /// Runs the phases the session was opened with, in one go (the workers stay up between
     /// phases).
     async fn run_planned(&mut self) -> Result<(), RunError> {
-        let program = Arc::new(Program::new(Arc::new(self.plan.clone())));
         let phases = self.planned.clone();
-        self.drive(program, phases, self.seed, self.controls.clone(), None)
+        self.drive(self.program.clone(), phases, self.seed, self.controls.clone(), None)
             .await
     }
 

@@ -44,24 +44,51 @@ fn cache() -> &'static Mutex<HashMap<(String, u16), Entry>> {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// One lookup, blocking, on a thread of its own that is left behind if it outlives `timeout`.
+/// Starts one lookup on a thread of its own, which hands its answer to `answer` and is left
+/// behind if nobody waits for it any more (a resolver that never answers).
+fn spawn_lookup(host: &str, port: u16, answer: impl FnOnce(Result<Arc<[SocketAddr]>, LookupError>) + Send + 'static) {
+    let name = host.to_string();
+    // A thread that cannot start drops `answer` unsent: the waiter sees a closed channel.
+    let _ = std::thread::Builder::new().name("stampede-dns".into()).spawn(move || {
+        let r = match (name.as_str(), port).to_socket_addrs() {
+            Ok(a) => {
+                let addrs: Vec<SocketAddr> = a.collect();
+                if addrs.is_empty() {
+                    Err(LookupError::NotFound("no address".into()))
+                } else {
+                    Ok(addrs.into())
+                }
+            }
+            Err(e) => Err(LookupError::NotFound(e.to_string())),
+        };
+        answer(r);
+    });
+}
+
+/// One lookup, waited for at most `timeout`, blocking the caller (the check before a run).
 fn lookup_blocking(host: &str, port: u16, timeout: Duration) -> Result<Arc<[SocketAddr]>, LookupError> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let name = host.to_string();
-    let spawned = std::thread::Builder::new().name("stampede-dns".into()).spawn(move || {
-        let r = (name.as_str(), port)
-            .to_socket_addrs()
-            .map(|a| a.collect::<Vec<_>>())
-            .map_err(|e| e.to_string());
+    spawn_lookup(host, port, move |r| {
         let _ = tx.send(r);
     });
-    if let Err(e) = spawned {
-        return Err(LookupError::NotFound(format!("cannot start a lookup: {e}")));
-    }
     match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs.into()),
-        Ok(Ok(_)) => Err(LookupError::NotFound("no address".into())),
-        Ok(Err(e)) => Err(LookupError::NotFound(e)),
+        Ok(r) => r,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LookupError::Timeout),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(LookupError::NotFound("cannot start a lookup".into()))
+        }
+    }
+}
+
+/// One lookup, awaited for at most `timeout` without blocking the runtime.
+async fn lookup(host: &str, port: u16, timeout: Duration) -> Result<Arc<[SocketAddr]>, LookupError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    spawn_lookup(host, port, move |r| {
+        let _ = tx.send(r);
+    });
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(LookupError::NotFound("cannot start a lookup".into())),
         Err(_) => Err(LookupError::Timeout),
     }
 }
@@ -122,10 +149,7 @@ pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Arc<[So
             None => None,
         }
     };
-    let name = host.to_string();
-    let looked_up = tokio::task::spawn_blocking(move || lookup_blocking(&name, port, timeout))
-        .await
-        .unwrap_or(Err(LookupError::Timeout));
+    let looked_up = lookup(host, port, timeout).await;
     match (looked_up, stale) {
         (Ok(addrs), _) => {
             store(host, port, addrs.clone());

@@ -147,7 +147,7 @@ async fn exchange_or_retry(
     if !lost {
         return first;
     }
-    vu.sessions.http[prep.origin] = None;
+    // The failed connection no longer counts as open: `exchange` connects anew.
     exchange(worker, vu, prep, bytes_out).await
 }
 
@@ -166,9 +166,11 @@ async fn exchange(worker: &Worker, vu: &mut Vu, prep: &Prepared, bytes_out: &mut
     let step = &prep.step;
     let origin = prep.origin;
     if !vu.sessions.http[origin].as_mut().is_some_and(Connection::is_open) {
+        // A connect that fails must not leave the closed connection (and its last exchange's
+        // byte count) in the slot.
+        vu.sessions.http[origin] = None;
         // Boxed: the TLS handshake future is large, and inlining it would make every VU's
         // future (and so every VU) that large for the whole run.
-        vu.sessions.http[origin] = None;
         let connect = Box::pin(worker.connector.connect(&program.origins[origin]));
         vu.sessions.http[origin] = Some(connect.await?);
     }
