@@ -97,11 +97,7 @@ impl Vu {
     /// The scenario's end-of-iteration think time; cut short when the VU is asked to stop.
     pub async fn think_after(&mut self, worker: &Worker, scenario: usize, stop: &CancellationToken) {
         if let Some(t) = worker.program.plan.scenarios[scenario].think {
-            let d = think_time(&t, &mut self.rng);
-            tokio::select! {
-                _ = tokio::time::sleep(d) => {}
-                _ = stop.cancelled() => {}
-            }
+            sleep_unless(think_time(&t, &mut self.rng), stop).await;
         }
     }
 
@@ -116,18 +112,11 @@ impl Vu {
         }
         self.connect_failures = self.connect_failures.saturating_add(1);
         let wait = Duration::from_millis(10u64 << (self.connect_failures - 1).min(7)).min(Duration::from_secs(1));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = kill.cancelled() => {}
-        }
+        sleep_unless(wait, kill).await;
     }
 
     async fn pause(&mut self, t: &Think, kill: &CancellationToken) {
-        let d = think_time(t, &mut self.rng);
-        tokio::select! {
-            _ = tokio::time::sleep(d) => {}
-            _ = kill.cancelled() => {}
-        }
+        sleep_unless(think_time(t, &mut self.rng), kill).await;
     }
 
     fn pick(&mut self, phase: &Phase) -> usize {
@@ -185,6 +174,14 @@ impl Vu {
                 self.slots[slot] = v.clone();
             }
         }
+    }
+}
+
+/// Sleeps for `d`, or until `cancel` fires.
+async fn sleep_unless(d: Duration, cancel: &CancellationToken) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = cancel.cancelled() => {}
     }
 }
 

@@ -20,6 +20,15 @@ pub use self::parse::Malformed;
 pub use self::parse::RawHeaders;
 use self::parse::{Chunked, Framing, Span};
 
+use crate::outcome::ErrorKind;
+use crate::transport::Stream;
+
+/// A response head larger than this is a protocol error (hyper's limit is of the same order).
+const MAX_HEAD: usize = 256 * 1024;
+/// Reads ask for at least this much room: small enough that 10,000 idle connections stay
+/// small, and a large body just takes more reads.
+const READ_ROOM: usize = 4096;
+
 /// A failed read of a response: a malformed one (with what was wrong) or another kind.
 enum Fault {
     Malformed(Malformed),
@@ -37,14 +46,6 @@ impl From<ErrorKind> for Fault {
         Fault::Kind(k)
     }
 }
-use crate::outcome::ErrorKind;
-use crate::transport::Stream;
-
-/// A response head larger than this is a protocol error (hyper's limit is of the same order).
-const MAX_HEAD: usize = 256 * 1024;
-/// Reads ask for at least this much room: small enough that 10,000 idle connections stay
-/// small, and a large body just takes more reads.
-const READ_ROOM: usize = 4096;
 
 /// One HTTP/1.1 connection. Requests are sent one at a time (no pipelining); after each
 /// response the head stays in `buf` so checks and captures read headers without copying.
