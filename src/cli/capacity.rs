@@ -216,21 +216,9 @@ pub fn capacity(a: CapacityArgs) -> u8 {
     match result {
         // The environment (an `--out` that exists, is read-only or full): exit 2, as for `run`.
         Err(e) => invalid(e.to_string()),
-        Ok((_, outcome)) if !outcome.unwritten.is_empty() => {
-            for e in &outcome.unwritten {
-                eprintln!("error: the run directory is incomplete: {e}");
-            }
-            EXIT_INVALID
-        }
         Ok((cap, outcome)) => {
-            // The report gains its Capacity section from capacity.json; a failure only warns.
-            let reports = match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
-                Ok(paths) => Some(paths),
-                Err(e) => {
-                    eprintln!("warning: the report was not written: {e}");
-                    None
-                }
-            };
+            // The report gains its Capacity section from capacity.json.
+            let reports = super::live::write_reports(&outcome);
             if a.json {
                 let mut v = match serde_json::to_value(&cap) {
                     Ok(v) => v,
@@ -249,7 +237,9 @@ pub fn capacity(a: CapacityArgs) -> u8 {
                     outln!("report: {}", html.display());
                 }
             }
-            if interrupted {
+            if super::live::incomplete(&outcome) {
+                EXIT_INVALID
+            } else if interrupted {
                 EXIT_INTERRUPTED
             } else {
                 EXIT_OK

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{host, EXIT_INVALID};
 use crate::engine::Controls;
-use crate::runner::HostFacts;
+use crate::runner::{HostFacts, RunOutcome};
 
 /// Runs `run` on a fresh runtime with signal handling. `interrupted` is printed on the first
 /// signal. Returns the exit code `EXIT_INVALID` (the environment) when the runtime cannot
@@ -89,4 +89,25 @@ impl StopSignals {
             std::future::pending::<()>().await
         }
     }
+}
+
+/// Writes the run's reports into its directory from the run's own analysis. A report that
+/// cannot be written does not undo the run: it is a warning, and `None`.
+pub fn write_reports(outcome: &RunOutcome) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
+        Ok(paths) => Some(paths),
+        Err(e) => {
+            eprintln!("warning: the report was not written: {e}");
+            None
+        }
+    }
+}
+
+/// Names on stderr what the run directory lacks (a disk that filled); `true` when it lacks
+/// anything, which makes the command exit 2 after it has shown what was measured.
+pub fn incomplete(outcome: &RunOutcome) -> bool {
+    for e in &outcome.unwritten {
+        eprintln!("error: the run directory is incomplete: {e}");
+    }
+    !outcome.unwritten.is_empty()
 }

@@ -198,19 +198,12 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
             out!("{}", render_summary(&outcome.summary));
             outln!("run directory: {}", outcome.dir.display());
             outln!("summary: {}", outcome.dir.join("summary.json").display());
-            // A report that cannot be written does not undo the run: say so and go on.
-            match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
-                Ok((md, html)) => {
-                    outln!("report: {}", md.display());
-                    outln!("report: {}", html.display());
-                }
-                Err(e) => eprintln!("warning: the report was not written: {e}"),
+            if let Some((md, html)) = super::live::write_reports(&outcome) {
+                outln!("report: {}", md.display());
+                outln!("report: {}", html.display());
             }
             register(&outcome.dir);
-            if !outcome.unwritten.is_empty() {
-                for e in &outcome.unwritten {
-                    eprintln!("error: the run directory is incomplete: {e}");
-                }
+            if super::live::incomplete(&outcome) {
                 return Err(EXIT_INVALID);
             }
             Ok(outcome)
