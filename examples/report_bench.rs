@@ -138,6 +138,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 waiting: 0,
                 iterations: PER_SECOND,
                 dropped: 0,
+                backoffs: 0,
+                backoff_ms: 0,
                 steps: ivs,
             };
             writeln!(out, "{}", iv.to_json_line()?)?;

@@ -12,6 +12,9 @@ pub struct PhaseAgg {
     pub duration_s: f64,
     pub iterations: u64,
     pub dropped: u64,
+    /// Waits after failed connects, and their total planned length in ms.
+    pub backoffs: u64,
+    pub backoff_ms: u64,
     pub vus_max: u64,
     /// Steps in order of first appearance.
     pub steps: Vec<StepAgg>,
@@ -26,6 +29,8 @@ impl PhaseAgg {
             duration_s: 0.0,
             iterations: 0,
             dropped: 0,
+            backoffs: 0,
+            backoff_ms: 0,
             vus_max: 0,
             steps: Vec::new(),
             start_t: f64::NAN,
@@ -39,6 +44,8 @@ impl PhaseAgg {
         self.duration_s += iv.dur;
         self.iterations += iv.iterations;
         self.dropped += iv.dropped;
+        self.backoffs += iv.backoffs;
+        self.backoff_ms += iv.backoff_ms;
         self.vus_max = self.vus_max.max(iv.vus);
         for s in &iv.steps {
             match self.steps.iter_mut().find(|a| a.name == s.name) {

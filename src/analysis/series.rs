@@ -224,6 +224,8 @@ pub(crate) mod tests {
             waiting: 0,
             iterations: 1,
             dropped: 0,
+            backoffs: 0,
+            backoff_ms: 0,
             steps: Vec::new(),
         }
     }

@@ -58,7 +58,7 @@ fn step_summary(s: &StepAgg, duration_s: f64) -> StepSummary {
         errors_by_kind: s.kinds.clone(),
         bytes_in: s.bytes_in,
         bytes_out: s.bytes_out,
-        error_samples: s.samples.clone(),
+        error_samples: s.samples.iter().map(|x| x.message.clone()).collect(),
     }
 }
 
@@ -108,6 +108,8 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
         },
         iterations: agg.iterations,
         dropped_iterations: agg.dropped,
+        connect_backoffs: agg.backoffs,
+        connect_backoff_s: r3(agg.backoff_ms as f64 / 1000.0),
         vus_max: agg.vus_max,
         latency_ms: latency(&all.latency),
         errors_by_kind: all.kinds.clone(),

@@ -132,6 +132,8 @@ mod tests {
             waiting: 0,
             iterations: n,
             dropped: 0,
+            backoffs: 0,
+            backoff_ms: 0,
             steps: vec![StepInterval {
                 name: "w".into(),
                 requests: n,

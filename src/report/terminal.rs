@@ -105,7 +105,7 @@ pub fn render_phase(p: &PhaseSummary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "phase {} — {} — {:.1}s, {} requests, {:.1} req/s, {} iterations, errors {}{}",
+        "phase {} — {} — {:.1}s, {} requests, {:.1} req/s, {} iterations, errors {}{}{}",
         p.name,
         p.description,
         p.duration_s,
@@ -115,6 +115,15 @@ pub fn render_phase(p: &PhaseSummary) -> String {
         pct(p.error_rate),
         if p.dropped_iterations > 0 {
             format!(", {} dropped arrivals", count(p.dropped_iterations))
+        } else {
+            String::new()
+        },
+        if p.connect_backoffs > 0 {
+            format!(
+                ", {} back-offs after failed connects ({:.1}s)",
+                count(p.connect_backoffs),
+                p.connect_backoff_s
+            )
         } else {
             String::new()
         }

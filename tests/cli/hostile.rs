@@ -193,6 +193,23 @@ fn bytes_received_before_a_timeout_are_counted() {
     assert!(bytes_in >= 2 * (64 << 10), "bytes_in {bytes_in}");
 }
 
+/// The same over HTTP/2 (h2c): 128 KiB of a body that then never ends. Before, a failed
+/// HTTP/2 request counted 0 bytes in.
+#[test]
+fn bytes_received_before_a_timeout_are_counted_over_http2() {
+    let srv = TestServer::start(true);
+    let d = tmp();
+    let plan = format!(
+        "name: stall2\ntarget: {}\nhttp: {{ h2c: true }}\nscenarios:\n  s:\n    steps:\n      - {{ name: big, request: GET /stall/131072, timeout: 500ms }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 2, max_duration: 10s }}\n",
+        srv.url()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    let st = &step0(&s);
+    assert_eq!(st["errors_by_kind"]["timeout"], 2, "{}", text(&out));
+    assert_eq!(st["bytes_in"], 2 * 131072, "{st}");
+}
+
 /// Every malformed response read "the response is not valid HTTP", whatever was wrong; the
 /// sample now says which rule the response broke. Leading zeros in a chunk size are legal in
 /// any number (they were refused beyond 16 digits).
@@ -301,6 +318,19 @@ fn connects_back_off_per_vu_while_the_target_refuses_them() {
     assert_eq!(st["requests"].as_u64(), Some(n), "{st} {}", text(&out));
     // Per VU in 2 s: 10+20+40+...+640 ms then 1 s waits: about 8 connects.
     assert!((4..=30).contains(&n), "{n} connects from 2 VUs in 2 s: {st}");
+    // The waits are counted: one per failed connect, and about the phase's length per VU.
+    let p = &s["phases"][0];
+    let backoffs = p["connect_backoffs"].as_u64().unwrap();
+    assert!(
+        backoffs + 2 >= n && backoffs <= n,
+        "{backoffs} back-offs for {n} failed connects"
+    );
+    let waited = p["connect_backoff_s"].as_f64().unwrap();
+    assert!(
+        (2.0..=6.0).contains(&waited),
+        "{waited} s of back-off from 2 VUs in 2 s"
+    );
+    assert!(text(&out).contains("back-offs after failed connects"), "{}", text(&out));
 }
 
 /// A name that does not resolve is refused before any traffic, with exit 2 and no run
@@ -374,4 +404,101 @@ fn a_stalled_target_cannot_stretch_an_open_phase_past_its_duration_plus_grace() 
         (70..=80).contains(&dropped),
         "80 arrivals, 5 started: {dropped} dropped; {p}"
     );
+}
+
+/// A rare error kind beside a frequent one: one request in 40 fails with a 500 while every
+/// other gets one of four different 503 pages. Before, the first three messages of each second
+/// filled the samples and the rare kind, although counted, had no message to show; now every
+/// kind counted has at least one.
+#[test]
+fn a_rare_error_kind_keeps_a_sample_beside_a_frequent_one() {
+    let (addr, _) = start_hostile(|n, head| {
+        if head.starts_with("GET /x/7 ") {
+            return Answer::Reply(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nrare");
+        }
+        Answer::Reply(match n % 4 {
+            0 => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 6\r\n\r\nbusy 0",
+            1 => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 6\r\n\r\nbusy 1",
+            2 => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 6\r\n\r\nbusy 2",
+            _ => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 6\r\n\r\nbusy 3",
+        })
+    });
+    let d = tmp();
+    let plan = format!(
+        "name: rare\ntarget: http://{addr}\nscenarios:\n  s:\n    steps:\n      - {{ name: get, request: \"GET /x/{{{{ random_int(1, 40) }}}}\" }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 1200, max_duration: 20s }}\n"
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    let s = summary_json(&run);
+    let step = &s["phases"][0]["steps"][0];
+    assert!(
+        step["errors_by_kind"]["status_500"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        text(&out)
+    );
+    let samples: Vec<&str> = step["error_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(samples.iter().any(|m| m.starts_with("HTTP 500")), "{samples:?}");
+    assert!(samples.iter().any(|m| m.starts_with("HTTP 503")), "{samples:?}");
+    let intervals = std::fs::read_to_string(run.join("intervals.jsonl")).unwrap();
+    assert!(
+        intervals.contains(r#"{"kind":"status_500","message":"HTTP 500: rare"}"#),
+        "the kind is stored with it"
+    );
+}
+
+/// A resolver that never answers: a UDP socket on 127.0.0.77:53 that reads and stays silent,
+/// made the process's only name server by a private mount of `/etc/resolv.conf` (`unshare
+/// -m`). Before, lookups were not bounded by `connect_timeout` and a 3 s run ended at 12 s; the
+/// lookup before the run now gives up within `connect_timeout` and the run is refused (exit 2)
+/// before any traffic, with no run directory. Needs root for port 53 and the mount namespace:
+/// skipped, saying so, without them.
+#[test]
+fn a_resolver_that_never_answers_is_bounded_by_the_connect_timeout() {
+    let Ok(silent) = std::net::UdpSocket::bind("127.0.0.77:53") else {
+        eprintln!("skipped: cannot bind 127.0.0.77:53 (not root?)");
+        return;
+    };
+    let d = tmp();
+    let resolv = write(
+        d.path(),
+        "resolv.conf",
+        "nameserver 127.0.0.77\noptions timeout:30 attempts:3\n",
+    );
+    let plan = write(
+        d.path(),
+        "plan.yaml",
+        "name: silent-dns\ntarget: http://never-answers.invalid-tld-for-stampede:8080\nhttp: { connect_timeout: 1s }\nscenarios:\n  s:\n    steps:\n      - { name: x, request: GET /x }\nphases:\n  - { name: p, scenario: s, vus: 5, duration: 3s }\n",
+    );
+    let run = d.path().join("run");
+    let script = format!(
+        "mount --bind {} /etc/resolv.conf && exec {} run {} --out {} --quiet",
+        resolv.display(),
+        env!("CARGO_BIN_EXE_stampede"),
+        plan.display(),
+        run.display()
+    );
+    let t = std::time::Instant::now();
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output();
+    let elapsed = t.elapsed();
+    drop(silent);
+    let Some(out) = out
+        .ok()
+        .filter(|o| !String::from_utf8_lossy(&o.stderr).contains("unshare:"))
+    else {
+        eprintln!("skipped: no mount namespace here");
+        return;
+    };
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no answer from the resolver"), "{}", text(&out));
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "bounded by the 1 s connect timeout: {elapsed:?}"
+    );
+    assert!(!run.exists(), "refused before the run: nothing written");
 }

@@ -224,6 +224,15 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             Chunks {
                 left: n.parse().unwrap_or(0),
                 chunk: Bytes::from(vec![b'x'; 64 * 1024]),
+                stall: false,
+            }
+            .boxed(),
+        ),
+        ["stall", n] => Response::new(
+            Chunks {
+                left: n.parse().unwrap_or(0),
+                chunk: Bytes::from(vec![b'x'; 64 * 1024]),
+                stall: true,
             }
             .boxed(),
         ),
@@ -236,10 +245,11 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
     Ok(resp)
 }
 
-/// A body of `left` bytes, sent in 64 KiB frames.
+/// A body of `left` bytes, sent in 64 KiB frames; with `stall`, the body then never ends.
 struct Chunks {
     left: usize,
     chunk: Bytes,
+    stall: bool,
 }
 
 impl hyper::body::Body for Chunks {
@@ -251,7 +261,11 @@ impl hyper::body::Body for Chunks {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.left == 0 {
-            return std::task::Poll::Ready(None);
+            return if self.stall {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(None)
+            };
         }
         let n = self.left.min(self.chunk.len());
         self.left -= n;

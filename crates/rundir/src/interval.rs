@@ -22,6 +22,10 @@ pub struct Interval {
     pub waiting: u64,
     pub iterations: u64,
     pub dropped: u64,
+    /// Waits after failed connects (VUs backing off from a target that refuses them) and
+    /// their total planned length in milliseconds: the generator holding back, not latency.
+    pub backoffs: u64,
+    pub backoff_ms: u64,
     pub steps: Vec<StepInterval>,
 }
 
@@ -44,12 +48,77 @@ pub struct StepInterval {
     /// merging it costs one record per bucket, not a walk of every bucket of the range.
     /// `None` for anything built in memory (engine intervals, aggregates).
     pub buckets: Option<Box<(Buckets, Buckets)>>,
-    /// A few error messages as the target gave them (raw: escape before display).
-    pub samples: Vec<String>,
+    /// A few error messages as the target gave them (raw: escape before display), at least one
+    /// of every error kind counted (see [`admits`]).
+    pub samples: Vec<ErrorSample>,
 }
 
-/// Error messages an aggregate keeps per step.
+/// Error messages an aggregate keeps per step (beyond them, one per kind not yet sampled).
 pub const SAMPLES_KEPT: usize = 5;
+
+/// One error message and the kind it was counted as (its `errors_by_kind` key).
+///
+/// On disk an object `{"kind", "message"}`; a plain string (run directories written before
+/// samples carried their kind) reads as a sample of unknown kind (`""`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SampleRecord")]
+pub struct ErrorSample {
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SampleRecord {
+    Tagged { kind: String, message: String },
+    Plain(String),
+}
+
+impl From<SampleRecord> for ErrorSample {
+    fn from(r: SampleRecord) -> ErrorSample {
+        match r {
+            SampleRecord::Tagged { kind, message } => ErrorSample { kind, message },
+            SampleRecord::Plain(message) => ErrorSample {
+                kind: String::new(),
+                message,
+            },
+        }
+    }
+}
+
+/// Whether a sample of `kind` saying `message` joins the `held` (kind, message) pairs: never a
+/// message already held; otherwise while fewer than `cap` are held, and beyond `cap` when it is
+/// the first of its kind, so a rare kind drowned by a frequent one still has a message. The
+/// one rule for the recorder's shards, the collector and every aggregate; the list stays
+/// bounded by `cap` plus the number of distinct kinds.
+pub fn admits<'a, K: PartialEq + 'a>(
+    held: impl IntoIterator<Item = (&'a K, &'a str)>,
+    kind: &K,
+    message: &str,
+    cap: usize,
+) -> bool {
+    let (mut n, mut kind_held) = (0, false);
+    for (k, m) in held {
+        if m == message {
+            return false;
+        }
+        n += 1;
+        kind_held |= k == kind;
+    }
+    n < cap || !kind_held
+}
+
+/// Adds `s` to `list` when [`admits`] lets it in.
+pub fn keep_sample(list: &mut Vec<ErrorSample>, s: &ErrorSample, cap: usize) {
+    if admits(
+        list.iter().map(|x| (&x.kind, x.message.as_str())),
+        &s.kind,
+        &s.message,
+        cap,
+    ) {
+        list.push(s.clone());
+    }
+}
 
 impl StepInterval {
     pub fn empty(name: &str) -> StepInterval {
@@ -82,7 +151,10 @@ impl StepInterval {
     /// read from disk) and no bucket cache (which describes only this interval).
     pub fn to_aggregate(&self) -> StepInterval {
         let mut c = self.clone();
-        c.samples.truncate(SAMPLES_KEPT);
+        c.samples = Vec::new();
+        for x in &self.samples {
+            keep_sample(&mut c.samples, x, SAMPLES_KEPT);
+        }
         if let Some(b) = c.buckets.take() {
             c.latency = super::hist::new_growable();
             c.service = super::hist::new_growable();
@@ -104,10 +176,8 @@ impl StepInterval {
         for (k, v) in &o.kinds {
             *self.kinds.entry(k.clone()).or_default() += v;
         }
-        for m in &o.samples {
-            if self.samples.len() < SAMPLES_KEPT && !self.samples.contains(m) {
-                self.samples.push(m.clone());
-            }
+        for x in &o.samples {
+            keep_sample(&mut self.samples, x, SAMPLES_KEPT);
         }
         match &o.buckets {
             Some(b) => {
@@ -121,6 +191,10 @@ impl StepInterval {
             }
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The JSON line form of an [`Interval`].
@@ -138,6 +212,10 @@ struct Record {
     iterations: u64,
     #[serde(default)]
     dropped: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    backoffs: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    backoff_ms: u64,
     #[serde(default)]
     steps: Vec<StepRecord>,
 }
@@ -158,7 +236,7 @@ struct StepRecord {
     latency: String,
     service: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    samples: Vec<String>,
+    samples: Vec<ErrorSample>,
 }
 
 impl Interval {
@@ -173,6 +251,8 @@ impl Interval {
             waiting: self.waiting,
             iterations: self.iterations,
             dropped: self.dropped,
+            backoffs: self.backoffs,
+            backoff_ms: self.backoff_ms,
             steps: self
                 .steps
                 .iter()
@@ -220,6 +300,8 @@ impl Interval {
             waiting: rec.waiting,
             iterations: rec.iterations,
             dropped: rec.dropped,
+            backoffs: rec.backoffs,
+            backoff_ms: rec.backoff_ms,
             steps,
         })
     }
@@ -243,6 +325,8 @@ mod tests {
             waiting: 0,
             iterations: 7,
             dropped: 1,
+            backoffs: 2,
+            backoff_ms: 30,
             steps: vec![StepInterval {
                 name: "s".into(),
                 requests: 1,
@@ -254,7 +338,10 @@ mod tests {
                 latency: h.clone(),
                 service: h,
                 buckets: None,
-                samples: vec!["HTTP 503: busy".into()],
+                samples: vec![ErrorSample {
+                    kind: "status_503".into(),
+                    message: "HTTP 503: busy".into(),
+                }],
             }],
         };
         let line = iv.to_json_line().unwrap();
@@ -272,6 +359,33 @@ mod tests {
         assert_eq!(sum.value_at_quantile(1.0), agg.latency.value_at_quantile(1.0));
         assert_eq!(back.steps[0].statuses[&200], 1);
         assert_eq!(back.iterations, 7);
+        assert_eq!((back.backoffs, back.backoff_ms), (2, 30));
+        assert_eq!(back.steps[0].samples, iv.steps[0].samples, "samples keep their kind");
+        let tagged = r#""samples":[{"kind":"status_503","message":"HTTP 503: busy"}]"#;
+        assert!(line.contains(tagged), "{line}");
+        let old = line.replace(tagged, r#""samples":["HTTP 503: busy"]"#);
+        let back = Interval::from_json_line(&old).expect("a sample written as a plain string reads");
+        assert_eq!(back.steps[0].samples[0].message, "HTTP 503: busy");
+        assert_eq!(back.steps[0].samples[0].kind, "", "of unknown kind");
         assert!(Interval::from_json_line("{\"phase\":").is_err());
+    }
+
+    #[test]
+    fn every_kind_keeps_a_sample_beyond_the_cap() {
+        let s = |k: &str, m: &str| ErrorSample {
+            kind: k.into(),
+            message: m.into(),
+        };
+        let mut list = Vec::new();
+        for i in 0..20 {
+            keep_sample(&mut list, &s("status_503", &format!("HTTP 503: busy {i}")), 3);
+        }
+        keep_sample(&mut list, &s("status_503", "HTTP 503: busy 0"), 3);
+        assert_eq!(list.len(), 3, "a frequent kind fills the cap and no more");
+        keep_sample(&mut list, &s("timeout", "no complete response within 1 s"), 3);
+        keep_sample(&mut list, &s("timeout", "no complete response within 2 s"), 3);
+        keep_sample(&mut list, &s("reset", "connection reset"), 3);
+        let kinds: Vec<&str> = list.iter().map(|x| x.kind.as_str()).collect();
+        assert_eq!(kinds, ["status_503", "status_503", "status_503", "timeout", "reset"]);
     }
 }

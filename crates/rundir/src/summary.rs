@@ -214,6 +214,12 @@ pub struct PhaseSummary {
     pub iterations: u64,
     /// Open model: arrivals that never found a free VU before the phase ended.
     pub dropped_iterations: u64,
+    /// How often VUs waited after failed connects (10 ms doubling to 1 s) and for how long in
+    /// all: a target that refused connections was not flooded.
+    #[serde(default)]
+    pub connect_backoffs: u64,
+    #[serde(default)]
+    pub connect_backoff_s: f64,
     pub vus_max: u64,
     pub latency_ms: Option<LatencyMs>,
     pub errors_by_kind: BTreeMap<String, u64>,

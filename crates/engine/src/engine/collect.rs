@@ -96,11 +96,14 @@ impl PhaseCollector {
         };
         let mut steps: BTreeMap<usize, StepInterval> = BTreeMap::new();
         let (mut vus, mut waiting, mut iterations, mut dropped) = (0, 0, 0, 0);
+        let (mut backoffs, mut backoff_ms) = (0, 0);
         for part in p.parts {
             vus += part.vus;
             waiting += part.waiting;
             iterations += part.iterations;
             dropped += part.dropped;
+            backoffs += part.backoffs;
+            backoff_ms += part.backoff_ms;
             for (id, acc) in part.steps.into_iter().enumerate() {
                 let Some(acc) = acc else { continue };
                 let s = steps
@@ -112,10 +115,10 @@ impl PhaseCollector {
                 s.bytes_out += acc.bytes_out;
                 let _ = s.latency.add(&acc.latency);
                 let _ = s.service.add(&acc.service);
-                for m in acc.samples {
-                    if s.samples.len() < crate::recorder::SAMPLES_PER_INTERVAL && !s.samples.contains(&m) {
-                        s.samples.push(m);
-                    }
+                for (kind, message) in acc.samples {
+                    let kind = kind.name(|c| program.check_name(id, c));
+                    let sample = stampede_rundir::ErrorSample { kind, message };
+                    stampede_rundir::keep_sample(&mut s.samples, &sample, crate::recorder::SAMPLES_PER_INTERVAL);
                 }
                 for (code, n) in acc.statuses {
                     *s.statuses.entry(code).or_default() += n;
@@ -134,6 +137,8 @@ impl PhaseCollector {
             waiting,
             iterations,
             dropped,
+            backoffs,
+            backoff_ms,
             steps: steps.into_values().collect(),
         }
     }

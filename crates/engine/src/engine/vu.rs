@@ -81,7 +81,7 @@ impl Vu {
                     let start = started.take().unwrap_or_else(Instant::now);
                     let sample = step::run(worker, self, id, start, kill).await;
                     worker.shard.borrow_mut().record(&sample);
-                    self.back_off_after(sample.error, kill).await;
+                    self.back_off_after(worker, sample.error, kill).await;
                 }
                 (_, None) => {}
             }
@@ -105,13 +105,18 @@ impl Vu {
     /// in a row, at most 1 s, so that a target that is down (nothing listening, every
     /// connect refused at once) gets a few connects per VU and second instead of a flood that
     /// keeps a core busy. Not timed: the wait is the generator's, not the target's.
-    async fn back_off_after(&mut self, error: Option<ErrorKind>, kill: &CancellationToken) {
+    async fn back_off_after(&mut self, worker: &Worker, error: Option<ErrorKind>, kill: &CancellationToken) {
         if !error.is_some_and(ErrorKind::is_connect_failure) {
             self.connect_failures = 0;
             return;
         }
         self.connect_failures = self.connect_failures.saturating_add(1);
         let wait = Duration::from_millis(10u64 << (self.connect_failures - 1).min(7)).min(Duration::from_secs(1));
+        {
+            let mut shard = worker.shard.borrow_mut();
+            shard.backoffs += 1;
+            shard.backoff_ms += wait.as_millis() as u64;
+        }
         sleep_unless(wait, kill).await;
     }
 

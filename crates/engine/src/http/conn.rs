@@ -32,6 +32,9 @@ pub enum Connection {
 pub struct H2Conn {
     pub sender: http2::SendRequest<ReqBody>,
     answered_http1: Option<Arc<AtomicBool>>,
+    /// Body bytes received for the current request, kept here (not in the request's future)
+    /// so that a request that failed or timed out part-way still counts what it cost.
+    pub received: u64,
 }
 
 impl H2Conn {
@@ -95,7 +98,11 @@ where
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
-    Ok(Connection::H2(H2Conn { sender, answered_http1 }))
+    Ok(Connection::H2(H2Conn {
+        sender,
+        answered_http1,
+        received: 0,
+    }))
 }
 
 /// Maps a hyper error to our kinds: malformed HTTP is `protocol`; a connection that ended early

@@ -31,11 +31,12 @@ pub struct StepAcc {
     /// (status, count); few distinct statuses, so a linear scan beats hashing.
     pub statuses: Vec<(u16, u64)>,
     pub kinds: Vec<(ErrorKind, u64)>,
-    /// A few error messages of this interval (at most [`SAMPLES_PER_INTERVAL`]), so a report can
-    /// show what the target actually said. Allocation happens only while fewer are held.
-    pub samples: Vec<String>,
+    /// A few error messages of this interval with the kind each was counted as (at most
+    /// [`SAMPLES_PER_INTERVAL`], plus the first of every other kind), so a report can show what
+    /// the target actually said, for a rare kind too. Allocation happens only while wanted.
+    pub samples: Vec<(ErrorKind, String)>,
     /// Messages built this interval (kept or not): bounds the allocation to a few per second
-    /// even when every request fails the same way.
+    /// (and one per new kind) even when every request fails the same way.
     pub sample_attempts: u8,
 }
 
@@ -96,6 +97,9 @@ pub struct Shard {
     pub iterations: u64,
     /// Arrivals that never ran (open model): still waiting when the phase ended.
     pub dropped: u64,
+    /// Waits after failed connects (see `Vu::back_off_after`) and their planned length in ms.
+    pub backoffs: u64,
+    pub backoff_ms: u64,
     /// Gauges, maintained by the executor.
     pub vus: u64,
     pub waiting: u64,
@@ -107,6 +111,8 @@ pub struct WorkerInterval {
     pub steps: Vec<Option<StepAcc>>,
     pub iterations: u64,
     pub dropped: u64,
+    pub backoffs: u64,
+    pub backoff_ms: u64,
     pub vus: u64,
     pub waiting: u64,
 }
@@ -118,6 +124,8 @@ impl Shard {
             steps: (0..step_count).map(|_| StepAcc::new()).collect(),
             iterations: 0,
             dropped: 0,
+            backoffs: 0,
+            backoff_ms: 0,
             vus: 0,
             waiting: 0,
         }
@@ -142,18 +150,20 @@ impl Shard {
         }
     }
 
-    /// Whether step `step` still wants an error message this interval (ask before building one).
-    pub fn wants_sample(&self, step: usize) -> bool {
-        self.steps
-            .get(step)
-            .is_some_and(|a| (a.sample_attempts as usize) < SAMPLES_PER_INTERVAL)
+    /// Whether step `step` still wants an error message of `kind` this interval (ask before
+    /// building one): while few were built, or when none of this kind is held yet.
+    pub fn wants_sample(&self, step: usize, kind: ErrorKind) -> bool {
+        self.steps.get(step).is_some_and(|a| {
+            (a.sample_attempts as usize) < SAMPLES_PER_INTERVAL || !a.samples.iter().any(|(k, _)| *k == kind)
+        })
     }
 
-    pub fn add_sample(&mut self, step: usize, message: String) {
+    pub fn add_sample(&mut self, step: usize, kind: ErrorKind, message: String) {
         if let Some(a) = self.steps.get_mut(step) {
             a.sample_attempts = a.sample_attempts.saturating_add(1);
-            if a.samples.len() < SAMPLES_PER_INTERVAL && !a.samples.contains(&message) {
-                a.samples.push(message);
+            let held = a.samples.iter().map(|(k, m)| (k, m.as_str()));
+            if stampede_rundir::admits(held, &kind, &message, SAMPLES_PER_INTERVAL) {
+                a.samples.push((kind, message));
             }
         }
     }
@@ -178,11 +188,15 @@ impl Shard {
             steps,
             iterations: self.iterations,
             dropped: self.dropped,
+            backoffs: self.backoffs,
+            backoff_ms: self.backoff_ms,
             vus: self.vus,
             waiting: self.waiting,
         };
         self.iterations = 0;
         self.dropped = 0;
+        self.backoffs = 0;
+        self.backoff_ms = 0;
         out
     }
 }
@@ -237,10 +251,11 @@ mod sample_tests {
 
     #[test]
     fn error_samples_are_few_and_distinct() {
+        let busy = ErrorKind::Status(503);
         let mut sh = Shard::new(1);
         for i in 0..10 {
-            if sh.wants_sample(0) {
-                sh.add_sample(0, format!("HTTP 503: busy {}", i % 2));
+            if sh.wants_sample(0, busy) {
+                sh.add_sample(0, busy, format!("HTTP 503: busy {}", i % 2));
             }
         }
         let w = sh.take();
@@ -261,16 +276,29 @@ mod sample_tests {
         });
         let mut built = 0;
         for _ in 0..10 {
-            if sh.wants_sample(0) {
+            if sh.wants_sample(0, busy) {
                 built += 1;
-                sh.add_sample(0, "HTTP 503: busy".into());
+                sh.add_sample(0, busy, "HTTP 503: busy".into());
             }
         }
         assert_eq!(
             built, SAMPLES_PER_INTERVAL,
             "at most a few messages are built per interval"
         );
-        assert_eq!(sh.take().steps[0].as_ref().unwrap().samples, ["HTTP 503: busy"]);
-        assert!(sh.wants_sample(0), "a new interval wants samples again");
+        assert!(
+            sh.wants_sample(0, ErrorKind::Timeout),
+            "a kind with no sample yet is wanted beyond the cap"
+        );
+        sh.add_sample(0, ErrorKind::Timeout, "no complete response within 1 s".into());
+        assert!(!sh.wants_sample(0, ErrorKind::Timeout), "one per kind beyond the cap");
+        let kinds: Vec<ErrorKind> = sh.take().steps[0]
+            .as_ref()
+            .unwrap()
+            .samples
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(kinds, [busy, ErrorKind::Timeout]);
+        assert!(sh.wants_sample(0, busy), "a new interval wants samples again");
     }
 }

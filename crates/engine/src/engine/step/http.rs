@@ -73,14 +73,18 @@ pub async fn run(
             // that could not be built never went out, and leaves it as it was.
             let mut malformed = None;
             if !matches!(kind, ErrorKind::InvalidRequest | ErrorKind::InvalidHeader) {
-                if let Some(Connection::H1(c)) = &conns[prep.origin] {
-                    sample.bytes_in = c.received();
-                    malformed = c.malformed();
+                match &conns[prep.origin] {
+                    Some(Connection::H1(c)) => {
+                        sample.bytes_in = c.received();
+                        malformed = c.malformed();
+                    }
+                    Some(Connection::H2(c)) => sample.bytes_in = c.received,
+                    None => {}
                 }
                 conns[prep.origin] = None;
             }
             sample.error = Some(kind);
-            error_sample(worker, id, || match malformed {
+            error_sample(worker, id, kind, || match malformed {
                 Some(m) => format!("the response is not valid HTTP: {}", m.describe()),
                 None => kind.describe(&program.origins[prep.origin].authority, timeout),
             });
@@ -109,7 +113,7 @@ pub async fn run(
                 }
             }
             if let Some(kind) = sample.error {
-                error_sample(worker, id, || {
+                error_sample(worker, id, kind, || {
                     let what = match kind {
                         ErrorKind::Check(n) => {
                             format!("check `{}` failed, HTTP {}", program.check_name(id, n), resp.status)
@@ -200,6 +204,7 @@ async fn exchange(worker: &Worker, vu: &mut Vu, prep: &Prepared, bytes_out: &mut
         }
         (Built::H2(req, n), Some(Connection::H2(conn))) => {
             *bytes_out = n;
+            conn.received = 0;
             // An h2c connection the server answered in HTTP/1.1 fails its first request:
             // that is `h2c: true` against a server without h2c, not a reset.
             let h2_error = |conn: &crate::http::H2Conn, e: hyper::Error| {
@@ -218,18 +223,17 @@ async fn exchange(worker: &Worker, vu: &mut Vu, prep: &Prepared, bytes_out: &mut
             };
             let (parts, mut body) = resp.into_parts();
             vu.body.clear();
-            let mut bytes_in: u64 = 0;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| classify_hyper(&e))?;
                 if let Ok(data) = frame.into_data() {
-                    bytes_in += data.len() as u64;
+                    conn.received += data.len() as u64;
                     let room = max.saturating_sub(vu.body.len());
                     vu.body.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
             Ok(Response {
                 status: parts.status.as_u16(),
-                bytes_in,
+                bytes_in: conn.received,
                 h2_headers: Some(parts.headers),
             })
         }

@@ -68,12 +68,13 @@ pub(super) async fn bounded<T>(
     }
 }
 
-/// Keeps an error sample message for step `id`, built only when the recorder wants one (at
-/// most a few per step and second), so failing at full speed allocates nothing.
-pub(super) fn error_sample(worker: &Worker, id: usize, message: impl FnOnce() -> String) {
-    if worker.shard.borrow().wants_sample(id) {
+/// Keeps an error sample message of `kind` for step `id`, built only when the recorder wants
+/// one (a few per step and second, and the first of each kind), so failing at full speed
+/// allocates nothing.
+pub(super) fn error_sample(worker: &Worker, id: usize, kind: ErrorKind, message: impl FnOnce() -> String) {
+    if worker.shard.borrow().wants_sample(id, kind) {
         let msg = message();
-        worker.shard.borrow_mut().add_sample(id, msg);
+        worker.shard.borrow_mut().add_sample(id, kind, msg);
     }
 }
 
