@@ -123,6 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     bytes_out: PER_SECOND * 128,
                     statuses,
                     kinds,
+                    counters: Default::default(),
                     service: latency.clone(),
                     latency,
                     buckets: None,
@@ -140,6 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 dropped: 0,
                 backoffs: 0,
                 backoff_ms: 0,
+                ws_open: 0,
                 steps: ivs,
             };
             writeln!(out, "{}", iv.to_json_line()?)?;

@@ -113,6 +113,8 @@ const METRICS: &[(Metric, &str)] = &[
     (Metric::Max, "max"),
     (Metric::ErrorRate, "error_rate"),
     (Metric::Rps, "rps"),
+    (Metric::WsLostRate, "ws_lost_rate"),
+    (Metric::ConnectFailed, "connect_failed"),
 ];
 const OPS: &[(CmpOp, &str)] = &[(CmpOp::Lt, "<"), (CmpOp::Le, "<="), (CmpOp::Gt, ">"), (CmpOp::Ge, ">=")];
 

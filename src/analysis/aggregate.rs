@@ -16,6 +16,7 @@ pub struct PhaseAgg {
     pub backoffs: u64,
     pub backoff_ms: u64,
     pub vus_max: u64,
+    pub ws_open_max: u64,
     /// Steps in order of first appearance.
     pub steps: Vec<StepAgg>,
     /// Seconds since the run start of the phase's first interval.
@@ -32,6 +33,7 @@ impl PhaseAgg {
             backoffs: 0,
             backoff_ms: 0,
             vus_max: 0,
+            ws_open_max: 0,
             steps: Vec::new(),
             start_t: f64::NAN,
         }
@@ -47,6 +49,7 @@ impl PhaseAgg {
         self.backoffs += iv.backoffs;
         self.backoff_ms += iv.backoff_ms;
         self.vus_max = self.vus_max.max(iv.vus);
+        self.ws_open_max = self.ws_open_max.max(iv.ws_open);
         for s in &iv.steps {
             match self.steps.iter_mut().find(|a| a.name == s.name) {
                 Some(a) => a.add(s),

@@ -13,6 +13,7 @@ mod pass;
 pub mod series;
 mod summary;
 mod thresholds;
+mod ws;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use pass::{analyze, analyze_dir, summarize_dir, Analysis};

@@ -24,6 +24,10 @@ pub struct TimePoint {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// The most WebSocket connections open at once in the bucket (0 without WebSocket steps).
+    pub ws_open: u64,
+    /// p95 of WebSocket message latency (replies awaited) in the bucket.
+    pub ws_p95_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +45,8 @@ struct Acc {
     errors: u64,
     dur: f64,
     vus: u64,
+    ws_hist: Hist,
+    ws_open: u64,
     seen: bool,
 }
 
@@ -52,6 +58,8 @@ impl Acc {
             errors: 0,
             dur: 0.0,
             vus: 0,
+            ws_hist: crate::recorder::new_growable(),
+            ws_open: 0,
             seen: false,
         }
     }
@@ -62,6 +70,8 @@ impl Acc {
         self.errors += o.errors;
         self.dur += o.dur;
         self.vus = self.vus.max(o.vus);
+        let _ = self.ws_hist.add(&o.ws_hist);
+        self.ws_open = self.ws_open.max(o.ws_open);
         self.seen |= o.seen;
     }
 }
@@ -109,10 +119,31 @@ impl TimelineBuilder {
         a.seen = true;
         a.dur += iv.dur.max(0.0);
         a.vus = a.vus.max(iv.vus);
+        a.ws_open = a.ws_open.max(iv.ws_open);
+        // A WebSocket step keeps its counters on itself; its named replies are `<step>:<name>`
+        // and its connect attempts `<step>:connect` (not message latency).
+        let ws_steps: Vec<&str> = iv
+            .steps
+            .iter()
+            .filter(|s| s.counters.keys().any(|k| k.starts_with("ws_")))
+            .map(|s| s.name.as_str())
+            .collect();
+        let is_ws_message = |name: &str| {
+            ws_steps.iter().any(|w| {
+                name == *w
+                    || name
+                        .strip_prefix(w)
+                        .and_then(|r| r.strip_prefix(':'))
+                        .is_some_and(|r| r != "connect")
+            })
+        };
         for s in &iv.steps {
             a.requests += s.requests;
             a.errors += s.errors;
             s.add_latency_to(&mut a.hist);
+            if is_ws_message(&s.name) {
+                s.add_latency_to(&mut a.ws_hist);
+            }
         }
     }
 
@@ -152,6 +183,8 @@ impl TimelineBuilder {
                     p50_ms: q(&a.hist, 0.50),
                     p95_ms: q(&a.hist, 0.95),
                     p99_ms: q(&a.hist, 0.99),
+                    ws_open: a.ws_open,
+                    ws_p95_ms: q(&a.ws_hist, 0.95),
                 }
             })
             .collect();
@@ -226,6 +259,7 @@ pub(crate) mod tests {
             dropped: 0,
             backoffs: 0,
             backoff_ms: 0,
+            ws_open: 0,
             steps: Vec::new(),
         }
     }

@@ -12,11 +12,11 @@ pub use stampede_rundir::summary::*;
 /// A measured value within this fraction of its limit makes a pass conditional.
 const NEAR_LIMIT: f64 = 0.10;
 
-fn r3(x: f64) -> f64 {
+pub(super) fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn latency(h: &crate::recorder::Hist) -> Option<LatencyMs> {
+pub(super) fn latency(h: &crate::recorder::Hist) -> Option<LatencyMs> {
     if h.is_empty() {
         return None;
     }
@@ -33,7 +33,7 @@ fn latency(h: &crate::recorder::Hist) -> Option<LatencyMs> {
     })
 }
 
-fn rate(n: u64, d: u64) -> f64 {
+pub(super) fn rate(n: u64, d: u64) -> f64 {
     if d == 0 {
         0.0
     } else {
@@ -41,7 +41,8 @@ fn rate(n: u64, d: u64) -> f64 {
     }
 }
 
-fn step_summary(s: &StepAgg, duration_s: f64) -> StepSummary {
+fn step_summary(s: &StepAgg, agg: &PhaseAgg) -> StepSummary {
+    let duration_s = agg.duration_s;
     StepSummary {
         name: s.name.clone(),
         requests: s.requests,
@@ -59,6 +60,7 @@ fn step_summary(s: &StepAgg, duration_s: f64) -> StepSummary {
         bytes_in: s.bytes_in,
         bytes_out: s.bytes_out,
         error_samples: s.samples.iter().map(|x| x.message.clone()).collect(),
+        ws: super::ws::summary(s, agg),
     }
 }
 
@@ -111,10 +113,11 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
         connect_backoffs: agg.backoffs,
         connect_backoff_s: r3(agg.backoff_ms as f64 / 1000.0),
         vus_max: agg.vus_max,
+        ws_open_max: agg.ws_open_max,
         latency_ms: latency(&all.latency),
         errors_by_kind: all.kinds.clone(),
         errors_by_class: by_class,
-        steps: agg.steps.iter().map(|s| step_summary(s, agg.duration_s)).collect(),
+        steps: agg.steps.iter().map(|s| step_summary(s, agg)).collect(),
         thresholds,
         server: Vec::new(),
     }

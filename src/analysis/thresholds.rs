@@ -1,6 +1,7 @@
 //! Evaluating thresholds against a phase's merged numbers.
 
 use crate::describe::SpecTerms;
+use crate::recorder::Count;
 use stampede_plan::Metric;
 
 use super::aggregate::{PhaseAgg, StepAgg};
@@ -10,7 +11,14 @@ use crate::rundir::ThresholdSpec;
 /// rps); `None` when there is nothing to measure (no requests).
 pub fn measure(metric: Metric, s: &StepAgg, duration_s: f64) -> Option<f64> {
     let ms = |us: u64| us as f64 / 1000.0;
+    let counted = |num: Count, den: Count| {
+        let c = |k: Count| s.counters.get(&k.name()).copied().unwrap_or(0);
+        let d = c(den);
+        (d > 0).then(|| c(num) as f64 / d as f64)
+    };
     match metric {
+        Metric::WsLostRate => counted(Count::WsLost, Count::WsAwaited),
+        Metric::ConnectFailed => counted(Count::WsConnectFailed, Count::WsConnects),
         Metric::Rps => Some(if duration_s > 0.0 {
             s.requests as f64 / duration_s
         } else {

@@ -134,6 +134,7 @@ mod tests {
             dropped: 0,
             backoffs: 0,
             backoff_ms: 0,
+            ws_open: 0,
             steps: vec![StepInterval {
                 name: "w".into(),
                 requests: n,
@@ -142,6 +143,7 @@ mod tests {
                 bytes_out: 0,
                 statuses: Default::default(),
                 kinds: Default::default(),
+                counters: Default::default(),
                 latency: h.clone(),
                 service: h,
                 buckets: None,

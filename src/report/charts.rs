@@ -77,6 +77,27 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         title: throughput.title.clone(),
         svg: render(&throughput),
     });
+    if pts.iter().any(|p| p.ws_open > 0 || p.ws_p95_ms.is_some()) {
+        let ws = Chart {
+            title: "WebSocket: open connections and message latency (p95)".into(),
+            x_label: "time since start".into(),
+            y_label: "open connections".into(),
+            y2_label: Some("message latency p95 (ms)".into()),
+            x_ticks: Ticks::Seconds,
+            y_ticks: Ticks::Number(""),
+            y2_ticks: Ticks::Number(""),
+            lines: vec![
+                series("open connections", &|p| p.ws_open as f64, Axis::Left, false),
+                series("message p95", &|p| opt(p.ws_p95_ms), Axis::Right, true),
+            ],
+            markers: markers(r),
+        };
+        out.push(RenderedChart {
+            stem: "websocket".into(),
+            title: ws.title.clone(),
+            svg: render(&ws),
+        });
+    }
     // Server series, each with the p95 latency on the right axis, on the same time axis and
     // phase markers: what the server did while latency moved.
     for (i, sv) in r.server_series.iter().enumerate() {

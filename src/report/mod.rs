@@ -17,6 +17,7 @@ pub mod markdown;
 pub mod model;
 pub mod svg;
 pub mod terminal;
+pub mod ws;
 
 use std::path::{Path, PathBuf};
 

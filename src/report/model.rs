@@ -168,7 +168,9 @@ pub struct ErrorRow {
 /// Formats a threshold's value in its metric's unit.
 pub fn fmt_value(metric: &str, v: f64) -> String {
     match crate::describe::metric_named(metric) {
-        Some(stampede_plan::Metric::ErrorRate) => pct(v),
+        Some(
+            stampede_plan::Metric::ErrorRate | stampede_plan::Metric::WsLostRate | stampede_plan::Metric::ConnectFailed,
+        ) => pct(v),
         Some(stampede_plan::Metric::Rps) => format!("{v:.1} req/s"),
         _ => ms(v),
     }

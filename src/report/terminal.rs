@@ -91,6 +91,40 @@ fn lat_cells(l: &Option<LatencyMs>) -> Vec<String> {
     }
 }
 
+/// A WebSocket step's connections and messages in one line.
+pub fn ws_line(w: &crate::rundir::summary::WsSummary) -> String {
+    let mut line = format!(
+        "WebSocket: {} connections ({} failed), {} messages sent, {} received, {} lost ({}), {} pushes",
+        count(w.connections),
+        count(w.connect_failed),
+        count(w.messages_sent),
+        count(w.messages_received),
+        count(w.lost),
+        pct(w.lost_rate),
+        count(w.pushes),
+    );
+    if w.dropped_connections > 0 {
+        let codes: Vec<String> = w.close_codes.iter().map(|(c, n)| format!("{c}×{n}")).collect();
+        line.push_str(&format!(
+            ", {} dropped (close codes {}), {} reconnected",
+            count(w.dropped_connections),
+            codes.join(" "),
+            count(w.reconnects)
+        ));
+        if let Some(ms) = w.reconnect_ms_avg {
+            line.push_str(&format!(" in {ms:.0} ms on average"));
+        }
+    }
+    if w.sequence_gaps + w.duplicates > 0 {
+        line.push_str(&format!(
+            ", {} sequence numbers missed, {} duplicates",
+            count(w.sequence_gaps),
+            count(w.duplicates)
+        ));
+    }
+    line
+}
+
 fn top_errors(kinds: &std::collections::BTreeMap<String, u64>) -> String {
     let mut v: Vec<_> = kinds.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1));
@@ -155,6 +189,11 @@ pub fn render_phase(p: &PhaseSummary) -> String {
         &rows,
         &[false, true, true, true, true, true, true, true, true, true, false],
     ));
+    for s in &p.steps {
+        if let Some(w) = &s.ws {
+            let _ = writeln!(out, "  {}: {}", s.name, ws_line(w));
+        }
+    }
     for t in &p.thresholds {
         let mark = if !t.passed {
             "✗"
@@ -166,7 +205,7 @@ pub fn render_phase(p: &PhaseSummary) -> String {
         let value = match t.value {
             None => "no data".to_string(),
             Some(v) => match crate::describe::metric_named(&t.metric) {
-                Some(Metric::ErrorRate) => pct(v),
+                Some(Metric::ErrorRate | Metric::WsLostRate | Metric::ConnectFailed) => pct(v),
                 Some(Metric::Rps) => format!("{v:.1}/s"),
                 _ => ms(v),
             },

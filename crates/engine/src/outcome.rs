@@ -31,6 +31,12 @@ pub enum ErrorKind {
     InvalidHeader,
     /// `h2c: true` (HTTP/2 without TLS) against a server that answered in HTTP/1.1.
     H2cUnsupported,
+    /// WebSocket: no reply within the reply's timeout.
+    WsLost,
+    /// WebSocket: the connection closed (or broke) while a reply was awaited.
+    WsClosed,
+    /// WebSocket: the upgrade was answered with this status instead of 101.
+    WsHandshake(u16),
 }
 
 /// The stored names of the kinds that carry no value: the one mapping between the enum and the
@@ -47,7 +53,11 @@ const FIXED: &[(ErrorKind, &str)] = &[
     (ErrorKind::InvalidRequest, "invalid_request"),
     (ErrorKind::InvalidHeader, "invalid_header"),
     (ErrorKind::H2cUnsupported, "h2c_unsupported"),
+    (ErrorKind::WsLost, "ws_lost"),
+    (ErrorKind::WsClosed, "ws_closed"),
 ];
+/// `ws_handshake_<status>`.
+const WS_HANDSHAKE_PREFIX: &str = "ws_handshake_";
 /// `status_<code>`.
 const STATUS_PREFIX: &str = "status_";
 /// `check:<name>`.
@@ -59,6 +69,7 @@ impl ErrorKind {
     pub fn name(self, check_name: impl Fn(u16) -> String) -> String {
         match self {
             ErrorKind::Status(s) => format!("{STATUS_PREFIX}{s}"),
+            ErrorKind::WsHandshake(s) => format!("{WS_HANDSHAKE_PREFIX}{s}"),
             ErrorKind::Check(n) => format!("{CHECK_PREFIX}{}", check_name(n)),
             fixed => FIXED
                 .iter()
@@ -85,10 +96,19 @@ impl ErrorKind {
                 408 | 429 | 500..=599 => ErrorClass::Load,
                 _ => ErrorClass::Other,
             },
+            // A busy server refuses the upgrade with 429 or 503; any other answer (200 from a
+            // plain page, 404, 426, 401) means the test asks the wrong endpoint or lacks a token.
+            ErrorKind::WsHandshake(code) => match code {
+                408 | 429 | 500..=599 => ErrorClass::Load,
+                _ => ErrorClass::Configuration,
+            },
             ErrorKind::Check(_) => ErrorClass::Check,
-            ErrorKind::Timeout | ErrorKind::Reset | ErrorKind::ConnectTimeout | ErrorKind::Interrupted => {
-                ErrorClass::Load
-            }
+            ErrorKind::Timeout
+            | ErrorKind::Reset
+            | ErrorKind::ConnectTimeout
+            | ErrorKind::Interrupted
+            | ErrorKind::WsLost
+            | ErrorKind::WsClosed => ErrorClass::Load,
             ErrorKind::ConnectRefused
             | ErrorKind::ConnectError
             | ErrorKind::Tls
@@ -130,6 +150,9 @@ impl ErrorKind {
             }
             ErrorKind::Status(s) => format!("HTTP {s}"),
             ErrorKind::Check(n) => format!("check #{n} failed"),
+            ErrorKind::WsLost => format!("no reply within {} ms", timeout.as_millis()),
+            ErrorKind::WsClosed => "the connection closed while a reply was awaited".into(),
+            ErrorKind::WsHandshake(s) => format!("{authority} answered the WebSocket upgrade with HTTP {s}, not 101"),
         }
     }
 }
@@ -166,6 +189,11 @@ pub fn classify(kind: &str) -> ErrorClass {
             Err(_) => ErrorClass::Other,
         };
     }
+    if let Some(code) = kind.strip_prefix(WS_HANDSHAKE_PREFIX) {
+        return code
+            .parse::<u16>()
+            .map_or(ErrorClass::Other, |c| ErrorKind::WsHandshake(c).class());
+    }
     if kind.starts_with(CHECK_PREFIX) {
         return ErrorClass::Check;
     }
@@ -189,6 +217,9 @@ mod tests {
         assert_eq!(classify("status_503"), ErrorClass::Load);
         assert_eq!(classify("status_302"), ErrorClass::Other);
         assert_eq!(classify("check:has id"), ErrorClass::Check);
+        assert_eq!(classify("ws_handshake_403"), ErrorClass::Configuration);
+        assert_eq!(classify("ws_handshake_503"), ErrorClass::Load);
+        assert_eq!(ErrorKind::WsHandshake(200).name(|_| String::new()), "ws_handshake_200");
         assert_eq!(classify("something_new"), ErrorClass::Other);
     }
 }

@@ -90,6 +90,8 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Http(HttpStep),
+    /// A WebSocket connection and the session of actions run on it (`ws:`).
+    Ws(WsStep),
     /// A pause as a step of its own (`- think: 1s`). Records nothing.
     Pause(Think),
 }
@@ -109,6 +111,91 @@ pub struct HttpStep {
     pub checks: Vec<Check>,
     pub captures: Vec<Capture>,
     pub sign: Option<Sign>,
+}
+
+/// A `ws:` step: one connection, opened at the step's start, closed at its end, and the
+/// actions run on it in order.
+#[derive(Debug, Clone)]
+pub struct WsStep {
+    /// The origin of the upgrade request (`tls` means `wss://`).
+    pub origin: Origin,
+    /// Path and query of the upgrade request, starting with `/`.
+    pub path_and_query: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Offered in `Sec-WebSocket-Protocol`, in order.
+    pub subprotocols: Vec<String>,
+    /// After an unexpected close: reconnect up to `max` times (per step execution).
+    pub reconnect: Option<Reconnect>,
+    /// The handshake's timeout and the default reply timeout (the step's `timeout`, else the
+    /// plan's).
+    pub timeout: Option<Duration>,
+    /// A JSON path of a sequence number in pushed messages (`sequence:`): gaps and duplicates
+    /// are counted.
+    pub sequence: Option<JsonPath>,
+    pub session: Vec<WsAction>,
+    /// Names of the named replies, in order of first appearance: each is recorded as a step of
+    /// its own (`<step>:<name>`); [`Reply::named`] indexes this list.
+    pub reply_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reconnect {
+    pub max: u32,
+    pub backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum WsAction {
+    /// Send a message; with a reply, wait for it (outside `repeat`), or let it be awaited
+    /// while the schedule goes on (inside).
+    Send {
+        message: Template,
+        reply: Option<Reply>,
+    },
+    /// `count` rounds, one every `every` from the first: the schedule is kept whatever the
+    /// server does, and a reply's latency counts from its round's scheduled time.
+    Repeat {
+        count: u32,
+        every: Duration,
+        actions: Vec<WsAction>,
+    },
+    /// Read what the server pushes: for a time, or until `count` messages came (within
+    /// `timeout`).
+    Receive(Receive),
+    Ping,
+    /// Close the connection (code 1000) and wait for the server's close.
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Receive {
+    For(Duration),
+    Count { count: u64, timeout: Option<Duration> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub matcher: ReplyMatch,
+    /// `None` for the default reply timeout of the step.
+    pub timeout: Option<Duration>,
+    /// Index into [`WsStep::reply_names`] when the reply is named.
+    pub named: Option<usize>,
+    /// The number of checks of the step's earlier replies: check `n` of this reply is the
+    /// step's check `check_base + n` (one list of check names per step).
+    pub check_base: u16,
+    pub checks: Vec<Check>,
+    pub captures: Vec<Capture>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReplyMatch {
+    /// The next message that arrives.
+    Next,
+    /// The message whose value at this path equals the sent message's value at the same path
+    /// (`match: "$.id"`).
+    SameAt(JsonPath),
+    /// The first message that passes this check (`match: { json: { path: "$.type", equals: ack } }`).
+    Check(Box<Check>),
 }
 
 #[derive(Debug, Clone)]
@@ -314,6 +401,10 @@ pub enum Metric {
     Percentile(f64),
     ErrorRate,
     Rps,
+    /// WebSocket: replies lost (no reply within the timeout) over replies awaited.
+    WsLostRate,
+    /// WebSocket: connection attempts that failed over all attempts.
+    ConnectFailed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,5 +519,23 @@ impl SeriesFilter {
             SeriesFilter::Name(n) => n == family,
             SeriesFilter::Regex(r) => r.is_match(family),
         }
+    }
+}
+
+impl WsStep {
+    /// Every reply's check names, in the order `Reply::check_base` counts them.
+    pub fn check_names(&self) -> Vec<String> {
+        fn walk(actions: &[WsAction], out: &mut Vec<String>) {
+            for a in actions {
+                match a {
+                    WsAction::Send { reply: Some(r), .. } => out.extend(r.checks.iter().map(|c| c.name.clone())),
+                    WsAction::Repeat { actions, .. } => walk(actions, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.session, &mut out);
+        out
     }
 }

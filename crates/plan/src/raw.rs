@@ -96,6 +96,79 @@ pub struct RawStep {
     pub capture: BTreeMap<String, Any>,
     pub sign: Option<S<RawSign>>,
     pub think: Option<Any>,
+    /// A WebSocket step: the URL or path of the upgrade (`ws: /ws/echo`).
+    pub ws: Option<S<String>>,
+    #[serde(default)]
+    pub subprotocols: Vec<S<String>>,
+    pub reconnect: Option<S<RawReconnect>>,
+    /// A JSON path of the sequence number in pushed messages.
+    pub sequence: Option<S<String>>,
+    #[serde(default)]
+    pub session: Vec<S<RawWsAction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconnect {
+    pub max: Option<Any>,
+    pub backoff: Option<Any>,
+}
+
+/// One action of a WebSocket session: exactly one of `send`, `repeat`, `receive`, `ping`,
+/// `close` (a `reply` goes with a `send`; `every` and `do` with a `repeat`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWsAction {
+    pub send: Option<Any>,
+    pub reply: Option<S<RawReply>>,
+    pub repeat: Option<Any>,
+    pub every: Option<Any>,
+    #[serde(rename = "do")]
+    pub actions: Option<Vec<S<RawWsAction>>>,
+    pub receive: Option<S<RawReceive>>,
+    pub ping: Option<Any>,
+    pub close: Option<Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReply {
+    #[serde(rename = "match")]
+    pub matcher: Option<Any>,
+    pub timeout: Option<Any>,
+    pub name: Option<S<String>>,
+    #[serde(default)]
+    pub checks: Vec<Any>,
+    #[serde(default)]
+    pub capture: BTreeMap<String, Any>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceive {
+    #[serde(rename = "for")]
+    pub for_: Option<Any>,
+    pub count: Option<Any>,
+    pub timeout: Option<Any>,
+}
+
+impl RawStep {
+    /// Every capture name the step sets: its own and those of its WebSocket replies.
+    pub fn capture_names(&self) -> Vec<&String> {
+        fn walk<'a>(actions: &'a [S<RawWsAction>], out: &mut Vec<&'a String>) {
+            for a in actions {
+                if let Some(r) = &a.value.reply {
+                    out.extend(r.value.capture.keys());
+                }
+                if let Some(inner) = &a.value.actions {
+                    walk(inner, out);
+                }
+            }
+        }
+        let mut out: Vec<&String> = self.capture.keys().collect();
+        walk(&self.session, &mut out);
+        out
+    }
 }
 
 #[derive(Debug, Deserialize)]

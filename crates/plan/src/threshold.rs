@@ -22,10 +22,10 @@ pub fn parse_expr(expr: &str) -> Result<Threshold, String> {
     };
     let metric = parse_metric(metric_s)?;
     let value = match metric {
-        Metric::ErrorRate => {
+        Metric::ErrorRate | Metric::WsLostRate | Metric::ConnectFailed => {
             let v = value_s
                 .strip_suffix('%')
-                .ok_or_else(|| format!("error_rate takes a percentage, e.g. `error_rate < 5%` (got `{value_s}`)"))?;
+                .ok_or_else(|| format!("{metric_s} takes a percentage, e.g. `{metric_s} < 5%` (got `{value_s}`)"))?;
             let v: f64 = v
                 .trim()
                 .parse()
@@ -81,6 +81,8 @@ pub const METRICS: &[&str] = &[
     "p(99.9)",
     "error_rate",
     "rps",
+    "ws_lost_rate",
+    "connect_failed",
 ];
 
 fn parse_metric(m: &str) -> Result<Metric, String> {
@@ -90,6 +92,8 @@ fn parse_metric(m: &str) -> Result<Metric, String> {
         "max" => Metric::Max,
         "error_rate" => Metric::ErrorRate,
         "rps" => Metric::Rps,
+        "ws_lost_rate" => Metric::WsLostRate,
+        "connect_failed" => Metric::ConnectFailed,
         _ => {
             let q = m
                 .strip_prefix("p(")
@@ -104,7 +108,7 @@ fn parse_metric(m: &str) -> Result<Metric, String> {
                         .map(|h| format!(" ({h})"))
                         .unwrap_or_default();
                     return Err(format!(
-                        "`{m}` is not a metric{hint}; use avg, min, max, p50, p90, p95, p99, p(99.9), error_rate or rps"
+                        "`{m}` is not a metric{hint}; use avg, min, max, p50, p90, p95, p99, p(99.9), error_rate, rps, ws_lost_rate or connect_failed"
                     ));
                 }
             }
@@ -147,6 +151,10 @@ mod tests {
         assert!(parse_expr("latency < 5ms").is_err());
         assert!(parse_expr("p95 500ms").is_err());
         assert_eq!(parse_list("p95 < 500ms, error_rate < 5%").unwrap().len(), 2);
+        let t = parse_expr("ws_lost_rate < 0.1%").unwrap();
+        assert_eq!((t.metric, t.value), (Metric::WsLostRate, 0.001));
+        assert_eq!(parse_expr("connect_failed < 1%").unwrap().metric, Metric::ConnectFailed);
+        assert!(parse_expr("ws_lost_rate < 5ms").is_err());
         assert!(parse_list("").is_err());
     }
 }

@@ -26,6 +26,8 @@ pub struct Interval {
     /// their total planned length in milliseconds: the generator holding back, not latency.
     pub backoffs: u64,
     pub backoff_ms: u64,
+    /// WebSocket connections open at the interval's end (a gauge; 0 without WebSocket steps).
+    pub ws_open: u64,
     pub steps: Vec<StepInterval>,
 }
 
@@ -38,6 +40,9 @@ pub struct StepInterval {
     pub bytes_out: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub kinds: BTreeMap<String, u64>,
+    /// A protocol's counters by name (`ws_sent`, `ws_dropped`, `ws_close_1001` …), summed when
+    /// merged; empty for HTTP steps.
+    pub counters: BTreeMap<String, u64>,
     /// Latency and service-time histograms. For an interval read from disk these are left
     /// empty and the data is in `buckets`: merge it with [`StepInterval::add`],
     /// [`StepInterval::add_latency_to`] or [`StepInterval::to_aggregate`], never by reading
@@ -130,6 +135,7 @@ impl StepInterval {
             bytes_out: 0,
             statuses: BTreeMap::new(),
             kinds: BTreeMap::new(),
+            counters: BTreeMap::new(),
             latency: super::hist::new_growable(),
             service: super::hist::new_growable(),
             buckets: None,
@@ -176,6 +182,9 @@ impl StepInterval {
         for (k, v) in &o.kinds {
             *self.kinds.entry(k.clone()).or_default() += v;
         }
+        for (k, v) in &o.counters {
+            *self.counters.entry(k.clone()).or_default() += v;
+        }
         for x in &o.samples {
             keep_sample(&mut self.samples, x, SAMPLES_KEPT);
         }
@@ -216,6 +225,8 @@ struct Record {
     backoffs: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     backoff_ms: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    ws_open: u64,
     #[serde(default)]
     steps: Vec<StepRecord>,
 }
@@ -233,6 +244,8 @@ struct StepRecord {
     status: BTreeMap<u16, u64>,
     #[serde(default)]
     errors_by_kind: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    counters: BTreeMap<String, u64>,
     latency: String,
     service: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -253,6 +266,7 @@ impl Interval {
             dropped: self.dropped,
             backoffs: self.backoffs,
             backoff_ms: self.backoff_ms,
+            ws_open: self.ws_open,
             steps: self
                 .steps
                 .iter()
@@ -264,6 +278,7 @@ impl Interval {
                     bytes_out: s.bytes_out,
                     status: s.statuses.clone(),
                     errors_by_kind: s.kinds.clone(),
+                    counters: s.counters.clone(),
                     latency: encode_hist(&s.latency),
                     service: encode_hist(&s.service),
                     samples: s.samples.clone(),
@@ -289,6 +304,7 @@ impl Interval {
                 bytes_out: s.bytes_out,
                 statuses: s.status,
                 kinds: s.errors_by_kind,
+                counters: s.counters,
             });
         }
         Ok(Interval {
@@ -302,6 +318,7 @@ impl Interval {
             dropped: rec.dropped,
             backoffs: rec.backoffs,
             backoff_ms: rec.backoff_ms,
+            ws_open: rec.ws_open,
             steps,
         })
     }
@@ -327,6 +344,7 @@ mod tests {
             dropped: 1,
             backoffs: 2,
             backoff_ms: 30,
+            ws_open: 0,
             steps: vec![StepInterval {
                 name: "s".into(),
                 requests: 1,
@@ -335,6 +353,7 @@ mod tests {
                 bytes_out: 6,
                 statuses: [(200, 1)].into_iter().collect(),
                 kinds: BTreeMap::new(),
+                counters: [("ws_sent".to_string(), 3)].into_iter().collect(),
                 latency: h.clone(),
                 service: h,
                 buckets: None,
@@ -360,6 +379,7 @@ mod tests {
         assert_eq!(back.steps[0].statuses[&200], 1);
         assert_eq!(back.iterations, 7);
         assert_eq!((back.backoffs, back.backoff_ms), (2, 30));
+        assert_eq!(back.steps[0].counters["ws_sent"], 3);
         assert_eq!(back.steps[0].samples, iv.steps[0].samples, "samples keep their kind");
         let tagged = r#""samples":[{"kind":"status_503","message":"HTTP 503: busy"}]"#;
         assert!(line.contains(tagged), "{line}");

@@ -221,6 +221,9 @@ pub struct PhaseSummary {
     #[serde(default)]
     pub connect_backoff_s: f64,
     pub vus_max: u64,
+    /// The most WebSocket connections open at once (at a second's end; 0 without WebSocket).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ws_open_max: u64,
     pub latency_ms: Option<LatencyMs>,
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Errors by where they come from: configuration, load, check, other.
@@ -250,6 +253,40 @@ pub struct StepSummary {
     /// A few error messages as the target gave them (raw text: escape before display).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
+    /// A WebSocket step's connections and messages (absent for other steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<WsSummary>,
+}
+
+/// What a WebSocket step's connections and messages did over a phase. The step's own
+/// `requests` are the replies awaited and `latency_ms` their latency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WsSummary {
+    /// Connection attempts that opened (the first of each step execution and reconnects).
+    pub connections: u64,
+    pub connect_failed: u64,
+    /// `connect_failed` over all attempts.
+    pub connect_failed_rate: f64,
+    /// TCP, TLS and the 101 handshake, per attempt.
+    pub connect_ms: Option<LatencyMs>,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// Replies that did not come within their timeout (`ws_lost`), and their share of the
+    /// replies awaited.
+    pub lost: u64,
+    pub lost_rate: f64,
+    /// Connections closed by the server or broken while the session needed them.
+    pub dropped_connections: u64,
+    pub reconnects: u64,
+    /// From a drop to the new connection, on average (the back-off included).
+    pub reconnect_ms_avg: Option<f64>,
+    /// Messages that answered no awaited reply.
+    pub pushes: u64,
+    /// Sequence numbers pushed messages skipped, and those that came twice (with `sequence:`).
+    pub sequence_gaps: u64,
+    pub duplicates: u64,
+    /// Unexpected closes by close code (`1006`: no close frame, the connection broke).
+    pub close_codes: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,4 +316,8 @@ pub struct ThresholdResult {
     /// Passed, but within 10% of the limit.
     pub near_limit: bool,
     pub step: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -98,6 +98,8 @@ pub struct EndpointConfig {
     pub cache: Option<CacheConfig>,
     /// Interval of `ws_push` messages.
     pub push_interval: Duration,
+    /// WebSocket faults on purpose, so a test knows the truth.
+    pub ws_faults: crate::ws::Faults,
 }
 
 /// Random failures, optionally only when the server is busy (load-caused errors).
@@ -203,6 +205,12 @@ struct RawEndpoint {
     cache: Option<RawCache>,
     #[serde(default)]
     push_interval: Option<Dur>,
+    /// `ws_echo`: leave every Nth data message unanswered.
+    #[serde(default)]
+    lose_every: Option<u64>,
+    /// WebSocket endpoints: close each connection (code 1012) after this long.
+    #[serde(default)]
+    close_after: Option<Dur>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -488,6 +496,13 @@ impl Validator<'_> {
             return Err(self.err(at, "WebSocket endpoints must use method GET"));
         }
         let push_interval = e.push_interval.map_or(Duration::from_secs(1), |d| d.0);
+        if e.lose_every == Some(0) {
+            return Err(self.err(at, "lose_every must be at least 1 (1 loses every message)"));
+        }
+        let ws_faults = crate::ws::Faults {
+            lose_every: e.lose_every,
+            close_after: e.close_after.map(|d| d.0).filter(|d| !d.is_zero()),
+        };
         if push_interval < Duration::from_millis(1) {
             return Err(self.err(at, "push_interval must be at least 1ms"));
         }
@@ -588,6 +603,7 @@ impl Validator<'_> {
             webhook,
             cache,
             push_interval,
+            ws_faults,
         })
     }
 

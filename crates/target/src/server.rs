@@ -368,6 +368,20 @@ fn ws_upgrade(s: &Arc<Shared>, ep: &EndpointConfig, mut req: Request<Incoming>) 
             })
         }
     };
+    let query = req.uri().query().unwrap_or("");
+    let mut faults = ep.ws_faults;
+    if let Some(n) = query_param(query, "lose_every")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+    {
+        faults.lose_every = Some(n);
+    }
+    if let Some(ms) = query_param(query, "close_after_ms")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+    {
+        faults.close_after = Some(Duration::from_millis(ms));
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shared = s.clone();
     tokio::spawn(async move {
@@ -376,6 +390,7 @@ fn ws_upgrade(s: &Arc<Shared>, ep: &EndpointConfig, mut req: Request<Incoming>) 
             ws::serve(
                 TokioIo::new(upgraded),
                 mode,
+                faults,
                 move |d| rng.with_rng(|r| d.sample(r)),
                 shared.ws.clone(),
                 shared.shutdown.subscribe(),

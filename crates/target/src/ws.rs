@@ -44,6 +44,19 @@ pub enum Mode {
     Push(Duration),
 }
 
+/// Faults a WebSocket endpoint commits on purpose (`lose_every`, `close_after` in the target
+/// configuration, or `?lose_every=N&close_after_ms=M` on the upgrade request).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// Echo: the Nth, 2Nth … data message of a connection gets no answer.
+    pub lose_every: Option<u64>,
+    /// The server closes each connection after this long, with code 1012 (service restart).
+    pub close_after: Option<Duration>,
+}
+
+/// The close code of `Faults::close_after`.
+pub const RESTART: u16 = 1012;
+
 /// Whether the request asks for a WebSocket upgrade; returns the client's key.
 pub fn upgrade_key(headers: &http::HeaderMap) -> Option<&str> {
     let has = |name: http::header::HeaderName, token: &str| {
@@ -135,6 +148,7 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, fin: bool, opcode: u8, pa
 pub async fn serve<S>(
     io: S,
     mode: Mode,
+    faults: Faults,
     draw: impl Fn(&Dist) -> Duration,
     counters: Arc<WsCounters>,
     mut shutdown: watch::Receiver<bool>,
@@ -160,10 +174,16 @@ pub async fn serve<S>(
         Mode::Echo(_) => None,
     };
     let mut seq: u64 = 0;
+    let mut data_in: u64 = 0;
+    let close_at = faults.close_after.map(|d| tokio::time::Instant::now() + d);
     loop {
         tokio::select! {
             _ = shutdown.changed() => {
                 let _ = write_frame(&mut wr, true, OP_CLOSE, &1001u16.to_be_bytes()).await;
+                break;
+            }
+            _ = async { match close_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                let _ = write_frame(&mut wr, true, OP_CLOSE, &RESTART.to_be_bytes()).await;
                 break;
             }
             _ = async { if let Some(t) = tick.as_mut() { t.tick().await; } else { std::future::pending::<()>().await } } => {
@@ -189,7 +209,10 @@ pub async fn serve<S>(
                     OP_PONG => true,
                     OP_TEXT | OP_BIN | OP_CONT => {
                         counters.received.fetch_add(1, Ordering::Relaxed);
+                        data_in += 1;
+                        let lose = faults.lose_every.is_some_and(|n| data_in % n == 0);
                         match &mode {
+                            Mode::Echo(_) if lose => true,
                             Mode::Echo(d) => {
                                 tokio::time::sleep(draw(d)).await;
                                 let r = write_frame(&mut wr, f.fin, f.opcode, &f.payload).await;

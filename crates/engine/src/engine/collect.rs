@@ -96,7 +96,7 @@ impl PhaseCollector {
         };
         let mut steps: BTreeMap<usize, StepInterval> = BTreeMap::new();
         let (mut vus, mut waiting, mut iterations, mut dropped) = (0, 0, 0, 0);
-        let (mut backoffs, mut backoff_ms) = (0, 0);
+        let (mut backoffs, mut backoff_ms, mut ws_open) = (0, 0, 0);
         for part in p.parts {
             vus += part.vus;
             waiting += part.waiting;
@@ -104,6 +104,7 @@ impl PhaseCollector {
             dropped += part.dropped;
             backoffs += part.backoffs;
             backoff_ms += part.backoff_ms;
+            ws_open += part.ws_open;
             for (id, acc) in part.steps.into_iter().enumerate() {
                 let Some(acc) = acc else { continue };
                 let s = steps
@@ -123,6 +124,9 @@ impl PhaseCollector {
                 for (code, n) in acc.statuses {
                     *s.statuses.entry(code).or_default() += n;
                 }
+                for (c, n) in acc.counts {
+                    *s.counters.entry(c.name()).or_default() += n;
+                }
                 for (kind, n) in acc.kinds {
                     *s.kinds.entry(kind.name(|c| program.check_name(id, c))).or_default() += n;
                 }
@@ -139,6 +143,7 @@ impl PhaseCollector {
             dropped,
             backoffs,
             backoff_ms,
+            ws_open,
             steps: steps.into_values().collect(),
         }
     }

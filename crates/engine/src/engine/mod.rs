@@ -82,6 +82,11 @@ pub async fn run(
     } else {
         None
     };
+    let ws_tls = if program.needs_tls() && program.has_ws() {
+        Some(crate::transport::tls_config(plan.http.insecure, false)?)
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         seed: opts.seed,
         feeder_seq: plan.feeders.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -96,6 +101,7 @@ pub async fn run(
             program: program.clone(),
             shared: shared.clone(),
             connector: Connector::new(tls.clone(), plan.http.h2c, plan.http.connect_timeout),
+            ws_transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout),
             shard: std::cell::RefCell::new(Shard::new(program.steps.len())),
             share: Share {
                 segment: opts.segment.0,

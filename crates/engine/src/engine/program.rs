@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Uri};
 use stampede_plan::{HttpStep, Origin, Plan, StepKind};
 
-use super::step::{prepared_wire, Exec, HttpPrepared};
+use super::step::{prepared_wire, ws, Exec, HttpPrepared};
 
 /// A step that records samples (pauses record nothing), by global id.
 #[derive(Debug)]
@@ -29,7 +29,8 @@ pub struct Program {
     pub steps: Vec<StepInfo>,
     /// `step_ids[scenario][step]`: the global id of a recorded step.
     pub step_ids: Vec<Vec<Option<usize>>>,
-    /// The HTTP origins steps call, numbered: `Sessions::http` is indexed by this.
+    /// The origins steps call (HTTP and WebSocket), numbered: `Sessions::http` is indexed by
+    /// this, and every one is resolved before the run.
     pub origins: Vec<Origin>,
 }
 
@@ -38,7 +39,7 @@ impl Program {
         let mut name_count: HashMap<&str, usize> = HashMap::new();
         for sc in &plan.scenarios {
             for st in &sc.steps {
-                if matches!(st.kind, StepKind::Http(_)) {
+                if matches!(st.kind, StepKind::Http(_) | StepKind::Ws(_)) {
                     *name_count.entry(st.name.as_str()).or_default() += 1;
                 }
             }
@@ -49,22 +50,32 @@ impl Program {
         for (si, sc) in plan.scenarios.iter().enumerate() {
             let mut ids = Vec::new();
             for (i, st) in sc.steps.iter().enumerate() {
-                let StepKind::Http(h) = &st.kind else {
-                    ids.push(None);
-                    continue;
-                };
                 let name = if name_count.get(st.name.as_str()).copied().unwrap_or(0) > 1 {
                     format!("{}/{}", sc.name, st.name)
                 } else {
                     st.name.clone()
                 };
-                let origin = match origins.iter().position(|o| *o == h.origin) {
+                let mut number = |o: &Origin| match origins.iter().position(|x| x == o) {
                     Some(p) => p,
                     None => {
-                        origins.push(h.origin.clone());
+                        origins.push(o.clone());
                         origins.len() - 1
                     }
                 };
+                let h = match &st.kind {
+                    StepKind::Http(h) => h,
+                    StepKind::Ws(w) => {
+                        let origin = number(&w.origin);
+                        ids.push(Some(steps.len()));
+                        steps.extend(ws_steps(&origins[origin], w, origin, name, si, i, steps.len()));
+                        continue;
+                    }
+                    StepKind::Pause(_) => {
+                        ids.push(None);
+                        continue;
+                    }
+                };
+                let origin = number(&h.origin);
                 ids.push(Some(steps.len()));
                 let mut prep = prepare(&plan, h, origin);
                 prep.wire = prepared_wire(&prep);
@@ -95,6 +106,11 @@ impl Program {
         self.origins.iter().any(|o| o.tls)
     }
 
+    /// Whether any step is a WebSocket step.
+    pub fn has_ws(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s.exec, Exec::Ws(_)))
+    }
+
     /// The name of error kind `Check(n)` of step `id`.
     pub fn check_name(&self, id: usize, n: u16) -> String {
         self.steps
@@ -103,6 +119,47 @@ impl Program {
             .cloned()
             .unwrap_or_else(|| format!("#{n}"))
     }
+}
+
+/// A WebSocket step's recorder ids, from `first`: the step itself (replies and counters), then
+/// `<name>:connect`, then `<name>:<reply>` for each named reply. All share the step's check
+/// names (a reply's checks are numbered from its `check_base`).
+fn ws_steps(
+    o: &Origin,
+    w: &stampede_plan::WsStep,
+    origin: usize,
+    name: String,
+    scenario: usize,
+    index: usize,
+    first: usize,
+) -> Vec<StepInfo> {
+    let check_names = w.check_names();
+    let part = |suffix: &str| StepInfo {
+        name: format!("{name}:{suffix}"),
+        scenario,
+        index,
+        check_names: check_names.clone(),
+        exec: Exec::Part,
+    };
+    let mut out = vec![part("connect")];
+    out.extend(w.reply_names.iter().map(|r| part(r)));
+    out.insert(
+        0,
+        StepInfo {
+            name: name.clone(),
+            scenario,
+            index,
+            check_names: check_names.clone(),
+            exec: Exec::Ws(ws::Prepared {
+                step: w.clone(),
+                origin,
+                prefix: format!("ws://{}", o.authority),
+                connect_id: first + 1,
+                reply_ids: (0..w.reply_names.len()).map(|k| first + 2 + k).collect(),
+            }),
+        },
+    );
+    out
 }
 
 fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> HttpPrepared {

@@ -79,9 +79,8 @@ impl Vu {
                 (StepKind::Pause(t), _) => self.pause(t, kill).await,
                 (_, Some(id)) => {
                     let start = started.take().unwrap_or_else(Instant::now);
-                    let sample = step::run(worker, self, id, start, kill).await;
-                    worker.shard.borrow_mut().record(&sample);
-                    self.back_off_after(worker, sample.error, kill).await;
+                    let error = step::run(worker, self, id, start, kill).await;
+                    self.back_off_after(worker, error, kill).await;
                 }
                 (_, None) => {}
             }

@@ -30,6 +30,8 @@ pub struct Worker {
     pub program: Arc<Program>,
     pub shared: Arc<Shared>,
     pub connector: Connector,
+    /// WebSocket steps connect here: TLS without `h2` in ALPN (the upgrade is HTTP/1.1).
+    pub ws_transport: crate::transport::Transport,
     pub shard: RefCell<Shard>,
     pub share: Share,
     pub index: usize,

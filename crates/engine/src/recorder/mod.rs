@@ -6,7 +6,10 @@
 //! [`WorkerInterval`] snapshot (clones, then resets in place, keeping capacity) and sends it to
 //! the collector, which merges all workers' snapshots of that second into one [`Interval`].
 
+mod count;
 mod shard;
+
+pub use count::{Count, CLOSE_PREFIX};
 
 pub use shard::{Sample, Shard, StepAcc, WorkerInterval, SAMPLES_PER_INTERVAL};
 pub use stampede_rundir::hist::{

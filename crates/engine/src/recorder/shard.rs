@@ -1,5 +1,6 @@
 //! A worker's recorder shard. Only its own worker thread touches it, so it needs no lock.
 
+use super::Count;
 use crate::outcome::ErrorKind;
 use stampede_rundir::hist::{new_hist, Hist};
 
@@ -31,6 +32,8 @@ pub struct StepAcc {
     /// (status, count); few distinct statuses, so a linear scan beats hashing.
     pub statuses: Vec<(u16, u64)>,
     pub kinds: Vec<(ErrorKind, u64)>,
+    /// A protocol's counters (WebSocket messages, drops …): few, so a linear scan.
+    pub counts: Vec<(Count, u64)>,
     /// A few error messages of this interval with the kind each was counted as (at most
     /// [`SAMPLES_PER_INTERVAL`], plus the first of every other kind), so a report can show what
     /// the target actually said, for a rare kind too. Allocation happens only while wanted.
@@ -54,13 +57,14 @@ impl StepAcc {
             bytes_out: 0,
             statuses: Vec::with_capacity(4),
             kinds: Vec::with_capacity(4),
+            counts: Vec::new(),
             samples: Vec::new(),
             sample_attempts: 0,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.requests == 0
+        self.requests == 0 && self.counts.is_empty()
     }
 
     fn reset(&mut self) {
@@ -72,6 +76,7 @@ impl StepAcc {
         self.bytes_out = 0;
         self.statuses.clear();
         self.kinds.clear();
+        self.counts.clear();
         self.samples.clear();
         self.sample_attempts = 0;
     }
@@ -103,6 +108,8 @@ pub struct Shard {
     /// Gauges, maintained by the executor.
     pub vus: u64,
     pub waiting: u64,
+    /// WebSocket connections open now (a gauge the WebSocket steps keep).
+    pub ws_open: u64,
 }
 
 /// A snapshot of one worker's interval, sent to the collector.
@@ -115,6 +122,7 @@ pub struct WorkerInterval {
     pub backoff_ms: u64,
     pub vus: u64,
     pub waiting: u64,
+    pub ws_open: u64,
 }
 
 impl Shard {
@@ -128,6 +136,25 @@ impl Shard {
             backoff_ms: 0,
             vus: 0,
             waiting: 0,
+            ws_open: 0,
+        }
+    }
+
+    /// Adds `n` to counter `c` of step `step`.
+    pub fn count(&mut self, step: usize, c: Count, n: u64) {
+        if let Some(acc) = self.steps.get_mut(step) {
+            match acc.counts.iter_mut().find(|(x, _)| *x == c) {
+                Some((_, v)) => *v += n,
+                None => acc.counts.push((c, n)),
+            }
+        }
+    }
+
+    /// Adds bytes that no sample carries (pushed messages) to step `step`.
+    pub fn add_bytes(&mut self, step: usize, bytes_in: u64, bytes_out: u64) {
+        if let Some(acc) = self.steps.get_mut(step) {
+            acc.bytes_in += bytes_in;
+            acc.bytes_out += bytes_out;
         }
     }
 
@@ -192,6 +219,7 @@ impl Shard {
             backoff_ms: self.backoff_ms,
             vus: self.vus,
             waiting: self.waiting,
+            ws_open: self.ws_open,
         };
         self.iterations = 0;
         self.dropped = 0;

@@ -7,6 +7,7 @@ mod origin;
 mod phase;
 mod step;
 mod threshold;
+mod ws;
 
 use check::*;
 pub use origin::parse_origin;
@@ -314,7 +315,7 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     // Capture slots, before any template is compiled (a later step may use an earlier capture).
     for sc in raw.scenarios.values() {
         for st in &sc.value.steps {
-            for cname in st.value.capture.keys() {
+            for cname in st.value.capture_names() {
                 if !slots_by_name.contains_key(cname) {
                     slots_by_name.insert(cname.clone(), slots.len());
                     slots.push(SlotDef {

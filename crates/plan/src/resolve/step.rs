@@ -64,6 +64,23 @@ pub(super) fn resolve_step(
     let errs = &rs.errs;
     let s = &st.value;
     let think = s.think.as_ref().map(|t| rs.think(t)).transpose()?;
+    if let Some(url) = &s.ws {
+        if let Some(r) = &s.request {
+            return Err(errs.hint(
+                &r.referenced,
+                "a step takes `request:` or `ws:`, not both",
+                "split it into an HTTP step and a WebSocket step",
+            ));
+        }
+        return super::ws::resolve_ws_step(rs, st, url, names, target, target_path, slots, think);
+    }
+    if let Some(k) = ws_only_key(s) {
+        return Err(errs.hint(
+            &st.referenced,
+            format!("`{k}:` belongs to a WebSocket step"),
+            "add `ws: /path` (or a ws:// URL) to the step",
+        ));
+    }
     let Some(req) = &s.request else {
         // A pause step: `- think: 1s`.
         return match think {
@@ -189,37 +206,7 @@ pub(super) fn resolve_step(
         None => vec![StatusRange { lo: 200, hi: 399 }],
     };
     let checks = s.checks.iter().map(|c| check(rs, c)).collect::<R<Vec<_>>>()?;
-    let mut captures = Vec::new();
-    for (cname, c) in &s.capture {
-        let source = match &c.value {
-            Value::Object(m) if m.len() == 1 => match m.iter().next() {
-                Some((k, Value::String(p))) if k == "json" => CaptureSource::Json(
-                    crate::jsonpath::parse(p).map_err(|e| errs.at(&c.referenced, format!("capture {cname}: {e}")))?,
-                ),
-                Some((k, Value::String(h))) if k == "header" => {
-                    CaptureSource::Header(header_name(rs, h, &c.referenced)?)
-                }
-                _ => {
-                    return Err(errs.hint(
-                        &c.referenced,
-                        format!("capture {cname}: not understood"),
-                        "use `{ json: \"$.path\" }` or `{ header: Name }`",
-                    ))
-                }
-            },
-            _ => {
-                return Err(errs.hint(
-                    &c.referenced,
-                    format!("capture {cname}: not understood"),
-                    "use `{ json: \"$.path\" }` or `{ header: Name }`",
-                ))
-            }
-        };
-        captures.push(Capture {
-            slot: slots.get(cname).copied().unwrap_or(0),
-            source,
-        });
-    }
+    let captures = captures(rs, &s.capture, slots)?;
     let sign = match &s.sign {
         Some(sg) => {
             let g = &sg.value;
@@ -279,6 +266,56 @@ pub(super) fn resolve_step(
         }),
         think,
     })
+}
+
+/// `capture:` of a step or a WebSocket reply: each name to its slot, from a JSON path or a
+/// header.
+pub(super) fn captures(rs: &Resolver, raw: &BTreeMap<String, Any>, slots: &BTreeMap<String, usize>) -> R<Vec<Capture>> {
+    let errs = &rs.errs;
+    let mut captures = Vec::new();
+    for (cname, c) in raw {
+        let source = match &c.value {
+            Value::Object(m) if m.len() == 1 => match m.iter().next() {
+                Some((k, Value::String(p))) if k == "json" => CaptureSource::Json(
+                    crate::jsonpath::parse(p).map_err(|e| errs.at(&c.referenced, format!("capture {cname}: {e}")))?,
+                ),
+                Some((k, Value::String(h))) if k == "header" => {
+                    CaptureSource::Header(header_name(rs, h, &c.referenced)?)
+                }
+                _ => {
+                    return Err(errs.hint(
+                        &c.referenced,
+                        format!("capture {cname}: not understood"),
+                        "use `{ json: \"$.path\" }` or `{ header: Name }`",
+                    ))
+                }
+            },
+            _ => {
+                return Err(errs.hint(
+                    &c.referenced,
+                    format!("capture {cname}: not understood"),
+                    "use `{ json: \"$.path\" }` or `{ header: Name }`",
+                ))
+            }
+        };
+        captures.push(Capture {
+            slot: slots.get(cname).copied().unwrap_or(0),
+            source,
+        });
+    }
+    Ok(captures)
+}
+
+/// A key only a WebSocket step takes, set on a step without `ws:`.
+fn ws_only_key(s: &RawStep) -> Option<&'static str> {
+    [
+        ("session", !s.session.is_empty()),
+        ("subprotocols", !s.subprotocols.is_empty()),
+        ("reconnect", s.reconnect.is_some()),
+        ("sequence", s.sequence.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(k, set)| set.then_some(k))
 }
 
 /// The text outside `{{ … }}` (white space inside an expression is fine).

@@ -10,6 +10,7 @@
 mod http;
 mod request;
 pub mod view;
+pub mod ws;
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,16 +21,22 @@ use tokio_util::sync::CancellationToken;
 use super::vu::Vu;
 use super::worker::Worker;
 use crate::outcome::ErrorKind;
-use crate::recorder::Sample;
 
 pub use self::http::Prepared as HttpPrepared;
 pub(crate) use self::request::prepared_wire;
 
 /// A recorded step, prepared for running: the engine dispatches on this enum, so the hot path
-/// stays monomorphic (no trait object per request).
+/// stays monomorphic (no trait object per request). Built once per run and kept in one table,
+/// so the size difference between the variants costs nothing worth a `Box` (which would add
+/// an indirection to every HTTP request).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Exec {
     Http(HttpPrepared),
+    Ws(ws::Prepared),
+    /// A recorder id that a step of another kind records into (a WebSocket step's connect
+    /// attempts and named replies): never run by itself.
+    Part,
 }
 
 /// The sessions a VU keeps between steps: one per origin (HTTP connections) and, for later
@@ -46,12 +53,25 @@ impl Sessions {
     }
 }
 
-/// Runs step `id` for `vu` and returns its one sample. `started` is when the step is deemed to
-/// start: the arrival's intended time for the first step of an open-model iteration, otherwise
-/// now. `kill` cancels it in flight (recorded as `interrupted`).
-pub async fn run(worker: &Worker, vu: &mut Vu, id: usize, started: Instant, kill: &CancellationToken) -> Sample {
+/// Runs step `id` for `vu` and records its samples; returns the error of its last sample (for
+/// the VU's back-off after failed connects). `started` is when the step is deemed to start: the
+/// arrival's intended time for the first step of an open-model iteration, otherwise now.
+/// `kill` cancels it in flight (recorded as `interrupted`).
+pub async fn run(
+    worker: &Worker,
+    vu: &mut Vu,
+    id: usize,
+    started: Instant,
+    kill: &CancellationToken,
+) -> Option<ErrorKind> {
     match &worker.program.steps[id].exec {
-        Exec::Http(prep) => http::run(worker, vu, id, prep, started, kill).await,
+        Exec::Http(prep) => {
+            let sample = http::run(worker, vu, id, prep, started, kill).await;
+            worker.shard.borrow_mut().record(&sample);
+            sample.error
+        }
+        Exec::Ws(prep) => ws::run(worker, vu, id, prep, started, kill).await,
+        Exec::Part => None,
     }
 }
 

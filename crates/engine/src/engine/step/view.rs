@@ -48,7 +48,8 @@ impl<'a> View<'a> {
         }
     }
 
-    fn select(&mut self, path: &JsonPath) -> Option<&serde_json::Value> {
+    /// The value at `path` of the body parsed as JSON (parsed once per view).
+    pub fn select(&mut self, path: &JsonPath) -> Option<&serde_json::Value> {
         let body = self.body;
         let root = self
             .json
