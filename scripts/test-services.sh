@@ -4,6 +4,7 @@
 #   STAMPEDE_TEST_PG_URL     postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres (pgbench tables in it)
 #   STAMPEDE_TEST_PGBENCH    the pgbench binary of the same PostgreSQL
 #   STAMPEDE_TEST_REDIS_URL  redis://:PASSWORD@127.0.0.1:PORT/0
+#   STAMPEDE_TEST_WS_URL     ws://127.0.0.1:PORT, Python's `websockets` (scripts/ws-echo-server.py)
 # Both servers get a password, so the tests can check that it never reaches a run directory.
 # PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
 set -euo pipefail
@@ -49,6 +50,22 @@ if ! redis-cli -p "$REDIS_PORT" -a "$PASSWORD" --no-auth-warning ping 2>/dev/nul
   done
 fi
 
+# Python's `websockets` in a venv of its own, serving scripts/ws-echo-server.py.
+WS_PORT=${STAMPEDE_TEST_WS_PORT:-28765}
+WS_VENV=/tmp/stampede-test-ws-venv
+if [ ! -x "$WS_VENV/bin/python" ] || ! "$WS_VENV/bin/python" -c "import websockets" 2>/dev/null; then
+  python3 -m venv "$WS_VENV" >/dev/null
+  "$WS_VENV/bin/pip" install -q "websockets>=13,<16" >/dev/null
+fi
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null; then
+  nohup "$WS_VENV/bin/python" "$(dirname "$0")/ws-echo-server.py" "$WS_PORT" >/tmp/stampede-test-ws.log 2>&1 &
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+fi
+
 echo "export STAMPEDE_TEST_PG_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/postgres"
 echo "export STAMPEDE_TEST_PGBENCH=$PG_BIN/pgbench"
 echo "export STAMPEDE_TEST_REDIS_URL=redis://:$PASSWORD@127.0.0.1:$REDIS_PORT/0"
+echo "export STAMPEDE_TEST_WS_URL=ws://127.0.0.1:$WS_PORT"

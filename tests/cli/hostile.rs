@@ -22,6 +22,8 @@ pub enum Answer {
     Close,
     /// Write these bytes without reading the request body, then close.
     ReplyAndClose(&'static [u8]),
+    /// Write nothing and hold the connection until the client goes.
+    Silent,
 }
 
 /// Connections accepted, requests read.
@@ -102,6 +104,11 @@ async fn serve(mut s: TcpStream, behaviour: Behaviour, log: Arc<Log>) {
                 }
             }
             Answer::Close => return,
+            Answer::Silent => {
+                let mut sink = [0u8; 4096];
+                while matches!(s.read(&mut sink).await, Ok(k) if k > 0) {}
+                return;
+            }
             Answer::ReplyAndClose(bytes) => {
                 let _ = s.write_all(bytes).await;
                 let _ = s.shutdown().await;

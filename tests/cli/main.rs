@@ -15,6 +15,7 @@ mod report;
 mod target;
 mod tls;
 mod wire;
+mod ws;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

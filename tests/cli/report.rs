@@ -298,7 +298,7 @@ fn chromium() -> PathBuf {
     );
 }
 
-fn headless(profile: &Path) -> Command {
+pub fn headless(profile: &Path) -> Command {
     let mut c = Command::new(chromium());
     c.args([
         "--headless",

@@ -191,7 +191,7 @@ async fn closed_vu(
                     break;
                 }
             }
-            let sc = vu.iterate(&worker, phase, None, &stops.kill).await;
+            let sc = vu.iterate(&worker, phase, None, &stops.stop, &stops.kill).await;
             vu.think_after(&worker, sc, &stops.stop).await;
         }
         worker.shard.borrow_mut().vus -= 1;
@@ -329,7 +329,8 @@ async fn open_vu(worker: Rc<Worker>, phase: usize, pool: Rc<RefCell<OpenPool>>, 
             match next {
                 Some((intended, waiting)) => {
                     worker.shard.borrow_mut().waiting = waiting;
-                    vu.iterate(&worker, phase, Some(intended), &stops.kill).await;
+                    vu.iterate(&worker, phase, Some(intended), &stops.stop, &stops.kill)
+                        .await;
                     pool.borrow_mut().finished();
                     used = true;
                 }

@@ -64,6 +64,7 @@ impl Vu {
         worker: &Worker,
         phase: &Phase,
         intended: Option<Instant>,
+        stop: &CancellationToken,
         kill: &CancellationToken,
     ) -> usize {
         let scenario = self.pick(phase);
@@ -79,7 +80,7 @@ impl Vu {
                 (StepKind::Pause(t), _) => self.pause(t, kill).await,
                 (_, Some(id)) => {
                     let start = started.take().unwrap_or_else(Instant::now);
-                    let error = step::run(worker, self, id, start, kill).await;
+                    let error = step::run(worker, self, id, start, stop, kill).await;
                     self.back_off_after(worker, error, kill).await;
                 }
                 (_, None) => {}

@@ -56,12 +56,14 @@ impl Sessions {
 /// Runs step `id` for `vu` and records its samples; returns the error of its last sample (for
 /// the VU's back-off after failed connects). `started` is when the step is deemed to start: the
 /// arrival's intended time for the first step of an open-model iteration, otherwise now.
-/// `kill` cancels it in flight (recorded as `interrupted`).
+/// `stop` ends a long-lived step early (a WebSocket session starts no new round once the
+/// phase's time is up); `kill` cancels it in flight (recorded as `interrupted`).
 pub async fn run(
     worker: &Worker,
     vu: &mut Vu,
     id: usize,
     started: Instant,
+    stop: &CancellationToken,
     kill: &CancellationToken,
 ) -> Option<ErrorKind> {
     match &worker.program.steps[id].exec {
@@ -70,7 +72,7 @@ pub async fn run(
             worker.shard.borrow_mut().record(&sample);
             sample.error
         }
-        Exec::Ws(prep) => ws::run(worker, vu, id, prep, started, kill).await,
+        Exec::Ws(prep) => ws::run(worker, vu, id, prep, started, stop, kill).await,
         Exec::Part => None,
     }
 }

@@ -51,37 +51,46 @@ pub(crate) fn config(max_body: usize) -> tungstenite::protocol::WebSocketConfig 
 }
 
 /// Runs WebSocket step `id` for `vu`; records its samples and counters itself and returns the
-/// error of a first connect that failed (for the VU's back-off).
+/// error of a first connect that failed (for the VU's back-off). Once `stop` fires (the
+/// phase's time is up) no new round or read starts: the replies awaited get the grace, then
+/// the connection is closed cleanly.
 pub async fn run(
     worker: &Worker,
     vu: &mut Vu,
     id: usize,
     prep: &Prepared,
     started: Instant,
+    stop: &CancellationToken,
     kill: &CancellationToken,
 ) -> Option<ErrorKind> {
-    session::Session::new(worker, vu, id, prep, kill).run(started).await
+    session::Session::new(worker, vu, id, prep, stop, kill)
+        .run(started)
+        .await
 }
 
 /// Opens one connection: the stream from the transport, then the upgrade. Bounded by the
-/// step's timeout as a whole.
+/// step's timeout as a whole. A failed upgrade says what went wrong (for the error sample).
 pub(crate) async fn open(
     transport: &Transport,
     origin: &stampede_plan::Origin,
     request: tungstenite::handshake::client::Request,
     max_body: usize,
     timeout: Duration,
-) -> Result<Socket, ErrorKind> {
+) -> Result<Socket, (ErrorKind, Option<String>)> {
     let attempt = async {
-        let stream = transport.connect(&origin.host, origin.port, origin.tls).await?;
+        let stream = transport
+            .connect(&origin.host, origin.port, origin.tls)
+            .await
+            .map_err(|k| (k, None))?;
         tokio_tungstenite::client_async_with_config(request, stream, Some(config(max_body)))
             .await
             .map(|(ws, _)| ws)
-            .map_err(|e| classify(&e))
+            .map_err(|e| (classify(&e), Some(format!("the WebSocket upgrade failed: {e}"))))
     };
-    tokio::time::timeout(timeout, attempt)
-        .await
-        .unwrap_or(Err(ErrorKind::Timeout))
+    tokio::time::timeout(timeout, attempt).await.unwrap_or(Err((
+        ErrorKind::Timeout,
+        Some(format!("no upgrade within {} ms", timeout.as_millis())),
+    )))
 }
 
 /// A tungstenite error as an error kind: the upgrade refused by status, a broken connection

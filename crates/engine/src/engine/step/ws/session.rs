@@ -40,6 +40,7 @@ pub(super) struct Session<'a> {
     vu: &'a mut Vu,
     id: usize,
     prep: &'a Prepared,
+    stop: &'a CancellationToken,
     kill: &'a CancellationToken,
     ws: Option<Socket>,
     pending: Vec<Pending<'a>>,
@@ -83,6 +84,7 @@ impl<'a> Session<'a> {
         vu: &'a mut Vu,
         id: usize,
         prep: &'a Prepared,
+        stop: &'a CancellationToken,
         kill: &'a CancellationToken,
     ) -> Session<'a> {
         Session {
@@ -90,6 +92,7 @@ impl<'a> Session<'a> {
             vu,
             id,
             prep,
+            stop,
             kill,
             ws: None,
             pending: Vec::new(),
@@ -122,7 +125,7 @@ impl<'a> Session<'a> {
     ) -> Pin<Box<dyn Future<Output = ()> + 's>> {
         Box::pin(async move {
             for action in actions {
-                if self.ended {
+                if self.ended || self.stop.is_cancelled() {
                     return;
                 }
                 match action {
@@ -137,7 +140,7 @@ impl<'a> Session<'a> {
                         for k in 0..*count {
                             let due = start + *every * k;
                             self.wait(Some(due), None).await;
-                            if self.ended {
+                            if self.ended || self.stop.is_cancelled() {
                                 break;
                             }
                             self.actions(actions, Some(due)).await;
@@ -178,14 +181,14 @@ impl<'a> Session<'a> {
                 let max = program.plan.http.max_body;
                 tokio::select! {
                     biased;
-                    _ = self.kill.cancelled() => Err(ErrorKind::Interrupted),
+                    _ = self.kill.cancelled() => Err((ErrorKind::Interrupted, None)),
                     r = open(&worker.ws_transport, origin, request, max, self.timeout) => r,
                 }
             }
-            Err(kind) => Err(kind),
+            Err(kind) => Err((kind, None)),
         };
         let end = Instant::now();
-        let error = result.as_ref().err().copied();
+        let error = result.as_ref().err().map(|(k, _)| *k);
         let code = match error {
             None => 101,
             Some(ErrorKind::WsHandshake(s)) => s,
@@ -216,9 +219,11 @@ impl<'a> Session<'a> {
                 self.last_seq = None;
                 Ok(())
             }
-            Err(kind) => {
+            Err((kind, message)) => {
                 let timeout = self.timeout;
-                error_sample(worker, id, kind, || kind.describe(&origin.authority, timeout));
+                error_sample(worker, id, kind, || {
+                    message.unwrap_or_else(|| kind.describe(&origin.authority, timeout))
+                });
                 Err(kind)
             }
         }
@@ -398,12 +403,15 @@ impl<'a> Session<'a> {
     }
 
     /// Reads and matches messages until `until` (or, with `until: None`, until no reply is
-    /// awaited), or until `pushes` pushes have come; expires replies on the way.
+    /// awaited), or until `pushes` pushes have come; expires replies on the way. A wait for a
+    /// time (or for pushes) ends early when `stop` fires; a wait for replies does not.
     async fn wait(&mut self, until: Option<Instant>, pushes: Option<u64>) {
         loop {
             self.expire(Instant::now());
             let now = Instant::now();
+            let timed = until.is_some();
             if self.ended
+                || (timed && self.stop.is_cancelled())
                 || pushes.is_some_and(|p| self.pushes >= p)
                 || until.is_some_and(|u| now >= u)
                 || (until.is_none() && self.pending.is_empty())
@@ -417,9 +425,11 @@ impl<'a> Session<'a> {
             let wake = [until, next_deadline].into_iter().flatten().min();
             let wake = wake.unwrap_or_else(|| now + Duration::from_secs(3600));
             let Some(ws) = self.ws.as_mut() else { return };
+            let stop = self.stop;
             let event = tokio::select! {
                 biased;
                 _ = self.kill.cancelled() => Event::Kill,
+                _ = stop.cancelled(), if timed => Event::Tick,
                 m = ws.next() => Event::Message(m),
                 _ = tokio::time::sleep_until(wake) => Event::Tick,
             };
