@@ -59,6 +59,44 @@ pub enum RunError {
     /// An origin whose name does not resolve: refused before anything is written or sent.
     #[error("cannot resolve `{host}`: {reason}")]
     Resolve { host: String, reason: String },
+    /// A database that cannot be reached, or a statement PostgreSQL refuses: before any load.
+    #[error(transparent)]
+    Sql(#[from] engine::sql::PreflightError),
+}
+
+/// Checks the plan's SQL on its databases before the run (and EXPLAINs `explain: true`
+/// statements), on a runtime of its own on a thread of its own: sessions are opened from
+/// inside the run's runtime, which cannot be blocked on.
+fn sql_preflight(plan: &Plan) -> Result<Vec<engine::sql::Explained>, RunError> {
+    if plan.databases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let transport = crate::transport::Transport::new(None, plan.http.connect_timeout);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            match rt {
+                Ok(rt) => rt
+                    .block_on(engine::sql::preflight(plan, &transport))
+                    .map_err(RunError::from),
+                Err(e) => Err(RunError::Sql(engine::sql::PreflightError::Connect {
+                    database: String::new(),
+                    shown: String::new(),
+                    reason: format!("no runtime for the check: {e}"),
+                })),
+            }
+        })
+        .join()
+    });
+    result.unwrap_or_else(|_| Ok(Vec::new()))
+}
+
+/// Whether any SQL step of the plan asks for EXPLAIN.
+fn explains(plan: &Plan) -> bool {
+    plan.scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .any(|st| matches!(&st.kind, stampede_plan::StepKind::Sql(q) if q.explain))
 }
 
 /// Resolves every origin the plan's steps call (bounded by the connect timeout), so a name that
@@ -217,7 +255,15 @@ impl Session {
         let program = Arc::new(Program::new(Arc::new(plan.clone())));
         let mut meta = new_meta(&plan, &program, opts, host);
         meta.resolved = resolve_origins(&plan, &program)?;
+        let explained = sql_preflight(&plan)?;
         let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
+        if explains(&plan) {
+            let file = crate::rundir::explain::ExplainFile {
+                at_start: explained,
+                at_end: Vec::new(),
+            };
+            writer.write_json("explain.json", &file)?;
+        }
         // One clock for the load and the monitors: both write seconds since this instant.
         let clock = Instant::now();
         let monitors = if plan.monitors.is_empty() {
@@ -385,6 +431,18 @@ impl Session {
         };
         self.meta.ended_at = Some((self.now)());
         let mut unwritten = Vec::new();
+        // Plans change with data: EXPLAIN again at the end, beside the plans of the start.
+        if explains(&self.plan) {
+            if let (Some(mut file), Ok(at_end)) = (
+                crate::rundir::explain::read_explain(self.writer.dir()),
+                sql_preflight(&self.plan),
+            ) {
+                file.at_end = at_end;
+                if let Err(e) = self.writer.write_json("explain.json", &file) {
+                    unwritten.push(e);
+                }
+            }
+        }
         let meta_written = self.writer.write_meta(&self.meta);
         // Streamed: a long run with many steps does not fit in memory as decoded intervals.
         let mut analysis = analyze_dir(self.writer.dir())?;

@@ -11,6 +11,7 @@ pub mod compare;
 pub mod findings;
 mod pass;
 pub mod series;
+mod sql;
 mod summary;
 mod thresholds;
 mod ws;

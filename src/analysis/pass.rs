@@ -36,7 +36,8 @@ pub fn analyze_dir(dir: &Path) -> Result<Analysis, RunDirError> {
     let mut pass = Pass::new(&meta);
     let skipped = for_each_interval(dir, |iv| pass.interval(&iv))?;
     let monitors_skipped = for_each_monitor(dir, |r| pass.monitor(&r))?;
-    Ok(pass.finish(meta, &skipped, &monitors_skipped, read_capacity(dir)))
+    let explain = crate::rundir::explain::read_explain(dir);
+    Ok(pass.finish(meta, &skipped, &monitors_skipped, read_capacity(dir), explain))
 }
 
 /// The summary of a run directory: [`analyze_dir`]'s, as `stampede run` writes it at its end.
@@ -58,6 +59,7 @@ pub fn analyze(run: &Run) -> Analysis {
         &run.skipped,
         &run.monitors_skipped,
         run.capacity.clone(),
+        None,
     )
 }
 
@@ -109,12 +111,16 @@ impl Pass {
         skipped: &[(usize, String)],
         monitors_skipped: &[(usize, String)],
         capacity: Option<serde_json::Value>,
+        explain: Option<crate::rundir::explain::ExplainFile>,
     ) -> Analysis {
         self.joint.finish();
         let mut summary = summarize_aggs(&meta, &self.aggs, skipped);
         let mut server = findings::server_metrics(&self.joint.secs, &self.joint.server);
         for p in &mut summary.phases {
             p.server = server.remove(&p.name).unwrap_or_default();
+        }
+        if let Some(e) = &explain {
+            super::sql::attach_explain(&mut summary, e);
         }
         summary.warnings.extend(self.monitor_failures);
         summary.warnings.extend(

@@ -61,6 +61,7 @@ fn step_summary(s: &StepAgg, agg: &PhaseAgg) -> StepSummary {
         bytes_out: s.bytes_out,
         error_samples: s.samples.iter().map(|x| x.message.clone()).collect(),
         ws: super::ws::summary(s, agg),
+        sql: super::sql::summary(s),
     }
 }
 

@@ -236,6 +236,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
             blocks: phase(i, p, r),
         });
     }
+    blocks.extend(super::sql::blocks(s));
     blocks.extend(super::ws::blocks(s));
     if let Some(c) = &s.capacity {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());

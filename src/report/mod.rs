@@ -15,6 +15,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod sql;
 pub mod svg;
 pub mod terminal;
 pub mod ws;

@@ -193,6 +193,16 @@ pub fn render_phase(p: &PhaseSummary) -> String {
         if let Some(w) = &s.ws {
             let _ = writeln!(out, "  {}: {}", s.name, ws_line(w));
         }
+        if let Some(q) = &s.sql {
+            let plan = match &q.explain {
+                Some(e) if !e.seq_scan_tables.is_empty() => {
+                    format!(", {} (Seq Scan on {})", e.plan, e.seq_scan_tables.join(", "))
+                }
+                Some(e) => format!(", {}", e.plan),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "  {}: SQL: {} rows{plan}", s.name, count(q.rows));
+        }
     }
     for t in &p.thresholds {
         let mark = if !t.passed {

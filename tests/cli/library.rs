@@ -65,6 +65,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
         }],
         thresholds: vec![],
         monitors: vec![],
+        databases: vec![],
         slots: vec![],
         feeders: vec![],
         redacted: serde_json::json!({}),

@@ -2,6 +2,7 @@
 //! One test binary (fast to link), a module per feature.
 
 mod server;
+mod sql;
 
 mod bad_input;
 mod capacity;

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     WsClosed,
     /// WebSocket: the upgrade was answered with this status instead of 101.
     WsHandshake(u16),
+    /// PostgreSQL refused with this SQLSTATE (five ASCII characters, e.g. `53300`).
+    Sql([u8; 5]),
 }
 
 /// The stored names of the kinds that carry no value: the one mapping between the enum and the
@@ -58,6 +60,8 @@ const FIXED: &[(ErrorKind, &str)] = &[
 ];
 /// `ws_handshake_<status>`.
 const WS_HANDSHAKE_PREFIX: &str = "ws_handshake_";
+/// `sql_<SQLSTATE>`.
+const SQL_PREFIX: &str = "sql_";
 /// `status_<code>`.
 const STATUS_PREFIX: &str = "status_";
 /// `check:<name>`.
@@ -70,6 +74,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Status(s) => format!("{STATUS_PREFIX}{s}"),
             ErrorKind::WsHandshake(s) => format!("{WS_HANDSHAKE_PREFIX}{s}"),
+            ErrorKind::Sql(code) => format!("{SQL_PREFIX}{}", String::from_utf8_lossy(&code)),
             ErrorKind::Check(n) => format!("{CHECK_PREFIX}{}", check_name(n)),
             fixed => FIXED
                 .iter()
@@ -102,6 +107,7 @@ impl ErrorKind {
                 408 | 429 | 500..=599 => ErrorClass::Load,
                 _ => ErrorClass::Configuration,
             },
+            ErrorKind::Sql(code) => sqlstate_class(&code),
             ErrorKind::Check(_) => ErrorClass::Check,
             ErrorKind::Timeout
             | ErrorKind::Reset
@@ -153,6 +159,7 @@ impl ErrorKind {
             ErrorKind::WsLost => format!("no reply within {} ms", timeout.as_millis()),
             ErrorKind::WsClosed => "the connection closed while a reply was awaited".into(),
             ErrorKind::WsHandshake(s) => format!("{authority} answered the WebSocket upgrade with HTTP {s}, not 101"),
+            ErrorKind::Sql(code) => format!("PostgreSQL refused with SQLSTATE {}", String::from_utf8_lossy(&code)),
         }
     }
 }
@@ -180,6 +187,20 @@ impl ErrorClass {
     }
 }
 
+/// Where a PostgreSQL error comes from, by its SQLSTATE class: the load makes too many
+/// connections (53), cancelled statements at the timeout or an admin's hand (57), deadlocks and
+/// serialization failures (40), locks not available (55P03) and broken connections (08); the
+/// test (or the schema) makes wrong credentials (28), a missing database (3D), bad SQL or a
+/// missing table (42), data that does not fit (22). A unique violation (23505) can be either.
+fn sqlstate_class(code: &[u8; 5]) -> ErrorClass {
+    match &code[..2] {
+        b"53" | b"57" | b"40" | b"08" => ErrorClass::Load,
+        b"55" if code == b"55P03" => ErrorClass::Load,
+        b"28" | b"3D" | b"42" | b"22" | b"0A" => ErrorClass::Configuration,
+        _ => ErrorClass::Other,
+    }
+}
+
 /// Classifies an error kind by its stable name (as stored in run directories), through the
 /// same names [`ErrorKind::name`] writes. Names this version does not know are `Other`.
 pub fn classify(kind: &str) -> ErrorClass {
@@ -193,6 +214,12 @@ pub fn classify(kind: &str) -> ErrorClass {
         return code
             .parse::<u16>()
             .map_or(ErrorClass::Other, |c| ErrorKind::WsHandshake(c).class());
+    }
+    if let Some(code) = kind.strip_prefix(SQL_PREFIX) {
+        return match <[u8; 5]>::try_from(code.as_bytes()) {
+            Ok(c) => sqlstate_class(&c),
+            Err(_) => ErrorClass::Other,
+        };
     }
     if kind.starts_with(CHECK_PREFIX) {
         return ErrorClass::Check;
@@ -220,6 +247,13 @@ mod tests {
         assert_eq!(classify("ws_handshake_403"), ErrorClass::Configuration);
         assert_eq!(classify("ws_handshake_503"), ErrorClass::Load);
         assert_eq!(ErrorKind::WsHandshake(200).name(|_| String::new()), "ws_handshake_200");
+        assert_eq!(ErrorKind::Sql(*b"53300").name(|_| String::new()), "sql_53300");
+        assert_eq!(classify("sql_53300"), ErrorClass::Load);
+        assert_eq!(classify("sql_57014"), ErrorClass::Load);
+        assert_eq!(classify("sql_40P01"), ErrorClass::Load);
+        assert_eq!(classify("sql_28P01"), ErrorClass::Configuration);
+        assert_eq!(classify("sql_42P01"), ErrorClass::Configuration);
+        assert_eq!(classify("sql_23505"), ErrorClass::Other);
         assert_eq!(classify("something_new"), ErrorClass::Other);
     }
 }

@@ -120,6 +120,7 @@ mod tests {
             }],
             thresholds: vec![],
             monitors: vec![],
+            databases: vec![],
             slots: vec![],
             feeders: vec![],
             redacted: serde_json::Value::Null,

@@ -99,6 +99,7 @@ pub fn load_str(src: &str, source_name: &str, base_dir: &Path, opts: &LoadOption
         errs: errs.clone(),
         lookup: &lookup,
         base_dir,
+        databases: Default::default(),
     };
     let mut plan = resolve::resolve(raw, &resolver, &opts.vars, source_name)?;
     plan.redacted = redact::redacted(src, &lookup, &opts.vars);

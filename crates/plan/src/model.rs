@@ -26,6 +26,8 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// Server-side monitors sampled during the run (`monitors:`), in plan order.
     pub monitors: Vec<Monitor>,
+    /// PostgreSQL databases `sql:` steps use (`databases:`), by name order.
+    pub databases: Vec<Database>,
     /// Runtime variable slots (captures and data-feeder columns). Plan `vars` are constants and
     /// are inlined into templates at load time, so they have no slot.
     pub slots: Vec<SlotDef>,
@@ -92,6 +94,8 @@ pub enum StepKind {
     Http(HttpStep),
     /// A WebSocket connection and the session of actions run on it (`ws:`).
     Ws(WsStep),
+    /// SQL statements on a PostgreSQL database (`sql:`).
+    Sql(SqlStep),
     /// A pause as a step of its own (`- think: 1s`). Records nothing.
     Pause(Think),
 }
@@ -111,6 +115,59 @@ pub struct HttpStep {
     pub checks: Vec<Check>,
     pub captures: Vec<Capture>,
     pub sign: Option<Sign>,
+}
+
+/// A named PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub name: String,
+    pub url: Secret,
+    /// `None`: one connection per VU; `Some(n)`: `n` connections shared by the VUs (split over
+    /// the load threads).
+    pub pool: Option<u32>,
+}
+
+/// An `sql:` step: one statement (`query:`) or several run between BEGIN and COMMIT
+/// (`transaction:`), on a connection of its database.
+#[derive(Debug, Clone)]
+pub struct SqlStep {
+    /// Index into `Plan::databases`.
+    pub database: usize,
+    pub statements: Vec<SqlStatement>,
+    pub transaction: bool,
+    /// On the last statement's result.
+    pub checks: Vec<SqlCheck>,
+    /// Slot and column: the first row's value.
+    pub captures: Vec<(usize, String)>,
+    pub explain: bool,
+    /// The statement timeout (the step's `timeout`, else the plan's).
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStatement {
+    /// `<step>` for a single query, the statement's `name:` (or `#n`) in a transaction.
+    pub name: String,
+    /// Sent as written: parameters are `$1 …`, bound, never spliced into the text.
+    pub query: String,
+    pub params: Vec<Template>,
+    /// Where the statement is written, for PostgreSQL's refusals at the start.
+    pub at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlCheck {
+    /// Shown in reports and error kinds (`check:<name>`).
+    pub name: String,
+    pub kind: SqlCheckKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SqlCheckKind {
+    /// The rows returned (or affected) compare so to `n` (`op: None`: equal to it).
+    Rows { op: Option<CmpOp>, n: u64 },
+    /// The first row's column, as text, equals this.
+    Column { column: String, equals: String },
 }
 
 /// A `ws:` step: one connection, opened at the step's start, closed at its end, and the

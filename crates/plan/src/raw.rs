@@ -29,6 +29,26 @@ pub struct RawPlan {
     pub thresholds: Vec<Any>,
     #[serde(default)]
     pub monitors: Vec<S<RawMonitor>>,
+    /// Named PostgreSQL databases that `sql:` steps use.
+    #[serde(default)]
+    pub databases: BTreeMap<String, S<RawDatabase>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: S<String>,
+    pub pool: Option<Any>,
+}
+
+/// One statement of a `transaction:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatement {
+    pub name: Option<S<String>>,
+    pub query: S<String>,
+    #[serde(default)]
+    pub params: Vec<Any>,
 }
 
 /// One server-side monitor. Exactly one of the kind keys (`prometheus`, `host`, `process`,
@@ -83,8 +103,8 @@ pub struct RawStep {
     pub request: Option<S<String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, Any>,
-    #[serde(default)]
-    pub query: BTreeMap<String, Any>,
+    /// HTTP: a map of query parameters; SQL: the statement's text.
+    pub query: Option<Any>,
     pub json: Option<Any>,
     pub body: Option<Any>,
     pub content_type: Option<S<String>>,
@@ -105,6 +125,13 @@ pub struct RawStep {
     pub sequence: Option<S<String>>,
     #[serde(default)]
     pub session: Vec<S<RawWsAction>>,
+    /// An SQL step: the name of its database (`sql: app`).
+    pub sql: Option<S<String>>,
+    #[serde(default)]
+    pub params: Vec<Any>,
+    #[serde(default)]
+    pub transaction: Vec<S<RawStatement>>,
+    pub explain: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,7 @@
 //! dashboard or a CI plugin depend on, with serde and hdrhistogram and nothing of the engine,
 //! the plan format or the reports.
 
+pub mod explain;
 pub mod hist;
 pub mod interval;
 pub mod labels;

@@ -256,6 +256,30 @@ pub struct StepSummary {
     /// A WebSocket step's connections and messages (absent for other steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ws: Option<WsSummary>,
+    /// An SQL step's rows and plan (absent for other steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<SqlSummary>,
+}
+
+/// An SQL step over a phase: the rows its statements returned or affected, and (with
+/// `explain: true`) what EXPLAIN said at the run's start, and at its end when the plan changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SqlSummary {
+    pub rows: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<ExplainSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainSummary {
+    /// The plan's top node.
+    pub plan: String,
+    pub index_used: bool,
+    pub seq_scan_tables: Vec<String>,
+    pub total_cost: f64,
+    /// EXPLAIN at the run's end, when its plan differs from the start's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_end: Option<Box<ExplainSummary>>,
 }
 
 /// What a WebSocket step's connections and messages did over a phase. The step's own

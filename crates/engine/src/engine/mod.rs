@@ -9,6 +9,11 @@ pub mod program;
 pub mod render;
 pub mod schedule;
 mod step;
+
+/// SQL steps' checks before the run and EXPLAIN (the runner calls them).
+pub mod sql {
+    pub use super::step::sql::preflight::{preflight, Explained, PreflightError};
+}
 mod timer;
 mod vu;
 mod worker;
@@ -101,7 +106,12 @@ pub async fn run(
             program: program.clone(),
             shared: shared.clone(),
             connector: Connector::new(tls.clone(), plan.http.h2c, plan.http.connect_timeout),
-            ws_transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout),
+            transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout),
+            sql_pools: program
+                .databases
+                .iter()
+                .map(|d| d.pool.map(|n| step::sql::Pool::new(n, index, workers)))
+                .collect(),
             shard: std::cell::RefCell::new(Shard::new(program.steps.len())),
             share: Share {
                 segment: opts.segment.0,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Uri};
 use stampede_plan::{HttpStep, Origin, Plan, StepKind};
 
-use super::step::{prepared_wire, ws, Exec, HttpPrepared};
+use super::step::{prepared_wire, sql, ws, Exec, HttpPrepared};
 
 /// A step that records samples (pauses record nothing), by global id.
 #[derive(Debug)]
@@ -32,6 +32,11 @@ pub struct Program {
     /// The origins steps call (HTTP and WebSocket), numbered: `Sessions::http` is indexed by
     /// this, and every one is resolved before the run.
     pub origins: Vec<Origin>,
+    /// The plan's databases, parsed (`Sessions::sql` and the load threads' pools are indexed by
+    /// this).
+    pub databases: Vec<sql::Target>,
+    /// SQL statements in the program: a connection's statement cache has a slot for each.
+    pub sql_statements: usize,
 }
 
 impl Program {
@@ -39,7 +44,7 @@ impl Program {
         let mut name_count: HashMap<&str, usize> = HashMap::new();
         for sc in &plan.scenarios {
             for st in &sc.steps {
-                if matches!(st.kind, StepKind::Http(_) | StepKind::Ws(_)) {
+                if matches!(st.kind, StepKind::Http(_) | StepKind::Ws(_) | StepKind::Sql(_)) {
                     *name_count.entry(st.name.as_str()).or_default() += 1;
                 }
             }
@@ -47,6 +52,7 @@ impl Program {
         let mut steps = Vec::new();
         let mut step_ids = Vec::new();
         let mut origins: Vec<Origin> = Vec::new();
+        let mut sql_statements = 0;
         for (si, sc) in plan.scenarios.iter().enumerate() {
             let mut ids = Vec::new();
             for (i, st) in sc.steps.iter().enumerate() {
@@ -70,6 +76,39 @@ impl Program {
                         steps.extend(ws_steps(&origins[origin], w, origin, name, si, i, steps.len()));
                         continue;
                     }
+                    StepKind::Sql(q) => {
+                        ids.push(Some(steps.len()));
+                        let first = steps.len();
+                        let statements = (sql_statements..sql_statements + q.statements.len()).collect();
+                        sql_statements += q.statements.len();
+                        let parts: Vec<StepInfo> = if q.transaction {
+                            q.statements
+                                .iter()
+                                .map(|s| StepInfo {
+                                    name: format!("{name}:{}", s.name),
+                                    scenario: si,
+                                    index: i,
+                                    check_names: Vec::new(),
+                                    exec: Exec::Part,
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        steps.push(StepInfo {
+                            name,
+                            scenario: si,
+                            index: i,
+                            check_names: q.checks.iter().map(|c| c.name.clone()).collect(),
+                            exec: Exec::Sql(sql::Prepared {
+                                step: q.clone(),
+                                statements,
+                                statement_ids: (0..parts.len()).map(|k| first + 1 + k).collect(),
+                            }),
+                        });
+                        steps.extend(parts);
+                        continue;
+                    }
                     StepKind::Pause(_) => {
                         ids.push(None);
                         continue;
@@ -89,11 +128,19 @@ impl Program {
             }
             step_ids.push(ids);
         }
+        let databases = plan
+            .databases
+            .iter()
+            .enumerate()
+            .map(|(d, db)| sql::Target::new(db, statement_timeout(&plan, d)))
+            .collect();
         Program {
             plan,
             steps,
             step_ids,
             origins,
+            databases,
+            sql_statements,
         }
     }
 
@@ -119,6 +166,20 @@ impl Program {
             .cloned()
             .unwrap_or_else(|| format!("#{n}"))
     }
+}
+
+/// The statement timeout set on a database's connections: the longest `timeout` of its steps
+/// (each step's own bound is kept on the client's side), else the plan's.
+fn statement_timeout(plan: &Plan, database: usize) -> std::time::Duration {
+    plan.scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter_map(|st| match &st.kind {
+            StepKind::Sql(q) if q.database == database => Some(q.timeout.unwrap_or(plan.http.timeout)),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(plan.http.timeout)
 }
 
 /// A WebSocket step's recorder ids, from `first`: the step itself (replies and counters), then

@@ -45,7 +45,7 @@ impl Vu {
             iteration: 0,
             rng: SmallRng::seed_from_u64(worker.shared.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             slots: vec![Bytes::new(); program.plan.slots.len()],
-            sessions: Sessions::new(program.origins.len()),
+            sessions: Sessions::new(program.origins.len(), program.databases.len()),
             // Grown on first use and then reused: 10,000 idle VUs must stay small.
             out: Vec::new(),
             scratch: Vec::new(),

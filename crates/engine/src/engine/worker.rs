@@ -30,8 +30,11 @@ pub struct Worker {
     pub program: Arc<Program>,
     pub shared: Arc<Shared>,
     pub connector: Connector,
-    /// WebSocket steps connect here: TLS without `h2` in ALPN (the upgrade is HTTP/1.1).
-    pub ws_transport: crate::transport::Transport,
+    /// WebSocket and PostgreSQL steps connect here: TLS without `h2` in ALPN (a WebSocket
+    /// upgrade is HTTP/1.1; PostgreSQL connections are plain TCP).
+    pub transport: crate::transport::Transport,
+    /// Per database: this load thread's share of its `pool:` (`None`: a connection per VU).
+    pub sql_pools: Vec<Option<super::step::sql::Pool>>,
     pub shard: RefCell<Shard>,
     pub share: Share,
     pub index: usize,

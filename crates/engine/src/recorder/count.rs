@@ -29,6 +29,8 @@ pub enum Count {
     WsDuplicates,
     /// Unexpected closes by the close code the server sent (1006: none, the connection broke).
     WsClose(u16),
+    /// SQL: rows returned or affected.
+    SqlRows,
 }
 
 /// The fixed names, both ways.
@@ -45,6 +47,7 @@ const FIXED: &[(Count, &str)] = &[
     (Count::WsReconnectMs, "ws_reconnect_ms"),
     (Count::WsGaps, "ws_gaps"),
     (Count::WsDuplicates, "ws_duplicates"),
+    (Count::SqlRows, "sql_rows"),
 ];
 /// `ws_close_<code>`.
 pub const CLOSE_PREFIX: &str = "ws_close_";

@@ -5,6 +5,7 @@ mod check;
 mod monitor;
 mod origin;
 mod phase;
+mod sql;
 mod step;
 mod threshold;
 mod ws;
@@ -40,6 +41,8 @@ pub struct Resolver<'a> {
     pub errs: Errs,
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
     pub base_dir: &'a Path,
+    /// The names of `databases:`, resolved before the steps that use them.
+    pub databases: std::cell::RefCell<Vec<String>>,
 }
 
 impl Resolver<'_> {
@@ -332,6 +335,8 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     };
 
     let http = resolve_http(rs, raw.http.as_ref(), &names)?;
+    let databases = sql::resolve_databases(rs, &raw.databases)?;
+    *rs.databases.borrow_mut() = databases.iter().map(|d| d.name.clone()).collect();
 
     let mut scenarios = Vec::new();
     for (sname, sc) in &raw.scenarios {
@@ -384,6 +389,7 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         phases,
         thresholds,
         monitors,
+        databases,
         slots,
         feeders,
         redacted: Value::Null,

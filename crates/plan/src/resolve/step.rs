@@ -74,6 +74,31 @@ pub(super) fn resolve_step(
         }
         return super::ws::resolve_ws_step(rs, st, url, names, target, target_path, slots, think);
     }
+    if let Some(db) = &s.sql {
+        for (other, set) in [("request", s.request.is_some()), ("ws", s.ws.is_some())] {
+            if set {
+                return Err(errs.hint(
+                    &db.referenced,
+                    format!("a step takes `sql:` or `{other}:`, not both"),
+                    "split it into two steps",
+                ));
+            }
+        }
+        return super::sql::resolve_sql_step(rs, st, db, names, slots, think);
+    }
+    for (k, set) in [
+        ("params", !s.params.is_empty()),
+        ("transaction", !s.transaction.is_empty()),
+        ("explain", s.explain.is_some()),
+    ] {
+        if set {
+            return Err(errs.hint(
+                &st.referenced,
+                format!("`{k}:` belongs to an SQL step"),
+                "add `sql: <database>` (a name under `databases:`) to the step",
+            ));
+        }
+    }
     if let Some(k) = ws_only_key(s) {
         return Err(errs.hint(
             &st.referenced,
@@ -151,7 +176,20 @@ pub(super) fn resolve_step(
     pq.template(&path, Escape::None, names)
         .map_err(|e| errs.at(&req.referenced, e))?;
     let mut sep = if path.contains('?') { b'&' } else { b'?' };
-    for (k, v) in &s.query {
+    let query: Vec<(String, Any)> = match &s.query {
+        None => Vec::new(),
+        Some(q) => match &q.value {
+            Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), spanned(v.clone(), q))).collect(),
+            _ => {
+                return Err(errs.hint(
+                    &q.referenced,
+                    "`query:` of an HTTP step is a map of parameters",
+                    "e.g. `query: { page: 2, q: \"{{ term }}\" }` (an SQL statement goes on an `sql:` step)",
+                ))
+            }
+        },
+    };
+    for (k, v) in &query {
         pq.lit(&[sep]);
         let mut key = Vec::new();
         crate::template::url_escape_into(k.as_bytes(), &mut key);

@@ -31,7 +31,11 @@ pub(super) fn resolve_ws_step(
         ("sign", s.sign.is_some()),
         ("checks", !s.checks.is_empty()),
         ("capture", !s.capture.is_empty()),
-        ("query", !s.query.is_empty()),
+        ("query", s.query.is_some()),
+        ("sql", s.sql.is_some()),
+        ("params", !s.params.is_empty()),
+        ("transaction", !s.transaction.is_empty()),
+        ("explain", s.explain.is_some()),
     ] {
         if set {
             return Err(errs.hint(

@@ -9,6 +9,7 @@
 
 mod http;
 mod request;
+pub mod sql;
 pub mod view;
 pub mod ws;
 
@@ -34,6 +35,7 @@ pub(crate) use self::request::prepared_wire;
 pub enum Exec {
     Http(HttpPrepared),
     Ws(ws::Prepared),
+    Sql(sql::Prepared),
     /// A recorder id that a step of another kind records into (a WebSocket step's connect
     /// attempts and named replies): never run by itself.
     Part,
@@ -43,12 +45,15 @@ pub enum Exec {
 /// protocols, one per database. Indexed by the program's numbering of each.
 pub struct Sessions {
     pub http: Vec<Option<crate::http::Connection>>,
+    /// Per database, the VU's own PostgreSQL connection (databases without `pool:`).
+    pub sql: Vec<Option<sql::Conn>>,
 }
 
 impl Sessions {
-    pub fn new(origins: usize) -> Sessions {
+    pub fn new(origins: usize, databases: usize) -> Sessions {
         Sessions {
             http: (0..origins).map(|_| None).collect(),
+            sql: (0..databases).map(|_| None).collect(),
         }
     }
 }
@@ -73,6 +78,7 @@ pub async fn run(
             sample.error
         }
         Exec::Ws(prep) => ws::run(worker, vu, id, prep, started, stop, kill).await,
+        Exec::Sql(prep) => sql::run(worker, vu, id, prep, started, kill).await,
         Exec::Part => None,
     }
 }

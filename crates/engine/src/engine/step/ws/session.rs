@@ -182,7 +182,7 @@ impl<'a> Session<'a> {
                 tokio::select! {
                     biased;
                     _ = self.kill.cancelled() => Err((ErrorKind::Interrupted, None)),
-                    r = open(&worker.ws_transport, origin, request, max, self.timeout) => r,
+                    r = open(&worker.transport, origin, request, max, self.timeout) => r,
                 }
             }
             Err(kind) => Err((kind, None)),
