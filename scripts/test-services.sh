@@ -4,6 +4,7 @@
 #   STAMPEDE_TEST_PG_URL     postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres (pgbench tables in it)
 #   STAMPEDE_TEST_PGBENCH    the pgbench binary of the same PostgreSQL
 #   STAMPEDE_TEST_REDIS_URL  redis://:PASSWORD@127.0.0.1:PORT/0
+#   STAMPEDE_TEST_INSURANCE_DB_URL  the insurance example's database (examples/data/insurance-db.sql)
 #   STAMPEDE_TEST_WS_URL     ws://127.0.0.1:PORT, Python's `websockets` (scripts/ws-echo-server.py)
 # Both servers get a password, so the tests can check that it never reaches a run directory.
 # PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
@@ -50,6 +51,14 @@ if ! redis-cli -p "$REDIS_PORT" -a "$PASSWORD" --no-auth-warning ping 2>/dev/nul
   done
 fi
 
+# The insurance example's database (examples/data/insurance-db.sql), loaded once.
+if ! as_pg "$PG_BIN/psql" -h /tmp -p "$PG_PORT" -U postgres -d postgres -tAc \
+  "SELECT 1 FROM pg_database WHERE datname = 'insurance'" | grep -q 1; then
+  as_pg "$PG_BIN/psql" -h /tmp -p "$PG_PORT" -U postgres -d postgres -qc "CREATE DATABASE insurance" >/dev/null
+fi
+as_pg "$PG_BIN/psql" -h /tmp -p "$PG_PORT" -U postgres -d insurance -q -v ON_ERROR_STOP=1 \
+  -f "$(cd "$(dirname "$0")/.." && pwd)/examples/data/insurance-db.sql" >/dev/null
+
 # Python's `websockets` in a venv of its own, serving scripts/ws-echo-server.py.
 WS_PORT=${STAMPEDE_TEST_WS_PORT:-28765}
 WS_VENV=/tmp/stampede-test-ws-venv
@@ -69,3 +78,4 @@ echo "export STAMPEDE_TEST_PG_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PO
 echo "export STAMPEDE_TEST_PGBENCH=$PG_BIN/pgbench"
 echo "export STAMPEDE_TEST_REDIS_URL=redis://:$PASSWORD@127.0.0.1:$REDIS_PORT/0"
 echo "export STAMPEDE_TEST_WS_URL=ws://127.0.0.1:$WS_PORT"
+echo "export STAMPEDE_TEST_INSURANCE_DB_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/insurance"

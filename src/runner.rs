@@ -66,18 +66,25 @@ pub enum RunError {
 
 /// Checks the plan's SQL on its databases before the run (and EXPLAINs `explain: true`
 /// statements), on a runtime of its own on a thread of its own: sessions are opened from
-/// inside the run's runtime, which cannot be blocked on.
-fn sql_preflight(plan: &Plan) -> Result<Vec<engine::sql::Explained>, RunError> {
+/// inside the run's runtime, which cannot be blocked on. Only the scenarios of `phases` count.
+fn sql_preflight(plan: &Plan, phases: &[usize]) -> Result<Vec<engine::sql::Explained>, RunError> {
     if plan.databases.is_empty() {
         return Ok(Vec::new());
     }
+    let mut scenarios: Vec<usize> = phases
+        .iter()
+        .filter_map(|i| plan.phases.get(*i))
+        .flat_map(|p| p.mix.iter().map(|w| w.scenario))
+        .collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
     let transport = crate::transport::Transport::new(None, plan.http.connect_timeout);
     let result = std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match rt {
                 Ok(rt) => rt
-                    .block_on(engine::sql::preflight(plan, &transport))
+                    .block_on(engine::sql::preflight(plan, &scenarios, &transport))
                     .map_err(RunError::from),
                 Err(e) => Err(RunError::Sql(engine::sql::PreflightError::Connect {
                     database: String::new(),
@@ -255,7 +262,7 @@ impl Session {
         let program = Arc::new(Program::new(Arc::new(plan.clone())));
         let mut meta = new_meta(&plan, &program, opts, host);
         meta.resolved = resolve_origins(&plan, &program)?;
-        let explained = sql_preflight(&plan)?;
+        let explained = sql_preflight(&plan, &opts.phases)?;
         let mut writer = RunWriter::create(&opts.out, &meta, &plan.redacted)?;
         if explains(&plan) {
             let file = crate::rundir::explain::ExplainFile {
@@ -435,7 +442,7 @@ impl Session {
         if explains(&self.plan) {
             if let (Some(mut file), Ok(at_end)) = (
                 crate::rundir::explain::read_explain(self.writer.dir()),
-                sql_preflight(&self.plan),
+                sql_preflight(&self.plan, &self.planned),
             ) {
                 file.at_end = at_end;
                 if let Err(e) = self.writer.write_json("explain.json", &file) {

@@ -17,6 +17,8 @@ fn brief(r: &ExplainRecord) -> ExplainSummary {
         plan: r.top.clone(),
         index_used: r.index_used,
         seq_scan_tables: r.seq_scan_tables.clone(),
+        large_seq_scans: r.large_seq_scans.clone(),
+        indexes: r.indexes.clone(),
         total_cost: r.total_cost,
         at_end: None,
     }

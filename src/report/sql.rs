@@ -1,8 +1,10 @@
 //! The report's database section, shaped like the insurance seed's "Database Performance":
 //! each SQL statement × its average latency in each phase (one column per phase, so one per
-//! concurrency level) × whether it uses an index; a statement that scans a table sequentially,
-//! or whose p95 grew more than threefold from the lowest to the highest concurrency, is marked
-//! as needing optimization.
+//! concurrency level) × whether it uses an index; a statement that scans a large table
+//! sequentially, or whose p95 grew more than threefold from the lowest to the highest
+//! concurrency and out of line with the others, is marked as needing optimization. When every
+//! statement slowed alike the cause is shared (a pool, connections, the server's CPU), and the
+//! section says so instead of blaming each one.
 
 use super::document::{bullets, own, table, text, title, Block, Span, Text};
 use super::terminal::ms;
@@ -11,6 +13,8 @@ use crate::rundir::summary::ExplainSummary;
 
 /// p95 growth from the lowest to the highest concurrency that marks a statement.
 const GROWTH: f64 = 3.0;
+/// …when it is also this much above the statements' median growth (out of line).
+const OUT_OF_LINE: f64 = 1.5;
 
 /// No blocks when the run had no SQL step.
 pub fn blocks(s: &Summary) -> Vec<Block> {
@@ -34,49 +38,63 @@ pub fn blocks(s: &Summary) -> Vec<Block> {
     head.extend(phases.iter().map(|p| format!("{} (avg, {} VUs)", p.name, p.vus_max)));
     head.extend(["p95 growth".to_string(), "Index".into(), "Status".into()]);
     let mut notes = Vec::new();
+    let growth_of = |name: &str| -> Option<(f64, u64, u64)> {
+        let mut p95s: Vec<(u64, f64)> = phases
+            .iter()
+            .filter_map(|p| {
+                let st = p.steps.iter().find(|st| st.name == name)?;
+                Some((p.vus_max, st.latency_ms.as_ref()?.p95))
+            })
+            .collect();
+        p95s.sort_by_key(|(vus, _)| *vus);
+        match (p95s.first(), p95s.last()) {
+            (Some(lo), Some(hi)) if p95s.len() > 1 && lo.1 > 0.0 => Some((hi.1 / lo.1, lo.0, hi.0)),
+            _ => None,
+        }
+    };
+    let mut all: Vec<f64> = names.iter().filter_map(|n| growth_of(n)).map(|g| g.0).collect();
+    all.sort_by(f64::total_cmp);
+    let median = all.get(all.len() / 2).copied();
+    if let (Some(m), true) = (median, all.len() > 1) {
+        if m > GROWTH {
+            notes.push(vec![own(format!(
+                "Every statement slowed alike (median p95 growth ×{m:.1} with the load): the limit is shared — the connection pool, the database's connections or its CPU — rather than one statement."
+            ))]);
+        }
+    }
     let rows = names
         .iter()
         .map(|name| {
             let mut row: Vec<Text> = vec![vec![text(*name)]];
-            // (VUs, p95) where the statement ran, to judge its growth with concurrency.
-            let mut p95s: Vec<(u64, f64)> = Vec::new();
             let mut explain: Option<&ExplainSummary> = None;
             for p in &phases {
                 let st = p.steps.iter().find(|st| st.name == *name);
-                let cell = match st.and_then(|st| st.latency_ms.as_ref()) {
-                    Some(l) => {
-                        p95s.push((p.vus_max, l.p95));
-                        ms(l.avg)
-                    }
-                    None => "-".into(),
-                };
+                let cell = st
+                    .and_then(|st| st.latency_ms.as_ref())
+                    .map_or("-".into(), |l| ms(l.avg));
                 explain = explain.or(st.and_then(|st| st.sql.as_ref()).and_then(|q| q.explain.as_ref()));
                 row.push(vec![own(cell)]);
             }
-            p95s.sort_by_key(|(vus, _)| *vus);
-            let growth = match (p95s.first(), p95s.last()) {
-                (Some(lo), Some(hi)) if p95s.len() > 1 && lo.1 > 0.0 => Some(hi.1 / lo.1),
-                _ => None,
-            };
-            row.push(vec![own(growth.map_or("-".into(), |g| format!("×{g:.1}")))]);
+            let growth = growth_of(name);
+            row.push(vec![own(growth.map_or("-".into(), |g| format!("×{:.1}", g.0)))]);
             row.push(vec![own(match explain {
-                Some(e) if e.index_used && e.seq_scan_tables.is_empty() => format!("✅ {}", e.plan),
-                Some(e) if e.seq_scan_tables.is_empty() => e.plan.clone(),
-                Some(e) => format!("⚠️ Seq Scan on {}", e.seq_scan_tables.join(", ")),
+                Some(e) if !e.large_seq_scans.is_empty() => format!("⚠️ Seq Scan on {}", e.large_seq_scans.join(", ")),
+                Some(e) if !e.indexes.is_empty() => format!("✅ {}", e.indexes.join(", ")),
+                Some(e) if !e.seq_scan_tables.is_empty() => {
+                    format!("{} (Seq Scan on small {})", e.plan, e.seq_scan_tables.join(", "))
+                }
+                Some(e) => e.plan.clone(),
                 None => "-".into(),
             })]);
-            let seq = explain.is_some_and(|e| !e.seq_scan_tables.is_empty());
-            let grew = growth.is_some_and(|g| g > GROWTH);
+            let seq = explain.is_some_and(|e| !e.large_seq_scans.is_empty());
+            let grew = growth.is_some_and(|(g, _, _)| g > GROWTH && median.is_none_or(|m| g > m * OUT_OF_LINE));
             let mut why = Vec::new();
             if seq {
-                why.push("scans sequentially".to_string());
+                why.push("scans a large table sequentially".to_string());
             }
-            if grew {
+            if let (true, Some((g, lo, hi))) = (grew, growth) {
                 why.push(format!(
-                    "its p95 grew ×{:.1} from {} to {} VUs",
-                    growth.unwrap_or_default(),
-                    p95s.first().map_or(0, |x| x.0),
-                    p95s.last().map_or(0, |x| x.0)
+                    "its p95 grew ×{g:.1} from {lo} to {hi} VUs, more than the others"
                 ));
             }
             if let Some(end) = explain.and_then(|e| e.at_end.as_deref()) {

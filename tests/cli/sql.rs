@@ -159,8 +159,16 @@ phases:
     assert_eq!(e["seq_scan_tables"], serde_json::json!([t.clone()]), "{e}");
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("## Database"), "{report}");
-    assert!(report.contains("needs optimization: scans sequentially"), "{report}");
-    assert!(report.contains("✅ Index Scan"), "{report}");
+    assert!(
+        report.contains("needs optimization: scans a large table sequentially"),
+        "{report}"
+    );
+    assert!(report.contains(&format!("✅ {t}_pkey")), "{report}");
+    assert_eq!(
+        e["large_seq_scans"],
+        serde_json::json!([t.clone()]),
+        "2,000 rows is large: {e}"
+    );
     let explain = std::fs::read_to_string(run.join("explain.json")).unwrap();
     assert!(explain.contains("\"at_end\""), "EXPLAINed again at the end");
     psql(&url, &format!("DROP TABLE {t}; DROP TABLE {c}"));
@@ -304,4 +312,227 @@ fn a_pool_shares_its_connections_and_the_wait_is_latency() {
     assert!(duration >= 0.95, "one connection, 20 × 50 ms: {duration} s");
     let p50 = st["latency_ms"]["p50"].as_f64().unwrap();
     assert!(p50 >= 150.0, "4 VUs queue for 1 connection: p50 {p50} ms");
+}
+
+/// A PostgreSQL of this test's own (initdb in a temporary directory, on a free port), so it
+/// can be stopped and started again while stampede runs; stopped on drop.
+struct PrivatePg {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn as_postgres(bin: &std::path::Path, tool: &str, args: &[&str]) -> std::process::Output {
+    let exe = bin.join(tool);
+    let mut c = if unsafe_is_root() {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&exe);
+        c
+    } else {
+        std::process::Command::new(&exe)
+    };
+    c.args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+impl PrivatePg {
+    fn start() -> PrivatePg {
+        let pgbench = std::env::var("STAMPEDE_TEST_PGBENCH").expect("STAMPEDE_TEST_PGBENCH (scripts/test-services.sh)");
+        let bin = std::path::Path::new(&pgbench).parent().unwrap().to_path_buf();
+        let dir = tmp();
+        let data = dir.path().join("pg");
+        if unsafe_is_root() {
+            let o = std::process::Command::new("chown")
+                .args(["postgres:postgres", dir.path().to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        let o = as_postgres(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        );
+        assert!(o.status.success(), "initdb: {}", text(&o));
+        let port = closed_port().port();
+        let pg = PrivatePg {
+            bin,
+            data,
+            port,
+            _dir: dir,
+        };
+        pg.ctl("start");
+        pg
+    }
+
+    fn ctl(&self, what: &str) {
+        let opts = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
+        let data = self.data.to_str().unwrap();
+        let o = match what {
+            "start" => as_postgres(
+                &self.bin,
+                "pg_ctl",
+                &["-D", data, "-o", &opts, "-w", "-l", &format!("{data}.log"), "start"],
+            ),
+            _ => as_postgres(&self.bin, "pg_ctl", &["-D", data, "-m", "fast", "-w", "stop"]),
+        };
+        assert!(o.status.success(), "pg_ctl {what}: {}", text(&o));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap_or_default().to_string();
+        let _ = as_postgres(&self.bin, "pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+/// The database goes down for a second in the middle of a run (`pg_ctl stop`, then `start`):
+/// the failures are counted and classed as load, the run goes on, and the VUs reconnect when
+/// it is back.
+#[test]
+fn a_database_that_goes_down_mid_run_is_counted_and_reconnected() {
+    let pg = PrivatePg::start();
+    let d = tmp();
+    let plan = format!(
+        "name: down\ndatabases:\n  app: {{ url: \"{}\" }}\nscenarios:\n  s:\n    think: 20ms\n    steps:\n      - {{ name: q, sql: app, query: SELECT 1, timeout: 500ms }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, duration: 5s }}\n",
+        pg.url()
+    );
+    let plan_path = write(d.path(), "plan.yaml", &plan);
+    let run = d.path().join("run");
+    let child = bin()
+        .args([
+            "run",
+            plan_path.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    pg.ctl("stop");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    pg.ctl("start");
+    let out = child.wait_with_output().unwrap();
+    assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out));
+    let s = summary_json(&run);
+    let q = step(&s, "q");
+    let errors = q["errors"].as_u64().unwrap();
+    assert!(errors > 0, "the outage is counted: {q}");
+    let kinds: Vec<&String> = q["errors_by_kind"].as_object().unwrap().keys().collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["connect_refused", "reset", "sql_57P01", "sql_57P03", "timeout"].contains(&k.as_str())),
+        "{kinds:?}"
+    );
+    assert!(
+        s["phases"][0]["errors_by_class"]["load"].as_u64().unwrap_or(0)
+            + s["phases"][0]["errors_by_class"]["configuration"].as_u64().unwrap_or(0)
+            == errors
+    );
+    // After the restart, statements succeed again: the last second had requests and no errors.
+    let intervals = std::fs::read_to_string(run.join("intervals.jsonl")).unwrap();
+    let last: Value = intervals
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|iv| iv["steps"].as_array().is_some_and(|a| !a.is_empty()))
+        .last()
+        .unwrap();
+    let st = &last["steps"][0];
+    assert!(
+        st["requests"].as_u64().unwrap() > 0 && st["errors"] == 0,
+        "reconnected: {last}"
+    );
+}
+
+/// The insurance example's database phases (the seed's six query kinds at two concurrency
+/// levels), rehearsed small against the schema scripts/test-services.sh loads: every kind
+/// runs without error, and the Database section tells the reporting query's sequential scan
+/// from the indexed lookups, as the seed's table does.
+#[test]
+fn the_insurance_example_database_phases_run_and_report_like_the_seed() {
+    let url = std::env::var("STAMPEDE_TEST_INSURANCE_DB_URL")
+        .expect("STAMPEDE_TEST_INSURANCE_DB_URL (scripts/test-services.sh)");
+    let d = tmp();
+    let run = d.path().join("run");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/insurance-leads.yaml");
+    let out = bin()
+        .env("DATABASE_URL", &url)
+        .env("DB_POOL", "4")
+        .args([
+            "run",
+            example,
+            "--phase",
+            "database-100",
+            "--phase",
+            "database-500",
+            "--quick",
+            "2s",
+        ])
+        .args([
+            "--load-scale",
+            "0.05",
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out));
+    let s = summary_json(&run);
+    for p in s["phases"].as_array().unwrap() {
+        assert_eq!(p["errors"], 0, "{}", p["errors_by_kind"]);
+        assert_eq!(p["steps"].as_array().unwrap().len(), 6, "the six query kinds");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    let section = report.split("## Database").nth(1).expect("a Database section");
+    let row = |name: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("{name}: {section}"))
+            .to_string()
+    };
+    assert!(row("SELECT leads by ID").contains("✅ leads_pkey"), "{section}");
+    assert!(
+        row("SELECT leads with filters").contains("leads_status_product"),
+        "{section}"
+    );
+    assert!(
+        row("Complex reporting query").contains("⚠️ Seq Scan on leads"),
+        "{section}"
+    );
+    assert!(
+        row("Complex reporting query").contains("needs optimization"),
+        "{section}"
+    );
 }

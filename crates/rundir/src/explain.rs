@@ -16,9 +16,19 @@ pub struct ExplainRecord {
     pub index_used: bool,
     /// Tables some node reads by a sequential scan.
     pub seq_scan_tables: Vec<String>,
+    /// Those of them with at least [`LARGE_TABLE`] rows (PostgreSQL's estimate): a sequential
+    /// scan of a small table is often faster than an index, and no sign of a missing one.
+    #[serde(default)]
+    pub large_seq_scans: Vec<String>,
+    /// The indexes the plan reads.
+    #[serde(default)]
+    pub indexes: Vec<String>,
     pub total_cost: f64,
     pub plan: serde_json::Value,
 }
+
+/// Rows from which a table read by a sequential scan counts as large.
+pub const LARGE_TABLE: f64 = 1000.0;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExplainFile {

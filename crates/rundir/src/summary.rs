@@ -276,6 +276,12 @@ pub struct ExplainSummary {
     pub plan: String,
     pub index_used: bool,
     pub seq_scan_tables: Vec<String>,
+    /// Sequentially scanned tables of 1,000 rows or more (a small one is read whole faster).
+    #[serde(default)]
+    pub large_seq_scans: Vec<String>,
+    /// The indexes read.
+    #[serde(default)]
+    pub indexes: Vec<String>,
     pub total_cost: f64,
     /// EXPLAIN at the run's end, when its plan differs from the start's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -46,10 +46,16 @@ pub use stampede_rundir::explain::ExplainRecord as Explained;
 /// Connects to every database the plan's SQL steps use, prepares every statement, checks its
 /// parameter count, and EXPLAINs those of `explain: true` steps. An EXPLAIN that fails (a
 /// parameter that comes from a capture is empty before the run) is left out, not an error.
-/// Bounded by the connect timeout plus the plan's timeout.
-pub async fn preflight(plan: &Plan, transport: &Transport) -> Result<Vec<Explained>, PreflightError> {
+/// Only the scenarios in `scenarios` (those of the phases to run) are checked, so running an
+/// HTTP phase of a plan does not need its database. Bounded by the connect timeout plus the
+/// plan's timeout.
+pub async fn preflight(
+    plan: &Plan,
+    scenarios: &[usize],
+    transport: &Transport,
+) -> Result<Vec<Explained>, PreflightError> {
     let limit = plan.http.connect_timeout + plan.http.timeout;
-    match tokio::time::timeout(limit, check_all(plan, transport)).await {
+    match tokio::time::timeout(limit, check_all(plan, scenarios, transport)).await {
         Ok(r) => r,
         Err(_) => Err(PreflightError::Connect {
             database: plan
@@ -64,13 +70,15 @@ pub async fn preflight(plan: &Plan, transport: &Transport) -> Result<Vec<Explain
     }
 }
 
-async fn check_all(plan: &Plan, transport: &Transport) -> Result<Vec<Explained>, PreflightError> {
+async fn check_all(plan: &Plan, scenarios: &[usize], transport: &Transport) -> Result<Vec<Explained>, PreflightError> {
     let mut out = Vec::new();
     for (d, db) in plan.databases.iter().enumerate() {
         let steps: Vec<_> = plan
             .scenarios
             .iter()
-            .flat_map(|s| &s.steps)
+            .enumerate()
+            .filter(|(i, _)| scenarios.contains(i))
+            .flat_map(|(_, s)| &s.steps)
             .filter_map(|st| match &st.kind {
                 StepKind::Sql(q) if q.database == d => Some((st.name.as_str(), q)),
                 _ => None,
@@ -129,12 +137,31 @@ async fn check_all(plan: &Plan, transport: &Transport) -> Result<Vec<Explained>,
                     })
                     .collect();
                 if let Some(plan_json) = explain(&conn.client, &s.query, &values).await {
-                    out.push(summarize(name, &s.name, plan_json));
+                    let mut e = summarize(name, &s.name, plan_json);
+                    for t in &e.seq_scan_tables {
+                        if table_rows(&conn.client, t).await >= stampede_rundir::explain::LARGE_TABLE {
+                            e.large_seq_scans.push(t.clone());
+                        }
+                    }
+                    out.push(e);
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// PostgreSQL's estimate of a table's rows (`pg_class.reltuples`; -1 before its first ANALYZE,
+/// when the table's pages stand in).
+async fn table_rows(client: &tokio_postgres::Client, table: &str) -> f64 {
+    let q = "SELECT CASE WHEN reltuples < 0 THEN relpages * 100 ELSE reltuples END::float8 FROM pg_class WHERE relname = $1 AND relkind = 'r'";
+    match client.query(q, &[&table]).await {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| r.try_get::<_, f64>(0).ok())
+            .fold(0.0, f64::max),
+        Err(_) => 0.0,
+    }
 }
 
 async fn explain(client: &tokio_postgres::Client, query: &str, values: &[Vec<u8>]) -> Option<Value> {
@@ -155,10 +182,15 @@ async fn explain(client: &tokio_postgres::Client, query: &str, values: &[Vec<u8>
 
 /// The top node, whether an index is used, the tables scanned sequentially, the total cost.
 pub fn summarize(step: &str, statement: &str, plan: Value) -> Explained {
-    fn walk(node: &Value, index_used: &mut bool, seq: &mut Vec<String>) {
+    fn walk(node: &Value, index_used: &mut bool, seq: &mut Vec<String>, indexes: &mut Vec<String>) {
         let kind = node["Node Type"].as_str().unwrap_or_default();
         if kind.contains("Index") {
             *index_used = true;
+        }
+        if let Some(i) = node["Index Name"].as_str() {
+            if !indexes.iter().any(|x| x == i) {
+                indexes.push(i.to_string());
+            }
         }
         if kind == "Seq Scan" {
             if let Some(t) = node["Relation Name"].as_str() {
@@ -169,19 +201,21 @@ pub fn summarize(step: &str, statement: &str, plan: Value) -> Explained {
         }
         if let Some(children) = node["Plans"].as_array() {
             for c in children {
-                walk(c, index_used, seq);
+                walk(c, index_used, seq, indexes);
             }
         }
     }
     let root = &plan[0]["Plan"];
-    let (mut index_used, mut seq) = (false, Vec::new());
-    walk(root, &mut index_used, &mut seq);
+    let (mut index_used, mut seq, mut indexes) = (false, Vec::new(), Vec::new());
+    walk(root, &mut index_used, &mut seq, &mut indexes);
     Explained {
         step: step.to_string(),
         statement: statement.to_string(),
         top: root["Node Type"].as_str().unwrap_or_default().to_string(),
         index_used,
         seq_scan_tables: seq,
+        large_seq_scans: Vec::new(),
+        indexes,
         total_cost: root["Total Cost"].as_f64().unwrap_or(0.0),
         plan,
     }
