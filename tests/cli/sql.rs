@@ -461,9 +461,9 @@ fn a_database_that_goes_down_mid_run_is_counted_and_reconnected() {
     let intervals = std::fs::read_to_string(run.join("intervals.jsonl")).unwrap();
     let last: Value = intervals
         .lines()
+        .rev()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|iv| iv["steps"].as_array().is_some_and(|a| !a.is_empty()))
-        .last()
+        .find(|iv| iv["steps"].as_array().is_some_and(|a| !a.is_empty()))
         .unwrap();
     let st = &last["steps"][0];
     assert!(
