@@ -59,3 +59,10 @@ single = next((r for r in rows if r["case"] == "closed-50" and r["tool"] == "sta
 multi = next((r for r in rows if r["case"] == "multi-step"), None)
 if single and multi:
     print(f"Multi-step scenario cost per request / single GET: **{multi['cpu_us_per_req'] / single['cpu_us_per_req']:.2f}×**\n")
+
+# Sections other benchmark scripts own (bench/sql.sh …), kept when this one rewrites the file.
+sections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sections")
+if os.path.isdir(sections):
+    for name in sorted(os.listdir(sections)):
+        if name.endswith(".md"):
+            print(open(os.path.join(sections, name)).read().rstrip("\n") + "\n")
