@@ -31,6 +31,8 @@ pub enum ErrorKind {
     InvalidHeader,
     /// `h2c: true` (HTTP/2 without TLS) against a server that answered in HTTP/1.1.
     H2cUnsupported,
+    /// More redirects than `follow_redirects` allows: a loop, or a chain longer than allowed.
+    TooManyRedirects,
 }
 
 /// The stored names of the kinds that carry no value: the one mapping between the enum and the
@@ -47,6 +49,7 @@ const FIXED: &[(ErrorKind, &str)] = &[
     (ErrorKind::InvalidRequest, "invalid_request"),
     (ErrorKind::InvalidHeader, "invalid_header"),
     (ErrorKind::H2cUnsupported, "h2c_unsupported"),
+    (ErrorKind::TooManyRedirects, "too_many_redirects"),
 ];
 /// `status_<code>`.
 const STATUS_PREFIX: &str = "status_";
@@ -94,7 +97,8 @@ impl ErrorKind {
             | ErrorKind::Tls
             | ErrorKind::InvalidRequest
             | ErrorKind::InvalidHeader
-            | ErrorKind::H2cUnsupported => ErrorClass::Configuration,
+            | ErrorKind::H2cUnsupported
+            | ErrorKind::TooManyRedirects => ErrorClass::Configuration,
             ErrorKind::Protocol => ErrorClass::Other,
         }
     }
@@ -128,6 +132,7 @@ impl ErrorKind {
             ErrorKind::H2cUnsupported => {
                 format!("{authority} answered HTTP/2 without TLS (`h2c: true`) in HTTP/1.1: it does not speak h2c")
             }
+            ErrorKind::TooManyRedirects => "more redirects than `follow_redirects` allows (a redirect loop?)".into(),
             ErrorKind::Status(s) => format!("HTTP {s}"),
             ErrorKind::Check(n) => format!("check #{n} failed"),
         }

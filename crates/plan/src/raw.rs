@@ -31,6 +31,21 @@ pub struct RawPlan {
     pub monitors: Vec<S<RawMonitor>>,
 }
 
+impl RawPlan {
+    /// Nothing set at all: an empty file, comments only, `{}` or `~`.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.target.is_none()
+            && self.vars.is_empty()
+            && self.http.is_none()
+            && self.data.is_empty()
+            && self.scenarios.is_empty()
+            && self.phases.is_empty()
+            && self.thresholds.is_empty()
+            && self.monitors.is_empty()
+    }
+}
+
 /// One server-side monitor. Exactly one of the kind keys (`prometheus`, `host`, `process`,
 /// `pid_file`, `postgres`, `redis`) must be set; `resolve` says which when not.
 #[derive(Debug, Deserialize)]
@@ -59,6 +74,8 @@ pub struct RawHttp {
     pub max_body: Option<Any>,
     #[serde(default)]
     pub headers: BTreeMap<String, Any>,
+    pub follow_redirects: Option<Any>,
+    pub cookies: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +113,11 @@ pub struct RawStep {
     pub capture: BTreeMap<String, Any>,
     pub sign: Option<S<RawSign>>,
     pub think: Option<Any>,
+    pub follow_redirects: Option<Any>,
+    pub compress: Option<S<String>>,
+    pub auth: Option<Any>,
+    pub form: Option<Any>,
+    pub multipart: Option<Any>,
 }
 
 #[derive(Debug, Deserialize)]

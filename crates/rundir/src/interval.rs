@@ -32,6 +32,10 @@ pub struct StepInterval {
     pub errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Body bytes after content decoding (gzip, deflate, br); `bytes_in` stays as received.
+    pub bytes_decoded: u64,
+    /// Redirects followed.
+    pub redirects: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub kinds: BTreeMap<String, u64>,
     /// Latency and service-time histograms. For an interval read from disk these are left
@@ -59,6 +63,8 @@ impl StepInterval {
             errors: 0,
             bytes_in: 0,
             bytes_out: 0,
+            bytes_decoded: 0,
+            redirects: 0,
             statuses: BTreeMap::new(),
             kinds: BTreeMap::new(),
             latency: super::hist::new_growable(),
@@ -98,6 +104,8 @@ impl StepInterval {
         self.errors += o.errors;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.bytes_decoded += o.bytes_decoded;
+        self.redirects += o.redirects;
         for (k, v) in &o.statuses {
             *self.statuses.entry(*k).or_default() += v;
         }
@@ -142,6 +150,10 @@ struct Record {
     steps: Vec<StepRecord>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct StepRecord {
     step: String,
@@ -151,6 +163,11 @@ struct StepRecord {
     bytes_in: u64,
     #[serde(default)]
     bytes_out: u64,
+    /// Older run directories have none: read as `bytes_in` (nothing was decoded then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes_decoded: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    redirects: u64,
     #[serde(default)]
     status: BTreeMap<u16, u64>,
     #[serde(default)]
@@ -182,6 +199,8 @@ impl Interval {
                     errors: s.errors,
                     bytes_in: s.bytes_in,
                     bytes_out: s.bytes_out,
+                    bytes_decoded: Some(s.bytes_decoded),
+                    redirects: s.redirects,
                     status: s.statuses.clone(),
                     errors_by_kind: s.kinds.clone(),
                     latency: encode_hist(&s.latency),
@@ -207,6 +226,8 @@ impl Interval {
                 errors: s.errors,
                 bytes_in: s.bytes_in,
                 bytes_out: s.bytes_out,
+                bytes_decoded: s.bytes_decoded.unwrap_or(s.bytes_in),
+                redirects: s.redirects,
                 statuses: s.status,
                 kinds: s.errors_by_kind,
             });
@@ -249,6 +270,8 @@ mod tests {
                 errors: 0,
                 bytes_in: 5,
                 bytes_out: 6,
+                bytes_decoded: 5,
+                redirects: 0,
                 statuses: [(200, 1)].into_iter().collect(),
                 kinds: BTreeMap::new(),
                 latency: h.clone(),

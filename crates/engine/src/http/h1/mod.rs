@@ -135,6 +135,12 @@ impl Conn {
         self.received
     }
 
+    /// The head of the last response as received (status line and headers), for
+    /// `--http-debug`.
+    pub fn head(&self) -> &[u8] {
+        &self.buf[..self.head_len.min(self.buf.len())]
+    }
+
     /// The headers of the last response.
     pub fn headers(&self) -> RawHeaders<'_> {
         RawHeaders {
