@@ -168,7 +168,29 @@ pub async fn run(
 struct Response {
     status: u16,
     /// HTTP/2 headers; an HTTP/1.1 response's stay in its connection's buffer.
-    h2_headers: Option<HeaderMap>,
+    /// Boxed: a response is moved through every layer of the chain on every request, and an
+    /// HTTP/1.1 one (the common case) should not carry a `HeaderMap`'s room.
+    h2_headers: Option<Box<HeaderMap>>,
+}
+
+/// The `Content-Encoding` of `resp` (for HTTP/1.1 noted as its head was parsed).
+#[inline]
+fn content_encoding<'a>(resp: &'a Response, conn: &'a Option<Connection>) -> Option<&'a [u8]> {
+    match (&resp.h2_headers, conn) {
+        (Some(map), _) => map.get(CONTENT_ENCODING).map(|v| v.as_bytes()),
+        (None, Some(Connection::H1(c))) => c.content_encoding(),
+        (None, _) => None,
+    }
+}
+
+/// Whether `resp` has a `Set-Cookie` header (for HTTP/1.1 noted as its head was parsed).
+#[inline]
+fn sets_cookie(resp: &Response, conn: &Option<Connection>) -> bool {
+    match (&resp.h2_headers, conn) {
+        (Some(map), _) => map.contains_key(SET_COOKIE),
+        (None, Some(Connection::H1(c))) => c.sets_cookie(),
+        (None, _) => false,
+    }
 }
 
 /// The headers of `resp`, wherever they are kept.
@@ -192,21 +214,35 @@ async fn follow(
     let program = &worker.program;
     let cookies = program.plan.http.cookies != CookieMode::Off;
     let call = Call { worker, id, prep };
-    let mut hop: Option<Hop> = None;
+    // Boxed: a hop is rare, and the future that holds it is moved on every request.
+    let mut hop: Option<Box<Hop>> = None;
     loop {
-        let resp = exchange_or_retry(&call, vu, hop.as_ref(), p).await?;
+        // Sent once more on a new connection when it was lost to a keep-alive race (the
+        // server closed the reused connection as the request went out, before answering) and
+        // the method is idempotent, so sending it again cannot do anything twice. (Here rather
+        // than in a function of its own: one async layer less on every request.)
+        let mut sent = exchange(&call, vu, hop.as_deref(), p).await;
+        let method = hop.as_ref().map_or(&prep.step.method, |h| &h.method);
+        if matches!(sent, Err(ErrorKind::Reset))
+            && idempotent(method)
+            && matches!(&vu.sessions.http[p.session], Some(Connection::H1(c)) if c.lost_to_idle_close())
+        {
+            // The failed connection no longer counts as open: `exchange` connects anew.
+            sent = exchange(&call, vu, hop.as_deref(), p).await;
+        }
+        let resp = sent?;
         let redirect = prep.follow > 0 && is_redirect(resp.status);
-        if !redirect && !cookies {
+        let set_cookie = cookies && sets_cookie(&resp, &vu.sessions.http[p.session]);
+        if !redirect && !set_cookie {
             return Ok(resp);
         }
         let headers = headers_of(&resp, &vu.sessions.http[p.session]);
-        let set_cookie = cookies && headers.get(&SET_COOKIE).is_some();
         let location = headers.get(&LOCATION).filter(|_| redirect);
         if !set_cookie && location.is_none() {
             return Ok(resp);
         }
         let origin = hop.as_ref().map_or(&prep.step.origin, |h| &h.origin);
-        let Some(base) = url_of(origin, current_target(prep, vu, hop.as_ref())) else {
+        let Some(base) = url_of(origin, current_target(prep, vu, hop.as_deref())) else {
             return Ok(resp);
         };
         if set_cookie {
@@ -215,7 +251,7 @@ async fn follow(
         let Some(next) = location.and_then(|l| resolve(&base, l)) else {
             return Ok(resp);
         };
-        let method = hop.as_ref().map_or(&prep.step.method, |h| &h.method).clone();
+        let method = method.clone();
         let cross_origin = hop.as_ref().is_some_and(|h| h.cross_origin) || next.0 != prep.step.origin;
         if let Some(Connection::H1(c)) = &vu.sessions.http[p.session] {
             if !c.is_reusable() {
@@ -223,7 +259,7 @@ async fn follow(
             }
         }
         let session = vu.sessions.index_of(&program.origins, &next.0);
-        hop = Some(next_hop(
+        hop = Some(Box::new(next_hop(
             p.hops,
             prep.follow,
             resp.status,
@@ -231,30 +267,9 @@ async fn follow(
             next,
             session,
             cross_origin,
-        )?);
+        )?));
         p.hops += 1;
     }
-}
-
-/// [`exchange`], sent once more on a new connection when it was lost to a keep-alive race (the
-/// server closed the reused connection as the request went out, before answering) and the
-/// method is idempotent, so sending it again cannot do anything twice.
-async fn exchange_or_retry(
-    call: &Call<'_>,
-    vu: &mut Vu,
-    hop: Option<&Hop>,
-    p: &mut Progress,
-) -> Result<Response, ErrorKind> {
-    let first = exchange(call, vu, hop, p).await;
-    let method = hop.map_or(&call.prep.step.method, |h| &h.method);
-    let lost = matches!(first, Err(ErrorKind::Reset))
-        && idempotent(method)
-        && matches!(&vu.sessions.http[p.session], Some(Connection::H1(c)) if c.lost_to_idle_close());
-    if !lost {
-        return first;
-    }
-    // The failed connection no longer counts as open: `exchange` connects anew.
-    exchange(call, vu, hop, p).await
 }
 
 /// The step a chain's requests belong to.
@@ -349,7 +364,7 @@ async fn exchange(call: &Call<'_>, vu: &mut Vu, hop: Option<&Hop>, p: &mut Progr
                     vu.body.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
-            (parts.status.as_u16(), bytes_in, Some(parts.headers))
+            (parts.status.as_u16(), bytes_in, Some(Box::new(parts.headers)))
         }
         // `build` follows the connection's protocol, so the pairs above are the only ones.
         _ => return Err(ErrorKind::ConnectError),
@@ -360,9 +375,7 @@ async fn exchange(call: &Call<'_>, vu: &mut Vu, hop: Option<&Hop>, p: &mut Progr
     let resp = Response { status, h2_headers };
     let mut decoded = bytes_in;
     if !vu.body.is_empty() {
-        let coding = headers_of(&resp, &vu.sessions.http[session])
-            .get(&CONTENT_ENCODING)
-            .and_then(Coding::from_header);
+        let coding = content_encoding(&resp, &vu.sessions.http[session]).and_then(Coding::from_header);
         if let Some(coding) = coding {
             // Only the first `max_body` bytes were kept: their decoded start is what checks see.
             let complete = bytes_in <= vu.body.len() as u64;
