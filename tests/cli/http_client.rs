@@ -77,6 +77,56 @@ fn a_hop_to_another_origin_uses_its_own_session_without_the_credentials() {
 }
 
 #[test]
+fn cookies_and_http_debug_on_both_protocols() {
+    for h2 in [false, true] {
+        let srv = TestServer::start(h2);
+        let d = tmp();
+        let plan = format!(
+            "name: c\ntarget: {url}\nhttp: {{ h2c: {h2} }}\nscenarios:\n  s:\n    steps:\n      - {{ name: set, request: GET /cookie/set }}\n      - {{ name: get, request: GET /cookie/get, checks: [ {{ body_contains: k=v }}, {{ body_contains: s=1 }} ] }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 2, max_duration: 20s }}\n",
+            url = srv.url()
+        );
+        let (out, run) = run_plan(d.path(), &plan, &["--http-debug"]);
+        assert_eq!(out.status.code(), Some(0), "h2 {h2}: {}", text(&out));
+        let s = summary_json(&run);
+        // The Secure cookie goes too: loopback counts as secure, as browsers count it.
+        assert_eq!(s["phases"][0]["errors"], 0, "h2 {h2}: {s}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let version = if h2 { "HTTP/2" } else { "HTTP/1.1" };
+        assert!(
+            err.contains(&format!(
+                "> GET {}/cookie/get {version}",
+                if h2 { srv.url() } else { String::new() }
+            )),
+            "h2 {h2}: {err}"
+        );
+        // Both cookies, masked, in the order the jar keeps them.
+        let sent = err.lines().find(|l| l.starts_with("> cookie: ")).unwrap_or_default();
+        assert!(sent.contains("k=***") && sent.contains("s=***"), "h2 {h2}: {err}");
+        assert!(
+            err.to_ascii_lowercase().contains("< set-cookie: k=***; path=/"),
+            "h2 {h2}: {err}"
+        );
+        assert!(
+            err.contains("(--http-debug=full shows it)"),
+            "heads only without =full (h2 {h2}): {err}"
+        );
+    }
+}
+
+#[test]
+fn zstd_bodies_are_decoded_on_both_protocols() {
+    for h2 in [false, true] {
+        let srv = TestServer::start(h2);
+        let d = tmp();
+        let step = "{ name: z, request: GET /zstd, checks: [ { json: { path: \"$.coding\", equals: zstd } } ] }";
+        let (out, run) = run_plan(d.path(), &with_h2c(one_step_plan(&srv.url(), step, "", 2), h2), &[]);
+        assert_eq!(out.status.code(), Some(0), "h2 {h2}: {}", text(&out));
+        let s = summary_json(&run);
+        assert_eq!(step0(&s)["errors"], 0, "h2 {h2}: {}", step0(&s));
+    }
+}
+
+#[test]
 fn a_compressed_body_larger_than_max_body_is_decoded_up_to_it() {
     for h2 in [false, true] {
         let srv = TestServer::start(h2);

@@ -42,8 +42,9 @@ fn gzip_deflate_and_brotli_bodies_are_checked_by_json_path() {
         &plan(
             r#"      - { name: gzip, request: GET /gzip, checks: [ { json: { path: "$.gzipped", equals: true } } ] }
       - { name: deflate, request: GET /deflate, checks: [ { json: { path: "$.deflated", equals: true } } ] }
-      - { name: brotli, request: GET /brotli, capture: { ua: { json: "$.headers.Accept-Encoding" } }, checks: [ { json: { path: "$.brotli", equals: true } } ] }
-      - { name: plain, request: GET /get, checks: [ { json: { path: "$.url", exists: true } } ] }
+      - { name: brotli, request: GET /brotli, checks: [ { json: { path: "$.brotli", equals: true } } ] }
+      - { name: plain, request: GET /get, checks: [ { json: { path: "$.headers.Accept-Encoding", equals: "gzip, deflate, br, zstd" } } ] }
+      - { name: own, request: GET /get, headers: { Accept-Encoding: identity }, checks: [ { json: { path: "$.headers.Accept-Encoding", equals: identity } } ] }
 "#,
             "",
             3,

@@ -4,7 +4,9 @@
 //! the headers `x-*`), `/bytes/N` (N bytes, streamed), `/items/ID`, `/xss` (500 with a `<script>` body),
 //! redirects (`/loop` to itself, `/see-other` 303 and `/temporary` 307 to `/landing`, `/away?to=URL`
 //! 302 to URL; `/landing` counts `landing:METHOD:BODY_LENGTH`), `/gzip/N` (N bytes of hex digits
-//! after `BEGIN:`, gzipped). Requests with an `Authorization` header count as `auth:PATH`. `freeze_for` makes every
+//! after `BEGIN:`, gzipped), `/zstd` (the `/json` document, zstd-compressed), `/cookie/set` (sets `k=v` and a `Secure` `s=1`) and `/cookie/get`
+//! (answers the `Cookie` header it got). Requests with an `Authorization` header count as
+//! `auth:PATH`. `freeze_for` makes every
 //! request that arrives wait until the freeze ends. A second listener misbehaves on purpose:
 //! `reset` (closes mid-response) or `malformed` (garbage status line).
 
@@ -211,6 +213,28 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
         }
         ["echo"] => Response::new(full(body_of(req).await)),
         ["items", _id] => Response::new(full("item")),
+        ["zstd"] => {
+            let doc = br#"{"id":42,"name":"ada","coding":"zstd"}"#;
+            let z = ruzstd::encoding::compress_to_vec(&doc[..], ruzstd::encoding::CompressionLevel::Fastest);
+            let mut r = Response::new(full(z));
+            r.headers_mut().insert("content-encoding", "zstd".parse().unwrap());
+            r
+        }
+        ["cookie", "set"] => {
+            let mut r = Response::new(full("set"));
+            r.headers_mut().append("set-cookie", "k=v; Path=/".parse().unwrap());
+            r.headers_mut()
+                .append("set-cookie", "s=1; Path=/; Secure".parse().unwrap());
+            r
+        }
+        ["cookie", "get"] => {
+            let cookie = req
+                .headers()
+                .get("cookie")
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            Response::new(full(cookie))
+        }
         ["loop"] => redirect(302, "/loop"),
         ["see-other"] => redirect(303, "/landing"),
         ["temporary"] => redirect(307, "/landing"),

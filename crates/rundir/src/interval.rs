@@ -32,7 +32,7 @@ pub struct StepInterval {
     pub errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Body bytes after content decoding (gzip, deflate, br); `bytes_in` stays as received.
+    /// Body bytes after content decoding (gzip, deflate, br, zstd); `bytes_in` stays as received.
     pub bytes_decoded: u64,
     /// Redirects followed.
     pub redirects: u64,

@@ -242,7 +242,7 @@ pub struct StepSummary {
     /// Response body bytes as received (compressed, without chunk framing).
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Response body bytes after content decoding (gzip, deflate, br); `bytes_in` when
+    /// Response body bytes after content decoding (gzip, deflate, br, zstd); `bytes_in` when
     /// nothing was compressed.
     #[serde(default)]
     pub bytes_decoded: u64,

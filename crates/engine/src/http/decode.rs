@@ -1,4 +1,4 @@
-//! Response bodies sent with a `Content-Encoding` (gzip, deflate, br), decoded for checks and
+//! Response bodies sent with a `Content-Encoding` (gzip, deflate, br, zstd), decoded for checks and
 //! captures into a buffer the VU reuses, keeping at most `max_body` bytes. The rest is decoded
 //! only to be counted (the decoded size sits beside the bytes received in the summary), through
 //! a small buffer on the stack, so a large or hostile body costs CPU but never memory.
@@ -14,10 +14,12 @@ pub enum Coding {
     /// tried when the zlib header is missing.
     Deflate,
     Brotli,
+    /// RFC 8878, by `ruzstd` (pure Rust, one small dependency): the first frame of the body.
+    Zstd,
 }
 
 /// What `Accept-Encoding` offers unless the plan sets its own.
-pub const ACCEPT_ENCODING: &str = "gzip, deflate, br";
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
 impl Coding {
     /// Its `Content-Encoding` name.
@@ -26,6 +28,7 @@ impl Coding {
             Coding::Gzip => "gzip",
             Coding::Deflate => "deflate",
             Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
         }
     }
 
@@ -40,6 +43,7 @@ impl Coding {
             "gzip" | "x-gzip" => Some(Coding::Gzip),
             "deflate" => Some(Coding::Deflate),
             "br" => Some(Coding::Brotli),
+            "zstd" => Some(Coding::Zstd),
             _ => None,
         }
     }
@@ -61,6 +65,13 @@ pub fn decode(coding: Coding, input: &[u8], complete: bool, max: usize, out: &mu
             r => r,
         },
         Coding::Brotli => drain(brotli_decompressor::Decompressor::new(input, 4096), max, out),
+        Coding::Zstd => match ruzstd::decoding::StreamingDecoder::new(input) {
+            Ok(d) => drain(d, max, out),
+            Err(_) => {
+                out.clear();
+                Err(0)
+            }
+        },
     };
     match r {
         Ok(n) => Ok(n),
@@ -114,7 +125,8 @@ mod tests {
         assert_eq!(Coding::from_header(b"deflate"), Some(Coding::Deflate));
         assert_eq!(Coding::from_header(b"identity"), None);
         assert_eq!(Coding::from_header(b"gzip, br"), None);
-        assert_eq!(Coding::from_header(b"zstd"), None);
+        assert_eq!(Coding::from_header(b"zstd"), Some(Coding::Zstd));
+        assert_eq!(Coding::from_header(b"compress"), None);
     }
 
     #[test]
@@ -143,6 +155,19 @@ mod tests {
         assert_eq!(
             decode(Coding::Gzip, b"not gzip at all", true, 1 << 20, &mut out),
             Err(DecodeError(Coding::Gzip))
+        );
+    }
+
+    #[test]
+    fn zstd_round_trip_and_a_corrupt_one() {
+        let data: Vec<u8> = (0..50_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let z = ruzstd::encoding::compress_to_vec(&data[..], ruzstd::encoding::CompressionLevel::Fastest);
+        let mut out = Vec::new();
+        assert_eq!(decode(Coding::Zstd, &z, true, 100, &mut out), Ok(data.len() as u64));
+        assert_eq!(out, &data[..100]);
+        assert_eq!(
+            decode(Coding::Zstd, b"\x28\xb5\x2f\xfd garbage", true, 100, &mut out),
+            Err(DecodeError(Coding::Zstd))
         );
     }
 
