@@ -36,6 +36,8 @@ fn main() {
             error: (i % 100 == 0).then_some(ErrorKind::Status(503)),
             bytes_in: 120,
             bytes_out: 40,
+            bytes_decoded: 120,
+            redirects: 0,
         };
         shard.record(black_box(&s));
     }
@@ -62,6 +64,7 @@ fn main() {
             rng: &mut rng,
             vu: 7,
             iteration: i,
+            jar: None,
         };
         out.clear();
         tpl.render_into(&mut out, &mut scratch, |e, b| env.eval(e, b));

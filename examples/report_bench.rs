@@ -121,6 +121,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     errors,
                     bytes_in: PER_SECOND * 512,
                     bytes_out: PER_SECOND * 128,
+                    bytes_decoded: PER_SECOND * 512,
+                    redirects: 0,
                     statuses,
                     kinds,
                     counters: Default::default(),

@@ -6,7 +6,10 @@
 #   STAMPEDE_TEST_REDIS_URL  redis://:PASSWORD@127.0.0.1:PORT/0
 #   STAMPEDE_TEST_INSURANCE_DB_URL  the insurance example's database (examples/data/insurance-db.sql)
 #   STAMPEDE_TEST_WS_URL     ws://127.0.0.1:PORT, Python's `websockets` (scripts/ws-echo-server.py)
-# Both servers get a password, so the tests can check that it never reaches a run directory.
+#   STAMPEDE_TEST_HTTPBIN_URL http://127.0.0.1:PORT (httpbin under gunicorn, for the HTTP tests)
+# Both databases get a password, so the tests can check that it never reaches a run directory.
+# httpbin (PyPI `httpbin` + `gunicorn`) is installed once into a venv under the cache directory
+# and started on a free port, which is kept in a file so that later calls find the same server.
 # PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
 set -euo pipefail
 
@@ -73,9 +76,36 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null; then
     sleep 0.1
   done
 fi
+HTTPBIN_VENV=${STAMPEDE_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stampede-test}/httpbin-venv
+HTTPBIN_PORT_FILE=/tmp/stampede-test-httpbin.port
+httpbin_up() {
+  [ -f "$HTTPBIN_PORT_FILE" ] && "$HTTPBIN_VENV/bin/python" - "$(cat "$HTTPBIN_PORT_FILE")" <<'PY' 2>/dev/null
+import sys, urllib.request
+with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/get", timeout=2) as r:
+    sys.exit(0 if b'"url"' in r.read() else 1)
+PY
+}
+if [ ! -x "$HTTPBIN_VENV/bin/gunicorn" ] || ! "$HTTPBIN_VENV/bin/python" -c 'import httpbin' 2>/dev/null; then
+  rm -rf "$HTTPBIN_VENV"
+  mkdir -p "$(dirname "$HTTPBIN_VENV")"
+  python3 -m venv "$HTTPBIN_VENV" >&2
+  "$HTTPBIN_VENV/bin/pip" install -q --disable-pip-version-check httpbin gunicorn >&2
+fi
+if ! httpbin_up; then
+  [ -f /tmp/stampede-test-httpbin.pid ] && kill "$(cat /tmp/stampede-test-httpbin.pid)" 2>/dev/null || true
+  port=$("$HTTPBIN_VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  echo "$port" > "$HTTPBIN_PORT_FILE"
+  # gthread: the tests' VUs and a slow endpoint must not queue behind each other.
+  "$HTTPBIN_VENV/bin/gunicorn" --daemon --bind "127.0.0.1:$port" --worker-class gthread --workers 1 \
+    --threads 16 --pid /tmp/stampede-test-httpbin.pid --error-logfile /tmp/stampede-test-httpbin.log \
+    httpbin:app
+  for _ in $(seq 100); do httpbin_up && break; sleep 0.1; done
+  httpbin_up || { echo "test-services: httpbin did not start (/tmp/stampede-test-httpbin.log)" >&2; exit 1; }
+fi
 
 echo "export STAMPEDE_TEST_PG_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/postgres"
 echo "export STAMPEDE_TEST_PGBENCH=$PG_BIN/pgbench"
 echo "export STAMPEDE_TEST_REDIS_URL=redis://:$PASSWORD@127.0.0.1:$REDIS_PORT/0"
 echo "export STAMPEDE_TEST_WS_URL=ws://127.0.0.1:$WS_PORT"
 echo "export STAMPEDE_TEST_INSURANCE_DB_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/insurance"
+echo "export STAMPEDE_TEST_HTTPBIN_URL=http://127.0.0.1:$(cat "$HTTPBIN_PORT_FILE")"

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests start for real (none are mocked). Installed only when missing.
 # chromium: the HTML report is checked in a real headless browser (tests/cli/report.rs).
+# python3-venv: httpbin for the HTTP tests runs from a venv (tests/cli/httpbin.rs).
 need_pkgs=()
-for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium postgresql redis-server}; do
+for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium postgresql redis-server python3-venv}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -18,8 +19,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
-# Real PostgreSQL and Redis on loopback for the monitor tests; their URLs go to the tests
-# through STAMPEDE_TEST_PG_URL and STAMPEDE_TEST_REDIS_URL (tests fail, not skip, without them).
+# Real PostgreSQL and Redis on loopback for the monitor tests, and httpbin for the HTTP tests;
+# their URLs go to the tests through STAMPEDE_TEST_PG_URL, STAMPEDE_TEST_REDIS_URL and
+# STAMPEDE_TEST_HTTPBIN_URL (tests fail, not skip, without them).
 eval "$(scripts/test-services.sh)"
 
 cargo test --workspace --quiet "$@"

@@ -35,6 +35,8 @@ pub struct RunnerOptions {
     pub progress: bool,
     /// How this run departs from its plan, recorded in `meta.json` (and reports).
     pub notes: Vec<String>,
+    /// `--http-debug`: print the first exchanges there.
+    pub http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
 }
 
 #[derive(Debug)]
@@ -212,6 +214,7 @@ pub struct Session {
     workers: usize,
     segment: (u64, u64),
     seed: u64,
+    http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
     /// The phases `run_planned` runs.
     planned: Vec<usize>,
     controls: Controls,
@@ -299,6 +302,7 @@ impl Session {
             workers: opts.workers.max(1),
             segment: opts.segment,
             seed: opts.seed,
+            http_debug: opts.http_debug.clone(),
             planned: opts.phases.clone(),
             controls,
             now,
@@ -402,6 +406,7 @@ impl Session {
             segment: self.segment,
             seed,
             clock: Some(self.clock),
+            http_debug: self.http_debug.clone(),
         };
         let plan = &self.plan;
         let fanout = &mut self.fanout;

@@ -59,6 +59,8 @@ fn step_summary(s: &StepAgg, agg: &PhaseAgg) -> StepSummary {
         errors_by_kind: s.kinds.clone(),
         bytes_in: s.bytes_in,
         bytes_out: s.bytes_out,
+        bytes_decoded: s.bytes_decoded,
+        redirects: s.redirects,
         error_samples: s.samples.iter().map(|x| x.message.clone()).collect(),
         ws: super::ws::summary(s, agg),
         sql: super::sql::summary(s),
@@ -124,6 +126,51 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
     }
 }
 
+/// Above this share of failed requests, a run without thresholds is not a plain pass.
+const UNJUDGED_ERROR_RATE: f64 = 0.05;
+
+/// What the thresholds leave unjudged: a threshold that had no data in any phase it applies to
+/// (a step that never ran, a phase with no requests: nothing broke the limit, but nothing met
+/// it either), and, when the plan has no thresholds at all, phases where more than 5% of the
+/// requests failed (every request refused is not a pass).
+fn unjudged(phases: &[PhaseSummary]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    for t in phases.iter().flat_map(|p| &p.thresholds) {
+        let key = (t.expr.as_str(), t.step.as_deref());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let same = |u: &&ThresholdResult| u.expr == t.expr && u.step == t.step;
+        if phases
+            .iter()
+            .flat_map(|p| &p.thresholds)
+            .filter(same)
+            .all(|u| u.value.is_none())
+        {
+            let scope = t.step.as_ref().map(|s| format!(" (step {s})")).unwrap_or_default();
+            out.push(format!(
+                "threshold `{}`{scope} had no data to judge: no request in its scope completed",
+                t.expr
+            ));
+        }
+    }
+    if phases.iter().all(|p| p.thresholds.is_empty()) {
+        for p in phases
+            .iter()
+            .filter(|p| p.requests > 0 && p.error_rate > UNJUDGED_ERROR_RATE)
+        {
+            out.push(format!(
+                "{}: {:.1}% of requests failed and the plan has no thresholds to judge them: add one (e.g. `error_rate < 5%`)",
+                p.name,
+                p.error_rate * 100.0
+            ));
+        }
+    }
+    out
+}
+
 /// The client-side summary from phase aggregates already folded (see
 /// [`super::aggregate_into`]); `skipped` are the unreadable interval lines. Server metrics,
 /// findings and capacity need the whole run directory: [`super::analyze_dir`] adds them.
@@ -151,6 +198,7 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
             ));
         }
     }
+    conditions.extend(unjudged(&phases));
     match meta.status {
         RunStatus::Aborted => failed = true,
         RunStatus::Interrupted => conditions.push("the run was interrupted before all phases finished".into()),

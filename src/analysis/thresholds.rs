@@ -34,7 +34,8 @@ pub fn measure(metric: Metric, s: &StepAgg, duration_s: f64) -> Option<f64> {
 }
 
 /// `(value, passed)` of one threshold for one phase. No data passes (nothing broke a limit),
-/// but is shown as such.
+/// shown as such; a threshold with no data in any phase makes the verdict a condition
+/// (`summary::unjudged`).
 pub fn evaluate(t: &ThresholdSpec, phase: &PhaseAgg) -> (Option<f64>, bool) {
     let (Some(metric), Some(op)) = (t.metric(), t.op()) else {
         return (None, false);

@@ -141,6 +141,8 @@ mod tests {
                 errors,
                 bytes_in: 0,
                 bytes_out: 0,
+                bytes_decoded: 0,
+                redirects: 0,
                 statuses: Default::default(),
                 kinds: Default::default(),
                 counters: Default::default(),

@@ -41,7 +41,14 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// Print the first 10 requests and responses on stderr (heads; `=full`: bodies too, up to
+    /// 2 KiB), with credentials, cookies and secret values masked.
+    #[arg(long, value_name = "full", num_args = 0..=1, require_equals = true, default_missing_value = "heads", value_parser = ["heads", "full"])]
+    http_debug: Option<String>,
 }
+
+/// How many exchanges `--http-debug` prints.
+const HTTP_DEBUG_EXCHANGES: usize = 10;
 
 pub(crate) fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     let d = stampede_plan::parse_duration(s)?;
@@ -146,6 +153,14 @@ pub fn run(a: RunArgs) -> u8 {
         seed: a.seed,
         progress: !a.quiet,
         notes,
+        http_debug: a.http_debug.as_deref().map(|mode| {
+            Arc::new(crate::http::debug::HttpDebug::new(
+                mode == "full",
+                HTTP_DEBUG_EXCHANGES,
+                plan.secrets.clone(),
+                Box::new(std::io::stderr()),
+            ))
+        }),
     };
     execute(Arc::new(plan), opts)
 }

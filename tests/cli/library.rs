@@ -33,6 +33,9 @@ fn get(name: &str, addr: std::net::SocketAddr, path: &str) -> Step {
             checks: vec![],
             captures: vec![],
             sign: None,
+            follow_redirects: None,
+            compress: None,
+            auth: None,
         }),
         think: None,
     }
@@ -51,6 +54,8 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             connect_timeout: Duration::from_secs(2),
             headers: vec![],
             max_body: 1 << 20,
+            follow_redirects: 10,
+            cookies: CookieMode::Clear,
         },
         scenarios: vec![Scenario {
             name: "s".into(),
@@ -69,6 +74,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
         slots: vec![],
         feeders: vec![],
         redacted: serde_json::json!({}),
+        secrets: vec![],
         source_name: "lib.yaml".into(),
     }
 }
@@ -84,6 +90,7 @@ pub fn options(out: std::path::PathBuf, workers: usize) -> RunnerOptions {
         seed: 1,
         progress: false,
         notes: vec![],
+        http_debug: None,
     }
 }
 

@@ -8,6 +8,8 @@ mod bad_input;
 mod capacity;
 mod features;
 mod hostile;
+mod http_client;
+mod httpbin;
 mod library;
 mod lifecycle;
 mod measurement;
@@ -34,6 +36,14 @@ pub fn stampede(args: &[&str]) -> Output {
     bin().args(args).output().expect("run stampede")
 }
 
+/// The URL of a real server that `scripts/test-services.sh` started on loopback and exported in
+/// `var`. Tests that need one fail without it, as the README says, rather than pass unseen.
+pub fn env_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests through scripts/test.sh, which starts the real server on loopback and exports it (or `eval \"$(scripts/test-services.sh)\"` first)")
+    })
+}
+
 /// A loopback port nothing listens on: bound, noted, closed.
 pub fn closed_port() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -50,6 +60,11 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Runs a plan (quietly, one worker) into `dir/run`; returns the output and the run dir.
 pub fn run_plan(dir: &Path, plan: &str, extra: &[&str]) -> (Output, PathBuf) {
+    run_plan_env(dir, plan, extra, &[])
+}
+
+/// [`run_plan`] with these environment variables set.
+pub fn run_plan_env(dir: &Path, plan: &str, extra: &[&str], env: &[(&str, &str)]) -> (Output, PathBuf) {
     let plan_path = write(dir, "plan.yaml", plan);
     let out = dir.join("run");
     let mut args = vec![
@@ -63,7 +78,12 @@ pub fn run_plan(dir: &Path, plan: &str, extra: &[&str]) -> (Output, PathBuf) {
         args.extend_from_slice(&["--workers", "1"]);
     }
     args.extend_from_slice(extra);
-    (stampede(&args), out)
+    let output = bin()
+        .args(&args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run stampede");
+    (output, out)
 }
 
 pub fn summary_json(run_dir: &Path) -> serde_json::Value {

@@ -27,12 +27,6 @@ fn plan(url: &str, path: &str, vus: u32, secs: u32, monitors: &str) -> String {
     )
 }
 
-fn env_url(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: run the tests through scripts/test.sh, which starts the real server on loopback and exports it (or `eval \"$(scripts/test-services.sh)\"` first)")
-    })
-}
-
 fn server_metric<'a>(s: &'a Value, name: &str) -> &'a Value {
     s["phases"][0]["server"]
         .as_array()

@@ -1,7 +1,12 @@
 //! A small, real HTTP server for the CLI tests, run in-process on 127.0.0.1:0.
 //!
 //! Endpoints: `/fast`, `/delay/MS`, `/status/CODE`, `/json`, `/echo` (POST: echoes body and
-//! the headers `x-*`), `/bytes/N` (N bytes, streamed), `/items/ID`, `/xss` (500 with a `<script>` body). `freeze_for` makes every
+//! the headers `x-*`), `/bytes/N` (N bytes, streamed), `/items/ID`, `/xss` (500 with a `<script>` body),
+//! redirects (`/loop` to itself, `/see-other` 303 and `/temporary` 307 to `/landing`, `/away?to=URL`
+//! 302 to URL; `/landing` counts `landing:METHOD:BODY_LENGTH`), `/gzip/N` (N bytes of hex digits
+//! after `BEGIN:`, gzipped), `/zstd` (the `/json` document, zstd-compressed), `/cookie/set` (sets `k=v` and a `Secure` `s=1`) and `/cookie/get`
+//! (answers the `Cookie` header it got). Requests with an `Authorization` header count as
+//! `auth:PATH`. `freeze_for` makes every
 //! request that arrives wait until the freeze ends. A second listener misbehaves on purpose:
 //! `reset` (closes mid-response) or `malformed` (garbage status line).
 
@@ -176,6 +181,9 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
         .unwrap()
         .entry(format!("version:{:?}", req.version()))
         .or_default() += 1;
+    if req.headers().contains_key("authorization") {
+        *st.counts.lock().unwrap().entry(format!("auth:{path}")).or_default() += 1;
+    }
     for (k, v) in req.headers() {
         if k.as_str().starts_with("x-") {
             st.headers_seen
@@ -203,16 +211,66 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
             r.headers_mut().insert("etag", "\"abc\"".parse().unwrap());
             r
         }
-        ["echo"] => {
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Response::new(full(body))
-        }
+        ["echo"] => Response::new(full(body_of(req).await)),
         ["items", _id] => Response::new(full("item")),
+        ["zstd"] => {
+            let doc = br#"{"id":42,"name":"ada","coding":"zstd"}"#;
+            let z = ruzstd::encoding::compress_to_vec(&doc[..], ruzstd::encoding::CompressionLevel::Fastest);
+            let mut r = Response::new(full(z));
+            r.headers_mut().insert("content-encoding", "zstd".parse().unwrap());
+            r
+        }
+        ["cookie", "set"] => {
+            let mut r = Response::new(full("set"));
+            r.headers_mut().append("set-cookie", "k=v; Path=/".parse().unwrap());
+            r.headers_mut()
+                .append("set-cookie", "s=1; Path=/; Secure".parse().unwrap());
+            r
+        }
+        ["cookie", "get"] => {
+            let cookie = req
+                .headers()
+                .get("cookie")
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            Response::new(full(cookie))
+        }
+        ["loop"] => redirect(302, "/loop"),
+        ["see-other"] => redirect(303, "/landing"),
+        ["temporary"] => redirect(307, "/landing"),
+        ["away"] => {
+            let to = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("to="))
+                .unwrap_or("/")
+                .to_string();
+            redirect(302, &to)
+        }
+        ["landing"] => {
+            let method = req.method().to_string();
+            let body = body_of(req).await;
+            *st.counts
+                .lock()
+                .unwrap()
+                .entry(format!("landing:{method}:{}", body.len()))
+                .or_default() += 1;
+            Response::new(full("landed"))
+        }
+        ["gzip", n] => {
+            use std::io::Write as _;
+            let mut text = b"BEGIN:".to_vec();
+            let mut x: u64 = 1;
+            while text.len() < n.parse().unwrap_or(0) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                text.extend_from_slice(format!("{:016x}", x).as_bytes());
+            }
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&text).unwrap();
+            let mut r = Response::new(full(e.finish().unwrap()));
+            r.headers_mut().insert("content-encoding", "gzip".parse().unwrap());
+            r
+        }
         ["xss"] => {
             // A hostile target: markup in the body and the reason phrase's place.
             let mut r = Response::new(full("<script>alert(1)</script>"));
@@ -243,6 +301,21 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
         }
     };
     Ok(resp)
+}
+
+async fn body_of(req: Request<hyper::body::Incoming>) -> Bytes {
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
+fn redirect(status: u16, location: &str) -> Response<Body> {
+    let mut r = Response::new(full("moved"));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    r.headers_mut().insert("location", location.parse().unwrap());
+    r
 }
 
 /// A body of `left` bytes, sent in 64 KiB frames; with `stall`, the body then never ends.

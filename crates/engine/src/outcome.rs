@@ -39,6 +39,8 @@ pub enum ErrorKind {
     WsHandshake(u16),
     /// PostgreSQL refused with this SQLSTATE (five ASCII characters, e.g. `53300`).
     Sql([u8; 5]),
+    /// More redirects than `follow_redirects` allows: a loop, or a chain longer than allowed.
+    TooManyRedirects,
 }
 
 /// The stored names of the kinds that carry no value: the one mapping between the enum and the
@@ -57,6 +59,7 @@ const FIXED: &[(ErrorKind, &str)] = &[
     (ErrorKind::H2cUnsupported, "h2c_unsupported"),
     (ErrorKind::WsLost, "ws_lost"),
     (ErrorKind::WsClosed, "ws_closed"),
+    (ErrorKind::TooManyRedirects, "too_many_redirects"),
 ];
 /// `ws_handshake_<status>`.
 const WS_HANDSHAKE_PREFIX: &str = "ws_handshake_";
@@ -120,7 +123,8 @@ impl ErrorKind {
             | ErrorKind::Tls
             | ErrorKind::InvalidRequest
             | ErrorKind::InvalidHeader
-            | ErrorKind::H2cUnsupported => ErrorClass::Configuration,
+            | ErrorKind::H2cUnsupported
+            | ErrorKind::TooManyRedirects => ErrorClass::Configuration,
             ErrorKind::Protocol => ErrorClass::Other,
         }
     }
@@ -154,6 +158,7 @@ impl ErrorKind {
             ErrorKind::H2cUnsupported => {
                 format!("{authority} answered HTTP/2 without TLS (`h2c: true`) in HTTP/1.1: it does not speak h2c")
             }
+            ErrorKind::TooManyRedirects => "more redirects than `follow_redirects` allows (a redirect loop?)".into(),
             ErrorKind::Status(s) => format!("HTTP {s}"),
             ErrorKind::Check(n) => format!("check #{n} failed"),
             ErrorKind::WsLost => format!("no reply within {} ms", timeout.as_millis()),

@@ -110,6 +110,8 @@ mod tests {
                 connect_timeout: Duration::from_secs(1),
                 headers: vec![],
                 max_body: 1,
+                follow_redirects: 10,
+                cookies: CookieMode::Clear,
             },
             scenarios: vec![],
             phases: vec![Phase {
@@ -124,6 +126,7 @@ mod tests {
             slots: vec![],
             feeders: vec![],
             redacted: serde_json::Value::Null,
+            secrets: vec![],
             source_name: String::new(),
         }
     }

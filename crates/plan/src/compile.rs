@@ -24,6 +24,7 @@ const BUILTINS: &[&str] = &[
     "timestamp()",
     "timestamp_ms()",
     "now_iso()",
+    "cookie(\"name\")",
 ];
 
 /// Appends parts, merging adjacent literals.
@@ -174,6 +175,13 @@ fn resolve(expr: &str, names: &Names) -> Result<Resolved, String> {
                 }
                 Expr::RandomInt(lo, hi)
             }
+            "cookie" => {
+                want(1)?;
+                if args[0].is_empty() {
+                    return Err("cookie(\"name\"): the name is empty".into());
+                }
+                Expr::Cookie(Bytes::from(args[0].clone()))
+            }
             "random_choice" => {
                 if args.is_empty() {
                     return Err("random_choice needs at least one option".into());
@@ -188,6 +196,7 @@ fn resolve(expr: &str, names: &Names) -> Result<Resolved, String> {
                     "now_iso",
                     "random_int",
                     "random_choice",
+                    "cookie",
                 ];
                 let hint = did_you_mean(name, fns).map(|h| format!(" ({h})")).unwrap_or_default();
                 return Err(format!("`{name}()` is not a template function{hint}"));

@@ -22,7 +22,7 @@ mod units;
 pub use model::*;
 /// The regex engine of `include: [/regex/]` filters, for building `SeriesFilter`s by hand.
 pub use regex_lite::Regex;
-pub use resolve::parse_origin;
+pub use resolve::{parse_origin, parse_url};
 pub use threshold::parse_list as parse_thresholds;
 pub use units::{parse_duration, parse_rate, parse_size};
 
@@ -85,8 +85,27 @@ pub fn load_str(src: &str, source_name: &str, base_dir: &Path, opts: &LoadOption
             src.len()
         )));
     }
-    let raw: raw::RawPlan =
-        serde_saphyr::from_str_with_options(src, yaml_options()).map_err(|e| yaml_error(&errs, &e))?;
+    // Comments and document markers only: YAML's parser calls `---` alone a syntax error.
+    let blank = src
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('#') || l == "---" || l == "...");
+    let raw: Option<raw::RawPlan> = if blank {
+        None
+    } else {
+        Some(serde_saphyr::from_str_with_options(src, yaml_options()).map_err(|e| yaml_error(&errs, &e))?)
+    };
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        // An empty file, or one of comments only, is a mistake (a wrong path, a file not yet
+        // written), not a plan that checks out.
+        return Err(PlanError {
+            file: source_name.to_string(),
+            line: 1,
+            column: 1,
+            message: "the plan is empty: it has no scenarios, phases or any other key".into(),
+            hint: Some("a plan needs at least `scenarios:` (and `phases:` to run); see docs/plan.md".into()),
+        });
+    };
     let lookup = |k: &str| -> Option<String> {
         opts.vars
             .iter()
@@ -102,7 +121,7 @@ pub fn load_str(src: &str, source_name: &str, base_dir: &Path, opts: &LoadOption
         databases: Default::default(),
     };
     let mut plan = resolve::resolve(raw, &resolver, &opts.vars, source_name)?;
-    plan.redacted = redact::redacted(src, &lookup, &opts.vars);
+    (plan.redacted, plan.secrets) = redact::redacted_and_secrets(src, &lookup, &opts.vars);
     Ok(plan)
 }
 

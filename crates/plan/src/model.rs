@@ -35,6 +35,9 @@ pub struct Plan {
     /// The plan as resolved, as JSON, with every value that came from a secret-looking
     /// environment variable (or `--var`) replaced by `"***"`. Written to the run directory.
     pub redacted: serde_json::Value,
+    /// The values `redacted` replaced (secret-named variables and keys), longest first, so
+    /// that whatever shows requests (`--http-debug`) masks them too.
+    pub secrets: Vec<String>,
     /// The original file name, for messages.
     pub source_name: String,
 }
@@ -64,8 +67,24 @@ pub struct HttpOptions {
     /// Headers sent with every request (step headers override by name).
     pub headers: Vec<(HeaderName, Template)>,
     /// Bytes of a response body kept for checks and captures; the rest is counted and discarded
-    /// (default 1 MiB).
+    /// (default 1 MiB). Also bounds a compressed body's decoded form.
     pub max_body: usize,
+    /// Redirects followed per step (default 10; 0: none, a 3xx is the response).
+    pub follow_redirects: u32,
+    /// Each VU's cookie jar (default: cleared at each iteration).
+    pub cookies: CookieMode,
+}
+
+/// What a VU's cookie jar does (`http.cookies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieMode {
+    /// Kept within an iteration, emptied when the next one starts (every iteration is a new
+    /// visitor, as k6 does).
+    Clear,
+    /// Kept across the VU's iterations (one returning visitor per VU).
+    Keep,
+    /// No jar: `Set-Cookie` is ignored and no `Cookie` header is added.
+    Off,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +134,27 @@ pub struct HttpStep {
     pub checks: Vec<Check>,
     pub captures: Vec<Capture>,
     pub sign: Option<Sign>,
+    /// Overrides `HttpOptions::follow_redirects`.
+    pub follow_redirects: Option<u32>,
+    /// Compress the request body (`compress: gzip`).
+    pub compress: Option<Compression>,
+    /// `auth:`; sent as the `Authorization` header.
+    pub auth: Option<Auth>,
+}
+
+/// How a request body is compressed before it is sent (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+}
+
+/// `auth:` of a step, templated. A literal one is turned into its header once, at start-up.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// `Authorization: Basic base64(user:password)` (RFC 7617).
+    Basic { user: Template, password: Template },
+    /// `Authorization: Bearer TOKEN` (RFC 6750).
+    Bearer(Template),
 }
 
 /// A named PostgreSQL database.
@@ -258,7 +298,9 @@ pub enum ReplyMatch {
 #[derive(Debug, Clone)]
 pub struct Body {
     pub template: Template,
-    /// `application/json` for `json:`, the `content_type:` key or none for `body:`.
+    /// `application/json` for `json:`, `application/x-www-form-urlencoded` for `form:`,
+    /// `multipart/form-data; boundary=…` for `multipart:`, the `content_type:` key or none for
+    /// `body:`.
     pub content_type: Option<Bytes>,
 }
 

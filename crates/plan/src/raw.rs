@@ -51,6 +51,21 @@ pub struct RawStatement {
     pub params: Vec<Any>,
 }
 
+impl RawPlan {
+    /// Nothing set at all: an empty file, comments only, `{}` or `~`.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.target.is_none()
+            && self.vars.is_empty()
+            && self.http.is_none()
+            && self.data.is_empty()
+            && self.scenarios.is_empty()
+            && self.phases.is_empty()
+            && self.thresholds.is_empty()
+            && self.monitors.is_empty()
+    }
+}
+
 /// One server-side monitor. Exactly one of the kind keys (`prometheus`, `host`, `process`,
 /// `pid_file`, `postgres`, `redis`) must be set; `resolve` says which when not.
 #[derive(Debug, Deserialize)]
@@ -79,6 +94,8 @@ pub struct RawHttp {
     pub max_body: Option<Any>,
     #[serde(default)]
     pub headers: BTreeMap<String, Any>,
+    pub follow_redirects: Option<Any>,
+    pub cookies: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +149,11 @@ pub struct RawStep {
     #[serde(default)]
     pub transaction: Vec<S<RawStatement>>,
     pub explain: Option<S<bool>>,
+    pub follow_redirects: Option<Any>,
+    pub compress: Option<S<String>>,
+    pub auth: Option<Any>,
+    pub form: Option<Any>,
+    pub multipart: Option<Any>,
 }
 
 #[derive(Debug, Deserialize)]

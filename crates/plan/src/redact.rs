@@ -7,8 +7,20 @@ use crate::env::{is_secret_name, substitute};
 /// The plan with `${…}` substituted; a string that took its value from a secret-named variable,
 /// or that sits under a secret-named key (`secret:`, `api_token:`…), becomes `***`.
 pub fn redacted(src: &str, lookup: &dyn Fn(&str) -> Option<String>, vars: &[(String, String)]) -> Value {
+    redacted_and_secrets(src, lookup, vars).0
+}
+
+/// [`redacted`], and the secret values it replaced (as substituted, non-empty, longest first),
+/// so that anything else that shows requests (`--http-debug`) can mask them wherever they were
+/// inlined.
+pub fn redacted_and_secrets(
+    src: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
+) -> (Value, Vec<String>) {
     let v: Value = serde_saphyr::from_str(src).unwrap_or(Value::Null);
-    let mut out = walk(v, lookup, false);
+    let mut found = Vec::new();
+    let mut out = walk(v, lookup, false, &mut found);
     // --var values of secret-named variables, wherever they were inlined.
     let secrets: Vec<&str> = vars
         .iter()
@@ -18,28 +30,38 @@ pub fn redacted(src: &str, lookup: &dyn Fn(&str) -> Option<String>, vars: &[(Str
     if !secrets.is_empty() {
         scrub(&mut out, &secrets);
     }
-    out
+    found.extend(secrets.iter().map(|s| s.to_string()));
+    found.retain(|s| !s.is_empty() && s != "***");
+    found.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    found.dedup();
+    (out, found)
 }
 
-fn walk(v: Value, lookup: &dyn Fn(&str) -> Option<String>, secret_key: bool) -> Value {
+fn walk(v: Value, lookup: &dyn Fn(&str) -> Option<String>, secret_key: bool, found: &mut Vec<String>) -> Value {
     match v {
         Value::String(s) => match substitute(&s, lookup) {
-            _ if secret_key => Value::String("***".into()),
-            Ok(r) if r.secret => Value::String("***".into()),
+            Ok(r) if secret_key || r.secret => {
+                found.push(r.text);
+                Value::String("***".into())
+            }
+            _ if secret_key => {
+                found.push(s);
+                Value::String("***".into())
+            }
             Ok(r) => Value::String(redact_url(&r.text)),
             Err(_) => Value::String(redact_url(&s)),
         },
-        Value::Array(a) => Value::Array(a.into_iter().map(|x| walk(x, lookup, secret_key)).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| walk(x, lookup, secret_key, found)).collect()),
         Value::Object(m) => Value::Object(
             m.into_iter()
                 .map(|(k, x)| {
                     let sk = secret_key || is_secret_name(&k);
-                    (k, walk(x, lookup, sk))
+                    (k, walk(x, lookup, sk, found))
                 })
                 .collect(),
         ),
         other if secret_key => {
-            let _ = other;
+            found.push(other.to_string());
             Value::String("***".into())
         }
         other => other,

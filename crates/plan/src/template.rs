@@ -7,7 +7,8 @@
 //! - `vu` (VU number, from 1), `iteration` (this VU's iteration, from 0),
 //!   `global_iteration` (not yet used by the engine: same as `iteration`).
 //! - `uuid()`, `random_int(lo, hi)` (inclusive), `random_choice("a", "b", …)`,
-//!   `timestamp()` (Unix seconds), `timestamp_ms()`, `now_iso()` (RFC 3339, UTC).
+//!   `timestamp()` (Unix seconds), `timestamp_ms()`, `now_iso()` (RFC 3339, UTC),
+//!   `cookie("name")` (the VU's cookie of that name).
 //!
 //! Expression output is escaped for where it lands: inside JSON strings it is JSON-escaped, in
 //! query values URL-encoded, elsewhere inserted as is.
@@ -46,6 +47,8 @@ pub enum Expr {
     Timestamp,
     TimestampMs,
     NowIso,
+    /// `cookie("name")`: the value of that cookie in the VU's jar (empty when it has none).
+    Cookie(Bytes),
 }
 
 impl Template {

@@ -495,3 +495,138 @@ fn monitor_errors_are_located() {
     let e = err("monitors:\n  - { host: false }\n");
     assert!(e.message.contains("monitors nothing"), "{}", e.message);
 }
+
+/// One step `s` (YAML keys indented under `- `), with a target and a phase.
+fn http_step(keys: &str) -> String {
+    format!("target: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - request: POST /x\n{keys}phases:\n  - {{ name: p, scenario: s, vus: 1, duration: 1s }}\n")
+}
+
+fn only_http_step(p: &Plan) -> &HttpStep {
+    match &p.scenarios[0].steps[0].kind {
+        StepKind::Http(h) => h,
+        _ => panic!("not an HTTP step"),
+    }
+}
+
+#[test]
+fn an_empty_or_all_comment_plan_is_refused_at_its_start() {
+    for src in ["", "\n\n", "# just a comment\n  # and another\n", "---\n# c\n", "{}\n"] {
+        let e = err(src);
+        assert_eq!((e.line, e.column), (1, 1), "{src:?}: {e}");
+        assert!(e.message.contains("the plan is empty"), "{src:?}: {e}");
+    }
+}
+
+#[test]
+fn redirects_cookies_and_compression_are_plan_keys() {
+    let p = load(&http_step(
+        "        follow_redirects: 3\n        compress: gzip\n        body: x\n",
+    ))
+    .unwrap();
+    let h = only_http_step(&p);
+    assert_eq!((h.follow_redirects, h.compress), (Some(3), Some(Compression::Gzip)));
+    assert_eq!((p.http.follow_redirects, p.http.cookies), (10, CookieMode::Clear));
+    let p = load(&format!(
+        "http: {{ follow_redirects: 0, cookies: keep }}\n{}",
+        http_step("")
+    ))
+    .unwrap();
+    assert_eq!((p.http.follow_redirects, p.http.cookies), (0, CookieMode::Keep));
+    for (keys, line, want) in [
+        (
+            "        compress: zstd\n        body: x\n",
+            6,
+            "`zstd` is not a compression",
+        ),
+        ("        compress: gzip\n", 6, "no body to compress"),
+        ("        follow_redirects: 1000\n", 6, "at most 100 redirects"),
+        ("        follow_redirects: -1\n", 6, "at least 0"),
+    ] {
+        let e = err(&http_step(keys));
+        assert_eq!(e.line, line, "{keys}: {e}");
+        assert!(e.message.contains(want), "{keys}: {e}");
+    }
+    let e = err(&format!("http: {{ cookies: sometimes }}\n{}", http_step("")));
+    assert_eq!((e.line, e.column), (1, 18), "{e}");
+    assert!(e.message.contains("not a cookie mode"), "{e}");
+}
+
+#[test]
+fn auth_forms_and_multipart_compile_to_headers_and_bodies() {
+    let p = load(&http_step(
+        "        auth: { basic: [ada, \"{{ vu }}\"] }\n        form: { a: \"x y\", b: \"{{ vu }}\" }\n",
+    ))
+    .unwrap();
+    let h = only_http_step(&p);
+    assert!(matches!(&h.auth, Some(Auth::Basic { user, .. }) if user.as_literal().is_some()));
+    let body = h.body.as_ref().unwrap();
+    assert_eq!(
+        body.content_type.as_deref(),
+        Some(&b"application/x-www-form-urlencoded"[..])
+    );
+    assert_eq!(body.template.parts[0], Part::Lit("a=x%20y&b=".into()));
+    assert!(matches!(body.template.parts[1], Part::Expr(Expr::Vu, Escape::Url)));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("up.csv"), "a,b\n1,2\n").unwrap();
+    let src = http_step("        multipart: { title: hello, data: { file: up.csv } }\n");
+    let p = stampede_plan::load_str(
+        &src,
+        "plan.yaml",
+        dir.path(),
+        &LoadOptions {
+            vars: vec![],
+            env: &|_| None,
+        },
+    )
+    .unwrap();
+    let body = only_http_step(&p).body.as_ref().unwrap();
+    let ct = String::from_utf8(body.content_type.as_ref().unwrap().to_vec()).unwrap();
+    let boundary = ct.strip_prefix("multipart/form-data; boundary=").expect(&ct);
+    let text = String::from_utf8(
+        body.template
+            .as_literal()
+            .expect("a literal multipart body is built once")
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.starts_with(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"up.csv\"\r\nContent-Type: text/csv\r\n\r\na,b\n1,2\n\r\n")), "{text}");
+    assert!(
+        text.contains("name=\"title\"\r\n\r\nhello\r\n") && text.ends_with(&format!("--{boundary}--\r\n")),
+        "{text}"
+    );
+
+    for (keys, want) in [
+        ("        auth: { basic: [ada] }\n", "auth: not understood"),
+        ("        auth: { bearer: \"\" }\n", "the token is empty"),
+        ("        auth: { basic: [\"a:b\", c] }\n", "contains `:`"),
+        (
+            "        auth: { bearer: t }\n        headers: { Authorization: x }\n",
+            "also sets an `Authorization`",
+        ),
+        ("        auth: { bearer: \"a\\nb\" }\n", "line break"),
+        ("        form: { a: 1 }\n        json: { a: 1 }\n", "one body"),
+        ("        multipart: { f: { file: missing.bin } }\n", "cannot read"),
+        ("        multipart: { f: { path: x } }\n", "unknown key `path`"),
+        ("        form: [a, b]\n", "a map of field names"),
+    ] {
+        let e = err(&http_step(keys));
+        assert_eq!(e.line, 6, "{keys}: {e}");
+        assert!(e.message.contains(want), "{keys}: {e}");
+    }
+}
+
+#[test]
+fn cookie_is_a_template_function() {
+    let p = load(&http_step(
+        "        headers: { X-Csrf: \"{{ cookie(\\\"csrftoken\\\") }}\" }\n",
+    ))
+    .unwrap();
+    let (_, t) = &only_http_step(&p).headers[0];
+    assert_eq!(
+        t.parts,
+        vec![Part::Expr(Expr::Cookie("csrftoken".into()), Escape::None)]
+    );
+    let e = err(&http_step("        headers: { X-Csrf: \"{{ cookie() }}\" }\n"));
+    assert!(e.message.contains("takes 1 argument"), "{e}");
+}

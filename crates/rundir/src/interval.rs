@@ -38,6 +38,10 @@ pub struct StepInterval {
     pub errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Body bytes after content decoding (gzip, deflate, br, zstd); `bytes_in` stays as received.
+    pub bytes_decoded: u64,
+    /// Redirects followed.
+    pub redirects: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub kinds: BTreeMap<String, u64>,
     /// A protocol's counters by name (`ws_sent`, `ws_dropped`, `ws_close_1001` …), summed when
@@ -133,6 +137,8 @@ impl StepInterval {
             errors: 0,
             bytes_in: 0,
             bytes_out: 0,
+            bytes_decoded: 0,
+            redirects: 0,
             statuses: BTreeMap::new(),
             kinds: BTreeMap::new(),
             counters: BTreeMap::new(),
@@ -176,6 +182,8 @@ impl StepInterval {
         self.errors += o.errors;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.bytes_decoded += o.bytes_decoded;
+        self.redirects += o.redirects;
         for (k, v) in &o.statuses {
             *self.statuses.entry(*k).or_default() += v;
         }
@@ -240,6 +248,11 @@ struct StepRecord {
     bytes_in: u64,
     #[serde(default)]
     bytes_out: u64,
+    /// Older run directories have none: read as `bytes_in` (nothing was decoded then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes_decoded: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    redirects: u64,
     #[serde(default)]
     status: BTreeMap<u16, u64>,
     #[serde(default)]
@@ -276,6 +289,8 @@ impl Interval {
                     errors: s.errors,
                     bytes_in: s.bytes_in,
                     bytes_out: s.bytes_out,
+                    bytes_decoded: Some(s.bytes_decoded),
+                    redirects: s.redirects,
                     status: s.statuses.clone(),
                     errors_by_kind: s.kinds.clone(),
                     counters: s.counters.clone(),
@@ -302,6 +317,8 @@ impl Interval {
                 errors: s.errors,
                 bytes_in: s.bytes_in,
                 bytes_out: s.bytes_out,
+                bytes_decoded: s.bytes_decoded.unwrap_or(s.bytes_in),
+                redirects: s.redirects,
                 statuses: s.status,
                 kinds: s.errors_by_kind,
                 counters: s.counters,
@@ -351,6 +368,8 @@ mod tests {
                 errors: 0,
                 bytes_in: 5,
                 bytes_out: 6,
+                bytes_decoded: 5,
+                redirects: 0,
                 statuses: [(200, 1)].into_iter().collect(),
                 kinds: BTreeMap::new(),
                 counters: [("ws_sent".to_string(), 3)].into_iter().collect(),

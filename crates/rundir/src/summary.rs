@@ -248,8 +248,16 @@ pub struct StepSummary {
     pub service_ms: Option<LatencyMs>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Response body bytes as received (compressed, without chunk framing).
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Response body bytes after content decoding (gzip, deflate, br, zstd); `bytes_in` when
+    /// nothing was compressed.
+    #[serde(default)]
+    pub bytes_decoded: u64,
+    /// Redirects followed (hops beyond each step's first request).
+    #[serde(default)]
+    pub redirects: u64,
     /// A few error messages as the target gave them (raw text: escape before display).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,

@@ -114,6 +114,8 @@ impl PhaseCollector {
                 s.errors += acc.errors;
                 s.bytes_in += acc.bytes_in;
                 s.bytes_out += acc.bytes_out;
+                s.bytes_decoded += acc.bytes_decoded;
+                s.redirects += acc.redirects;
                 let _ = s.latency.add(&acc.latency);
                 let _ = s.service.add(&acc.service);
                 for (kind, message) in acc.samples {

@@ -3,6 +3,7 @@
 //! the events (write them, print progress, evaluate thresholds, stop early).
 
 mod collect;
+pub mod cookies;
 mod executor;
 mod open;
 pub mod program;
@@ -48,6 +49,8 @@ pub struct EngineOptions {
     /// The run's clock: interval times are seconds since this instant. The runner sets it so
     /// that monitors, started beside the engine, share it; `None` starts it here.
     pub clock: Option<Instant>,
+    /// `--http-debug`: print the first exchanges there.
+    pub http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
 }
 
 /// Stop signals the caller holds (Ctrl-C, `abort_on_fail`).
@@ -95,6 +98,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         seed: opts.seed,
         feeder_seq: plan.feeders.iter().map(|_| AtomicU64::new(0)).collect(),
+        http_debug: opts.http_debug.clone(),
     });
     let workers = opts.workers.max(1);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel();

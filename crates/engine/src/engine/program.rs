@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING};
 use http::{HeaderValue, Uri};
-use stampede_plan::{HttpStep, Origin, Plan, StepKind};
+use stampede_plan::template::{Part, Template};
+use stampede_plan::{Auth, Compression, HttpStep, Origin, Plan, StepKind};
 
-use super::step::{prepared_wire, sql, ws, Exec, HttpPrepared};
+use super::step::{basic_auth, gzip, prepared_wire, sql, ws, Exec, HttpPrepared};
+use crate::http::decode;
 
 /// A step that records samples (pauses record nothing), by global id.
 #[derive(Debug)]
@@ -235,13 +238,36 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> HttpPrepared {
     });
     let mut static_headers = Vec::new();
     let mut dynamic_headers = Vec::new();
-    // Step headers override plan-wide ones of the same name.
+    // `auth:` is the step's `Authorization` header: Bearer as a template, Basic encoded here
+    // when literal, else per request.
+    let mut basic = None;
+    let auth_header = match &h.auth {
+        Some(Auth::Bearer(token)) => {
+            let mut parts = vec![Part::Lit(Bytes::from_static(b"Bearer "))];
+            parts.extend(token.parts.iter().cloned());
+            Some((AUTHORIZATION, merge_literals(parts)))
+        }
+        Some(Auth::Basic { user, password }) => match (user.as_literal(), password.as_literal()) {
+            (Some(u), Some(p)) => {
+                let pair = [u.as_ref(), b":", p.as_ref()].concat();
+                Some((AUTHORIZATION, Template::literal(basic_auth(&pair))))
+            }
+            _ => {
+                basic = Some((user.clone(), password.clone()));
+                None
+            }
+        },
+        None => None,
+    };
+    let step_headers: Vec<_> = h.headers.iter().cloned().chain(auth_header).collect();
+    let step_sets = |n: &http::HeaderName| step_headers.iter().any(|(m, _)| m == n);
+    // Step headers override plan-wide ones of the same name (`auth:` counts as one).
     for (name, t) in plan
         .http
         .headers
         .iter()
-        .filter(|(n, _)| !h.headers.iter().any(|(m, _)| m == n))
-        .chain(h.headers.iter())
+        .filter(|(n, _)| !(step_sets(n) || basic.is_some() && *n == AUTHORIZATION))
+        .chain(step_headers.iter())
     {
         match t
             .as_literal()
@@ -258,12 +284,25 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> HttpPrepared {
     };
     let sets_host = user_sets(&http::header::HOST);
     let sets_content_type = user_sets(&http::header::CONTENT_TYPE);
+    let sets_accept_encoding = user_sets(&ACCEPT_ENCODING);
+    let sets_content_encoding = user_sets(&CONTENT_ENCODING);
+    // Compressed responses are decoded for checks, so they may be asked for.
+    if !sets_accept_encoding {
+        static_headers.push((ACCEPT_ENCODING, HeaderValue::from_static(decode::ACCEPT_ENCODING)));
+    }
+    if h.compress == Some(Compression::Gzip) && h.body.is_some() && !sets_content_encoding {
+        static_headers.push((CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+    }
     let (literal_body, content_type) = match &h.body {
         Some(b) => (
             b.template
                 .as_literal()
                 .cloned()
-                .or_else(|| b.template.is_empty().then(Bytes::new)),
+                .or_else(|| b.template.is_empty().then(Bytes::new))
+                .map(|body| match h.compress {
+                    Some(Compression::Gzip) => Bytes::from(gzip(&body)),
+                    None => body,
+                }),
             b.content_type
                 .as_ref()
                 .filter(|_| !sets_content_type)
@@ -284,5 +323,19 @@ fn prepare(plan: &Plan, h: &HttpStep, origin: usize) -> HttpPrepared {
         content_type,
         sets_host,
         wire: None,
+        follow: h.follow_redirects.unwrap_or(plan.http.follow_redirects),
+        basic_auth: basic,
     }
+}
+
+/// Parts with adjacent literals joined, so that a literal token makes a literal header.
+fn merge_literals(parts: Vec<Part>) -> Template {
+    let mut out: Vec<Part> = Vec::new();
+    for part in parts {
+        match (out.last_mut(), part) {
+            (Some(Part::Lit(a)), Part::Lit(b)) => *a = Bytes::from([a.as_ref(), b.as_ref()].concat()),
+            (_, part) => out.push(part),
+        }
+    }
+    Template { parts: out }
 }

@@ -8,12 +8,16 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore};
 use stampede_plan::template::Expr;
 
-/// What an expression may read: the VU's slots and counters, and its random generator.
+use super::cookies::Jar;
+
+/// What an expression may read: the VU's slots, counters and cookies, and its random generator.
 pub struct Env<'a> {
     pub slots: &'a [Bytes],
     pub rng: &'a mut SmallRng,
     pub vu: u64,
     pub iteration: u64,
+    /// The VU's cookie jar, for `cookie("name")` (none: every cookie is empty).
+    pub jar: Option<&'a Jar>,
 }
 
 impl Env<'_> {
@@ -40,6 +44,11 @@ impl Env<'_> {
             Expr::Timestamp => push_int(out, unix_now().as_secs() as i64),
             Expr::TimestampMs => push_int(out, unix_now().as_millis() as i64),
             Expr::NowIso => push_iso(out, unix_now().as_millis() as i64),
+            Expr::Cookie(name) => {
+                if let Some(v) = self.jar.and_then(|j| j.value(name)) {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            }
         }
     }
 }
@@ -123,6 +132,7 @@ mod tests {
             rng: &mut rng,
             vu: 7,
             iteration: 3,
+            jar: None,
         };
         let mut out = Vec::new();
         env.eval(&Expr::Uuid, &mut out);

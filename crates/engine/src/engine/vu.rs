@@ -7,10 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use stampede_plan::{FeedMode, Phase, SlotKind, StepKind, Think};
+use stampede_plan::{CookieMode, FeedMode, Phase, SlotKind, StepKind, Think};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::cookies::Jar;
 use super::step::{self, Sessions};
 use super::worker::Worker;
 use crate::outcome::ErrorKind;
@@ -25,11 +26,17 @@ pub struct Vu {
     /// One session per origin (and, for later protocols, per database), kept between steps.
     pub sessions: Sessions,
     /// Reusable buffers: rendered bytes, escaping scratch, an HTTP/1.1 request, the kept part
-    /// of a response body.
+    /// of a response body (decoded, when it came compressed: `decoded` is the other half of
+    /// that swap), a rendered request target, a `Cookie` header value.
     pub out: Vec<u8>,
     pub scratch: Vec<u8>,
     pub wire: Vec<u8>,
     pub body: Vec<u8>,
+    pub decoded: Vec<u8>,
+    pub path: Vec<u8>,
+    pub cookie: Vec<u8>,
+    /// The VU's cookies (RFC 6265), per `http.cookies`.
+    pub jar: Jar,
     /// Connect failures in a row (reset by any step that got through), for the back-off.
     connect_failures: u32,
     /// This iteration's row of each data feeder (`usize::MAX`: not drawn yet), so that all
@@ -51,6 +58,10 @@ impl Vu {
             scratch: Vec::new(),
             wire: Vec::new(),
             body: Vec::new(),
+            decoded: Vec::new(),
+            path: Vec::new(),
+            cookie: Vec::new(),
+            jar: Jar::default(),
             rows: vec![usize::MAX; program.plan.feeders.len()],
             connect_failures: 0,
         }
@@ -70,6 +81,10 @@ impl Vu {
         let scenario = self.pick(phase);
         self.feed(worker);
         let program = worker.program.clone();
+        // Every iteration is a new visitor unless the plan keeps cookies.
+        if program.plan.http.cookies != CookieMode::Keep {
+            self.jar.clear();
+        }
         let sc = &program.plan.scenarios[scenario];
         let mut started = intended;
         for (i, step) in sc.steps.iter().enumerate() {

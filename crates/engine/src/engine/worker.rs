@@ -23,6 +23,8 @@ pub struct Shared {
     pub seed: u64,
     /// Next row of each sequential data feeder.
     pub feeder_seq: Vec<AtomicU64>,
+    /// `--http-debug`: where the first exchanges are printed.
+    pub http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
 }
 
 /// One worker's view of the run.

@@ -2,6 +2,8 @@
 //! is exactly what the plan says (a pooled client would hide it, and multiplex HTTP/2 onto one).
 
 mod conn;
+pub mod debug;
+pub mod decode;
 pub mod h1;
 
 pub use conn::{classify_hyper, Connection, Connector, H2Conn, ReqBody};

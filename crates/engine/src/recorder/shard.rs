@@ -18,6 +18,10 @@ pub struct Sample {
     pub error: Option<ErrorKind>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Body bytes after content decoding (`bytes_in` when nothing was compressed).
+    pub bytes_decoded: u64,
+    /// Redirects followed to get the response.
+    pub redirects: u16,
 }
 
 /// Per-step accumulators for the current interval.
@@ -29,6 +33,8 @@ pub struct StepAcc {
     pub errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub bytes_decoded: u64,
+    pub redirects: u64,
     /// (status, count); few distinct statuses, so a linear scan beats hashing.
     pub statuses: Vec<(u16, u64)>,
     pub kinds: Vec<(ErrorKind, u64)>,
@@ -55,6 +61,8 @@ impl StepAcc {
             errors: 0,
             bytes_in: 0,
             bytes_out: 0,
+            bytes_decoded: 0,
+            redirects: 0,
             statuses: Vec::with_capacity(4),
             kinds: Vec::with_capacity(4),
             counts: Vec::new(),
@@ -74,6 +82,8 @@ impl StepAcc {
         self.errors = 0;
         self.bytes_in = 0;
         self.bytes_out = 0;
+        self.bytes_decoded = 0;
+        self.redirects = 0;
         self.statuses.clear();
         self.kinds.clear();
         self.counts.clear();
@@ -168,6 +178,8 @@ impl Shard {
         acc.service.saturating_record(s.service_us.max(1));
         acc.bytes_in += s.bytes_in;
         acc.bytes_out += s.bytes_out;
+        acc.bytes_decoded += s.bytes_decoded;
+        acc.redirects += s.redirects as u64;
         if s.code != 0 {
             bump(&mut acc.statuses, s.code);
         }
@@ -242,6 +254,8 @@ mod tests {
             error,
             bytes_in: 10,
             bytes_out: 5,
+            bytes_decoded: 10,
+            redirects: 0,
         }
     }
 
@@ -301,6 +315,8 @@ mod sample_tests {
             error: Some(ErrorKind::Status(503)),
             bytes_in: 0,
             bytes_out: 0,
+            bytes_decoded: 0,
+            redirects: 0,
         });
         let mut built = 0;
         for _ in 0..10 {

@@ -1,6 +1,7 @@
 //! From the plan as written (`raw`) to the plan that runs (`model`): substitute `${…}`, check
 //! every value, compile templates. Every error points at the value that caused it.
 
+mod body;
 mod check;
 mod monitor;
 mod origin;
@@ -11,8 +12,7 @@ mod threshold;
 mod ws;
 
 use check::*;
-pub use origin::parse_origin;
-use origin::parse_url;
+pub use origin::{parse_origin, parse_url};
 use phase::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -262,17 +262,8 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     for (fname, f) in &raw.data {
         let file = rs.string(&f.value.file)?;
         let path = rs.base_dir.join(&file);
-        let data = crate::read_bounded(&path, crate::MAX_DATA_BYTES).map_err(|e| {
-            let why = match e {
-                crate::ReadError::Io(e) => format!("cannot read `{}`: {e}", path.display()),
-                crate::ReadError::TooLarge(size) => format!(
-                    "{}; data files are limited to {} bytes",
-                    size.describe(&format!("`{}`", path.display())),
-                    crate::MAX_DATA_BYTES
-                ),
-            };
-            errs.at(&f.value.file.referenced, format!("data.{fname}: {why}"))
-        })?;
+        let data = read_beside_plan(&path, "data files")
+            .map_err(|why| errs.at(&f.value.file.referenced, format!("data.{fname}: {why}")))?;
         // Located at the plan's `file:` value; the message leads with the place in the data file.
         let (columns, rows) = crate::csv::parse(&data).map_err(|e| {
             errs.at(
@@ -393,7 +384,21 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         slots,
         feeders,
         redacted: Value::Null,
+        secrets: Vec::new(),
         source_name: source_name.to_string(),
+    })
+}
+
+/// A file the plan names (relative to it: `path` is joined already), read whole if it holds at
+/// most `MAX_DATA_BYTES`; the error says why not, naming `kind` (`data files`) in the limit.
+pub(super) fn read_beside_plan(path: &Path, kind: &str) -> Result<Vec<u8>, String> {
+    crate::read_bounded(path, crate::MAX_DATA_BYTES).map_err(|e| match e {
+        crate::ReadError::Io(e) => format!("cannot read `{}`: {e}", path.display()),
+        crate::ReadError::TooLarge(size) => format!(
+            "{}; {kind} are limited to {} bytes",
+            size.describe(&format!("`{}`", path.display())),
+            crate::MAX_DATA_BYTES
+        ),
     })
 }
 
@@ -451,8 +456,27 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
         connect_timeout: Duration::from_secs(10),
         headers: Vec::new(),
         max_body: 1 << 20,
+        follow_redirects: 10,
+        cookies: CookieMode::Clear,
     };
     let Some(h) = raw else { return Ok(o) };
+    if let Some(n) = &h.follow_redirects {
+        o.follow_redirects = body::redirects(rs, n, "http.follow_redirects")?;
+    }
+    if let Some(c) = &h.cookies {
+        o.cookies = match rs.string(c)?.as_str() {
+            "clear" => CookieMode::Clear,
+            "keep" => CookieMode::Keep,
+            "off" => CookieMode::Off,
+            other => {
+                return Err(rs.errs.hint(
+                    &c.referenced,
+                    format!("http.cookies: `{other}` is not a cookie mode"),
+                    "use clear (the default: emptied at each iteration), keep or off",
+                ))
+            }
+        };
+    }
     o.http2 = h.http2.unwrap_or(true);
     o.h2c = h.h2c.unwrap_or(false);
     o.insecure = h.insecure.unwrap_or(false);

@@ -109,16 +109,24 @@ pub(super) fn resolve_step(
     let Some(req) = &s.request else {
         // A pause step: `- think: 1s`.
         return match think {
-            Some(t) if s.json.is_none() && s.body.is_none() && s.checks.is_empty() => Ok(Step {
-                name: s
-                    .name
-                    .as_ref()
-                    .map(|n| rs.string(n))
-                    .transpose()?
-                    .unwrap_or_else(|| format!("pause-{}", index + 1)),
-                kind: StepKind::Pause(t),
-                think: None,
-            }),
+            Some(t)
+                if s.json.is_none()
+                    && s.body.is_none()
+                    && s.form.is_none()
+                    && s.multipart.is_none()
+                    && s.checks.is_empty() =>
+            {
+                Ok(Step {
+                    name: s
+                        .name
+                        .as_ref()
+                        .map(|n| rs.string(n))
+                        .transpose()?
+                        .unwrap_or_else(|| format!("pause-{}", index + 1)),
+                    kind: StepKind::Pause(t),
+                    think: None,
+                })
+            }
             _ => Err(errs.hint(
                 &st.referenced,
                 "a step needs `request:`",
@@ -211,26 +219,89 @@ pub(super) fn resolve_step(
         }
     }
 
-    let body = match (&s.json, &s.body) {
-        (Some(_), Some(b)) => return Err(errs.at(&b.referenced, "a step takes `json:` or `body:`, not both")),
-        (Some(j), None) => {
+    let given: Vec<(&str, &Any)> = [
+        ("json", &s.json),
+        ("body", &s.body),
+        ("form", &s.form),
+        ("multipart", &s.multipart),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+    .collect();
+    if let [(first, _), (second, v), ..] = given.as_slice() {
+        return Err(errs.hint(
+            &v.referenced,
+            format!("a step takes one body: `{first}:` or `{second}:`, not both"),
+            "json:, body:, form: and multipart: each set the whole body",
+        ));
+    }
+    let content_type = |default: &str| {
+        Some(Bytes::from(
+            s.content_type
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_else(|| default.to_string()),
+        ))
+    };
+    let body = match given.first() {
+        Some(("json", j)) => {
             let v = subst_value(rs, &j.value, &j.referenced)?;
             Some(Body {
                 template: compile_json(&v, names).map_err(|e| errs.at(&j.referenced, format!("json: {e}")))?,
-                content_type: Some(Bytes::from(
-                    s.content_type
-                        .as_ref()
-                        .map(|c| c.value.clone())
-                        .unwrap_or_else(|| "application/json".into()),
-                )),
+                content_type: content_type("application/json"),
             })
         }
-        (None, Some(b)) => Some(Body {
+        Some(("form", f)) => Some(Body {
+            template: super::body::form(rs, f, names)?,
+            content_type: content_type("application/x-www-form-urlencoded"),
+        }),
+        Some(("multipart", m)) => {
+            let (template, ct) = super::body::multipart(rs, m, names)?;
+            if let Some(c) = &s.content_type {
+                return Err(errs.hint(
+                    &c.referenced,
+                    "content_type: a multipart body sets its own (with its boundary)",
+                    "leave `content_type:` out; each file part takes a `content_type:` of its own",
+                ));
+            }
+            Some(Body {
+                template,
+                content_type: Some(Bytes::from(ct)),
+            })
+        }
+        Some((_, b)) => Some(Body {
             template: template(rs, b, "body", Escape::None, names)?,
             content_type: s.content_type.as_ref().map(|c| Bytes::from(c.value.clone())),
         }),
-        (None, None) => None,
+        None => None,
     };
+    let compress = s
+        .compress
+        .as_ref()
+        .map(|c| super::body::compression(rs, c))
+        .transpose()?;
+    if let (Some(_), None, Some(c)) = (compress, &body, &s.compress) {
+        return Err(errs.hint(
+            &c.referenced,
+            "compress: the step has no body to compress",
+            "add `json:`, `body:`, `form:` or `multipart:`, or leave `compress:` out",
+        ));
+    }
+    let follow_redirects = s
+        .follow_redirects
+        .as_ref()
+        .map(|n| super::body::redirects(rs, n, "follow_redirects"))
+        .transpose()?;
+    let auth = s.auth.as_ref().map(|a| super::body::auth(rs, a, names)).transpose()?;
+    if let Some(a) = &s.auth {
+        if s.headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
+            return Err(errs.hint(
+                &a.referenced,
+                "auth: the step also sets an `Authorization` header",
+                "keep one: `auth:` builds that header",
+            ));
+        }
+    }
     if let Some(c) = &s.content_type {
         header_value(rs, c.value.as_bytes(), &c.referenced, "content_type")?;
     }
@@ -301,6 +372,9 @@ pub(super) fn resolve_step(
             checks,
             captures,
             sign,
+            follow_redirects,
+            compress,
+            auth,
         }),
         think,
     })

@@ -8,6 +8,7 @@
 //! reports) already takes its samples: a sample is a latency, a code, an outcome and bytes.
 
 mod http;
+mod redirect;
 mod request;
 pub mod sql;
 pub mod view;
@@ -24,7 +25,7 @@ use super::worker::Worker;
 use crate::outcome::ErrorKind;
 
 pub use self::http::Prepared as HttpPrepared;
-pub(crate) use self::request::prepared_wire;
+pub(crate) use self::request::{basic_auth, gzip, prepared_wire};
 
 /// A recorded step, prepared for running: the engine dispatches on this enum, so the hot path
 /// stays monomorphic (no trait object per request). Built once per run and kept in one table,
@@ -42,11 +43,14 @@ pub enum Exec {
 }
 
 /// The sessions a VU keeps between steps: one per origin (HTTP connections) and, for later
-/// protocols, one per database. Indexed by the program's numbering of each.
+/// protocols, one per database. Indexed by the program's numbering of each; origins a redirect
+/// led to that no step names follow the program's, numbered as the VU met them.
 pub struct Sessions {
     pub http: Vec<Option<crate::http::Connection>>,
     /// Per database, the VU's own PostgreSQL connection (databases without `pool:`).
     pub sql: Vec<Option<sql::Conn>>,
+    /// Origins beyond the program's: `http[program.origins.len() + i]` talks to `extra[i]`.
+    pub extra: Vec<stampede_plan::Origin>,
 }
 
 impl Sessions {
@@ -54,8 +58,31 @@ impl Sessions {
         Sessions {
             http: (0..origins).map(|_| None).collect(),
             sql: (0..databases).map(|_| None).collect(),
+            extra: Vec::new(),
         }
     }
+
+    /// The session number of `origin`, making one for an origin the VU has not talked to.
+    pub fn index_of(&mut self, known: &[stampede_plan::Origin], origin: &stampede_plan::Origin) -> usize {
+        if let Some(i) = known.iter().position(|o| o == origin) {
+            return i;
+        }
+        if let Some(i) = self.extra.iter().position(|o| o == origin) {
+            return known.len() + i;
+        }
+        self.extra.push(origin.clone());
+        self.http.push(None);
+        self.http.len() - 1
+    }
+}
+
+/// The origin of session `i` (see [`Sessions::index_of`]).
+pub fn session_origin<'a>(
+    known: &'a [stampede_plan::Origin],
+    extra: &'a [stampede_plan::Origin],
+    i: usize,
+) -> &'a stampede_plan::Origin {
+    known.get(i).unwrap_or_else(|| &extra[i - known.len()])
 }
 
 /// Runs step `id` for `vu` and records its samples; returns the error of its last sample (for

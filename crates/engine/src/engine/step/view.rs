@@ -25,6 +25,15 @@ impl Headers<'_> {
             Headers::None => None,
         }
     }
+
+    /// Every value of a header that may repeat (`Set-Cookie`).
+    pub fn all<'s>(&'s self, name: &'s HeaderName) -> Box<dyn Iterator<Item = &'s [u8]> + 's> {
+        match self {
+            Headers::H1(h) => Box::new(h.all(name.as_str())),
+            Headers::H2(m) => Box::new(m.get_all(name).iter().map(|v| v.as_bytes())),
+            Headers::None => Box::new(std::iter::empty()),
+        }
+    }
 }
 
 /// What checks and captures see of one response.

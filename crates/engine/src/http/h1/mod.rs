@@ -54,6 +54,10 @@ pub struct Conn {
     buf: Vec<u8>,
     spans: Vec<Span>,
     head_len: usize,
+    /// The last response's `Content-Encoding` value (its place in `buf`) and whether it set a
+    /// cookie, as the head's parse noted them.
+    content_encoding: Option<(u32, u32)>,
+    set_cookie: bool,
     /// The last response left the connection able to carry another request.
     reusable: bool,
     /// Requests sent on this connection, the current one included.
@@ -86,6 +90,8 @@ impl Conn {
             buf: Vec::new(),
             spans: Vec::new(),
             head_len: 0,
+            content_encoding: None,
+            set_cookie: false,
             reusable: true,
             requests: 0,
             received: 0,
@@ -135,6 +141,23 @@ impl Conn {
         self.received
     }
 
+    /// The head of the last response as received (status line and headers), for
+    /// `--http-debug`.
+    pub fn head(&self) -> &[u8] {
+        &self.buf[..self.head_len.min(self.buf.len())]
+    }
+
+    /// The last response's `Content-Encoding`, found without a look through its headers.
+    pub fn content_encoding(&self) -> Option<&[u8]> {
+        let (a, b) = self.content_encoding?;
+        self.buf.get(a as usize..b as usize)
+    }
+
+    /// Whether the last response had a `Set-Cookie` header.
+    pub fn sets_cookie(&self) -> bool {
+        self.set_cookie
+    }
+
     /// The headers of the last response.
     pub fn headers(&self) -> RawHeaders<'_> {
         RawHeaders {
@@ -155,6 +178,8 @@ impl Conn {
     ) -> Result<(u16, u64), ErrorKind> {
         self.reusable = false;
         self.head_len = 0;
+        self.content_encoding = None;
+        self.set_cookie = false;
         self.buf.clear();
         self.requests += 1;
         self.received = 0;
@@ -209,6 +234,8 @@ impl Conn {
             }
         };
         self.head_len = head.len;
+        self.content_encoding = head.content_encoding;
+        self.set_cookie = head.set_cookie;
         body.clear();
         let mut sink = BodySink {
             body,

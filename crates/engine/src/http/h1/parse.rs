@@ -57,6 +57,11 @@ pub struct Head {
     pub framing: Framing,
     /// Whether the connection can carry another request after this response.
     pub keep_alive: bool,
+    /// Where the `Content-Encoding` value is (the last one), and whether a `Set-Cookie` came:
+    /// noted while the head is parsed, so that a response needs no second look at its headers
+    /// to know whether it must be decoded or has cookies to store.
+    pub content_encoding: Option<(u32, u32)>,
+    pub set_cookie: bool,
 }
 
 impl Head {
@@ -142,10 +147,13 @@ pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Opt
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut close = !http11;
+    let mut content_encoding = None;
+    let mut set_cookie = false;
     for h in resp.headers.iter() {
+        let value = offset(h.value);
         spans.push(Span {
             name: offset(h.name.as_bytes()),
-            value: offset(h.value),
+            value,
         });
         if h.name.eq_ignore_ascii_case("content-length") {
             for part in h.value.split(|&b| b == b',') {
@@ -167,6 +175,10 @@ pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Opt
                     close = false;
                 }
             }
+        } else if h.name.eq_ignore_ascii_case("content-encoding") {
+            content_encoding = Some(value);
+        } else if h.name.eq_ignore_ascii_case("set-cookie") {
+            set_cookie = true;
         }
     }
     let no_body = head_request || (100..200).contains(&status) || status == 204 || status == 304;
@@ -192,6 +204,8 @@ pub fn head(buf: &[u8], head_request: bool, spans: &mut Vec<Span>) -> Result<Opt
         status,
         framing,
         keep_alive,
+        content_encoding,
+        set_cookie,
     }))
 }
 

@@ -212,6 +212,8 @@ pub async fn run(
         error: None,
         bytes_in: 0,
         bytes_out: 0,
+        bytes_decoded: 0,
+        redirects: 0,
     };
     match result {
         Ok(out) => {
@@ -310,6 +312,8 @@ async fn exchange(
             error,
             bytes_in: 0,
             bytes_out: 0,
+            bytes_decoded: 0,
+            redirects: 0,
         });
         match r {
             Ok(out) => last = Some(out),
@@ -369,6 +373,7 @@ async fn statement(
             rng: &mut vu.rng,
             vu: vu.id,
             iteration: vu.iteration,
+            jar: Some(&vu.jar),
         };
         for p in &s.params {
             let mut out = Vec::new();

@@ -126,6 +126,7 @@ async fn check_all(plan: &Plan, scenarios: &[usize], transport: &Transport) -> R
                     rng: &mut rng,
                     vu: 1,
                     iteration: 0,
+                    jar: None,
                 };
                 let values: Vec<Vec<u8>> = s
                     .params

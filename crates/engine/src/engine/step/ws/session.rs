@@ -205,6 +205,8 @@ impl<'a> Session<'a> {
                 error,
                 bytes_in: 0,
                 bytes_out: 0,
+                bytes_decoded: 0,
+                redirects: 0,
             });
             shard.count(self.id, Count::WsConnects, 1);
             if error.is_some() {
@@ -262,6 +264,7 @@ impl<'a> Session<'a> {
             rng: &mut vu.rng,
             vu: vu.id,
             iteration: vu.iteration,
+            jar: Some(&vu.jar),
         };
         vu.out.clear();
         t.render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
@@ -548,6 +551,8 @@ impl<'a> Session<'a> {
             error,
             bytes_in: data.len() as u64,
             bytes_out: p.bytes_out,
+            bytes_decoded: data.len() as u64,
+            redirects: 0,
         });
         if let Some(kind) = error {
             let program = &self.worker.program;
@@ -625,6 +630,8 @@ impl<'a> Session<'a> {
             error: Some(kind),
             bytes_in: 0,
             bytes_out,
+            bytes_decoded: 0,
+            redirects: 0,
         });
     }
 
