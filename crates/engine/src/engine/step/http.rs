@@ -118,12 +118,8 @@ pub async fn run(
                         }
                         malformed = c.malformed();
                     }
-                    Some(Connection::H2(c)) => {
-                        if p.in_flight {
-                            sample.bytes_in += c.received;
-                        }
-                    }
-                    None => {}
+                    Some(Connection::H2(c)) if p.in_flight => sample.bytes_in += c.received,
+                    _ => {}
                 }
                 conns[session] = None;
             }
