@@ -31,8 +31,12 @@ fi
 secs=${1:-60}
 work=$(mktemp -d /tmp/stampede-ws-bench.XXXXXX)
 target_pid=
+# Tsung's Erlang VM starts epmd (the node name daemon), which outlives it: stopped at the end
+# unless it was running before.
+epmd_before=$(pgrep -x epmd || true)
 cleanup() {
   [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null || true
+  [ -z "$epmd_before" ] && command -v epmd >/dev/null && epmd -kill >/dev/null 2>&1 || true
   [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
