@@ -60,6 +60,13 @@ multi = next((r for r in rows if r["case"] == "multi-step"), None)
 if single and multi:
     print(f"Multi-step scenario cost per request / single GET: **{multi['cpu_us_per_req'] / single['cpu_us_per_req']:.2f}×**\n")
 
+# The WebSocket section (bench/ws.sh) is kept from its own last run.
+ws = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ws-last-run.jsonl")
+if os.path.exists(ws):
+    here = os.path.dirname(os.path.abspath(__file__))
+    print(subprocess.run([sys.executable, os.path.join(here, "ws_report.py"), ws],
+                         capture_output=True, text=True, check=True).stdout, end="")
+
 # Sections other benchmark scripts own (bench/sql.sh …), kept when this one rewrites the file.
 sections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sections")
 if os.path.isdir(sections):
