@@ -45,6 +45,20 @@ pub struct Vu {
 }
 
 impl Vu {
+    /// Renders `t` into `out` with this VU's slots, counters, random generator and cookie jar
+    /// (for steps that render a template at a time; the HTTP request builder renders its parts
+    /// with one `Env` of its own).
+    pub fn render_into(&mut self, t: &stampede_plan::template::Template, out: &mut Vec<u8>) {
+        let mut env = super::render::Env {
+            slots: &self.slots,
+            rng: &mut self.rng,
+            vu: self.id,
+            iteration: self.iteration,
+            jar: Some(&self.jar),
+        };
+        t.render_into(out, &mut self.scratch, |e, b| env.eval(e, b));
+    }
+
     pub fn new(worker: &Worker, id: u64) -> Vu {
         let program = &worker.program;
         Vu {

@@ -46,7 +46,7 @@ pub(super) fn resolve_sql_step(
 ) -> R<Step> {
     let errs = &rs.errs;
     let s = &st.value;
-    for (key, set) in [
+    if let Some(key) = first_set(&[
         ("headers", !s.headers.is_empty()),
         ("json", s.json.is_some()),
         ("body", s.body.is_some()),
@@ -57,14 +57,13 @@ pub(super) fn resolve_sql_step(
         ("subprotocols", !s.subprotocols.is_empty()),
         ("reconnect", s.reconnect.is_some()),
         ("sequence", s.sequence.is_some()),
-    ] {
-        if set {
-            return Err(errs.hint(
-                &st.referenced,
-                format!("an SQL step does not take `{key}:`"),
-                "an SQL step takes `query:` (with `params:`) or `transaction:`, `checks:`, `capture:`, `explain:`, `timeout:`",
-            ));
-        }
+        ("follow_redirects", s.follow_redirects.is_some()),
+        ("compress", s.compress.is_some()),
+        ("auth", s.auth.is_some()),
+        ("form", s.form.is_some()),
+        ("multipart", s.multipart.is_some()),
+    ]) {
+        return Err(errs.hint(&st.referenced, format!("an SQL step does not take `{key}:`"), "an SQL step takes `query:` (with `params:`) or `transaction:`, `checks:`, `capture:`, `explain:`, `timeout:`"));
     }
     let db_name = rs.string(db)?;
     let database = {

@@ -86,18 +86,16 @@ pub(super) fn resolve_step(
         }
         return super::sql::resolve_sql_step(rs, st, db, names, slots, think);
     }
-    for (k, set) in [
+    if let Some(k) = first_set(&[
         ("params", !s.params.is_empty()),
         ("transaction", !s.transaction.is_empty()),
         ("explain", s.explain.is_some()),
-    ] {
-        if set {
-            return Err(errs.hint(
-                &st.referenced,
-                format!("`{k}:` belongs to an SQL step"),
-                "add `sql: <database>` (a name under `databases:`) to the step",
-            ));
-        }
+    ]) {
+        return Err(errs.hint(
+            &st.referenced,
+            format!("`{k}:` belongs to an SQL step"),
+            "add `sql: <database>` (a name under `databases:`) to the step",
+        ));
     }
     if let Some(k) = ws_only_key(s) {
         return Err(errs.hint(
@@ -420,14 +418,18 @@ pub(super) fn captures(rs: &Resolver, raw: &BTreeMap<String, Any>, slots: &BTree
 
 /// A key only a WebSocket step takes, set on a step without `ws:`.
 fn ws_only_key(s: &RawStep) -> Option<&'static str> {
-    [
+    first_set(&[
         ("session", !s.session.is_empty()),
         ("subprotocols", !s.subprotocols.is_empty()),
         ("reconnect", s.reconnect.is_some()),
         ("sequence", s.sequence.is_some()),
-    ]
-    .into_iter()
-    .find_map(|(k, set)| set.then_some(k))
+    ])
+}
+
+/// The first of `keys` that is set: the keys a step of one kind does not take, checked in one
+/// place per kind.
+pub(super) fn first_set<'k>(keys: &[(&'k str, bool)]) -> Option<&'k str> {
+    keys.iter().find(|(_, set)| *set).map(|(k, _)| *k)
 }
 
 /// The text outside `{{ … }}` (white space inside an expression is fine).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::step::{captures, subst_value, without_templates};
+use super::step::{captures, first_set, subst_value, without_templates};
 use super::*;
 use crate::compile::{compile_json, Names};
 
@@ -23,7 +23,7 @@ pub(super) fn resolve_ws_step(
 ) -> R<Step> {
     let errs = &rs.errs;
     let s = &st.value;
-    for (key, set) in [
+    if let Some(key) = first_set(&[
         ("json", s.json.is_some()),
         ("body", s.body.is_some()),
         ("content_type", s.content_type.is_some()),
@@ -36,14 +36,17 @@ pub(super) fn resolve_ws_step(
         ("params", !s.params.is_empty()),
         ("transaction", !s.transaction.is_empty()),
         ("explain", s.explain.is_some()),
-    ] {
-        if set {
-            return Err(errs.hint(
-                &st.referenced,
-                format!("a WebSocket step does not take `{key}:`"),
-                "messages go in `session:` (`send:`); checks and captures go on a `reply:`; a query goes in the URL",
-            ));
-        }
+        ("follow_redirects", s.follow_redirects.is_some()),
+        ("compress", s.compress.is_some()),
+        ("auth", s.auth.is_some()),
+        ("form", s.form.is_some()),
+        ("multipart", s.multipart.is_some()),
+    ]) {
+        return Err(errs.hint(
+            &st.referenced,
+            format!("a WebSocket step does not take `{key}:`"),
+            "messages go in `session:` (`send:`); checks and captures go on a `reply:`; a query goes in the URL",
+        ));
     }
     let text = rs.string(url)?;
     let text = text.trim();

@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 use self::cell::{Cell, TextParam};
 use super::{bounded, error_sample, micros};
-use crate::engine::render::Env;
 use crate::engine::vu::Vu;
 use crate::engine::worker::Worker;
 use crate::outcome::ErrorKind;
@@ -366,21 +365,15 @@ async fn statement(
             st
         }
     };
-    let mut values: Vec<Vec<u8>> = Vec::with_capacity(s.params.len());
-    {
-        let mut env = Env {
-            slots: &vu.slots,
-            rng: &mut vu.rng,
-            vu: vu.id,
-            iteration: vu.iteration,
-            jar: Some(&vu.jar),
-        };
-        for p in &s.params {
+    let values: Vec<Vec<u8>> = s
+        .params
+        .iter()
+        .map(|p| {
             let mut out = Vec::new();
-            p.render_into(&mut out, &mut vu.scratch, |e, b| env.eval(e, b));
-            values.push(out);
-        }
-    }
+            vu.render_into(p, &mut out);
+            out
+        })
+        .collect();
     let params: Vec<TextParam> = values.iter().map(|v| TextParam(v)).collect();
     let stream = c
         .client

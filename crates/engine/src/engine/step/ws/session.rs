@@ -21,7 +21,6 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::{open, Prepared, Socket};
-use crate::engine::render::Env;
 use crate::engine::step::view::{Headers, View};
 use crate::engine::step::{error_sample, excerpt, micros};
 use crate::engine::vu::Vu;
@@ -258,17 +257,9 @@ impl<'a> Session<'a> {
     }
 
     fn render(&mut self, t: &stampede_plan::template::Template) -> Vec<u8> {
-        let vu = &mut *self.vu;
-        let mut env = Env {
-            slots: &vu.slots,
-            rng: &mut vu.rng,
-            vu: vu.id,
-            iteration: vu.iteration,
-            jar: Some(&vu.jar),
-        };
-        vu.out.clear();
-        t.render_into(&mut vu.out, &mut vu.scratch, |e, b| env.eval(e, b));
-        vu.out.clone()
+        let mut out = Vec::new();
+        self.vu.render_into(t, &mut out);
+        out
     }
 
     /// Has a connection, reconnecting if the session allows; `false` when it cannot go on.
