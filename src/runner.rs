@@ -35,6 +35,8 @@ pub struct RunnerOptions {
     pub progress: bool,
     /// How this run departs from its plan, recorded in `meta.json` (and reports).
     pub notes: Vec<String>,
+    /// Why the run exists (`--note`), recorded in `meta.json`.
+    pub note: Option<String>,
 }
 
 #[derive(Debug)]
@@ -113,6 +115,7 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
         steps: program_steps,
         thresholds: plan.thresholds.iter().map(crate::describe::threshold_spec).collect(),
         notes: opts.notes.clone(),
+        note: opts.note.clone(),
         resolved: Vec::new(),
     }
 }

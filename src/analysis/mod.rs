@@ -3,14 +3,16 @@
 //!
 //! [`analyze_dir`] is the one pass over a run directory: it yields the summary (with server
 //! metrics, [`findings`] and capacity), the chart timeline and the charted server series
-//! together, and everything that reads a run (the runner's final summary, `stampede summary`,
-//! `compare`, the history, the reports) goes through it.
+//! together (and the per-second values [`compare`] tests), and everything that reads a run (the
+//! runner's final summary, `stampede summary`, `compare`, the history, the reports) goes through it.
 
 mod aggregate;
 pub mod compare;
 pub mod findings;
 mod pass;
+pub mod seconds;
 pub mod series;
+pub mod significance;
 mod summary;
 mod thresholds;
 mod ws;

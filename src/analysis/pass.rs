@@ -1,7 +1,7 @@
 //! The one pass over a run directory: its intervals and monitor records are streamed once, each
 //! folded into everything that needs it (phase aggregates, the findings' joint timeline, the
-//! chart timeline, the charted server series), and the summary, the timeline and the server
-//! series come out together. `stampede run`, `stampede summary`, `stampede compare`, the run
+//! chart timeline, the charted server series, the per-second values), and the summary, the
+//! timeline and the server series come out together. `stampede run`, `stampede summary`, `stampede compare`, the run
 //! history and every report read a run this way, so they cannot disagree.
 
 use std::collections::BTreeSet;
@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::aggregate::{aggregate_into, PhaseAgg};
 use super::findings::{self, fmt_t};
+use super::seconds::Seconds;
 use super::series::{self, ServerSeries, Timeline, TimelineBuilder};
 use super::summary::{summarize_aggs, Capacity, Summary};
 use crate::monitor::MonitorRecord;
@@ -27,6 +28,8 @@ pub struct Analysis {
     pub timeline: Timeline,
     /// The server series worth a chart beside the latency.
     pub server: Vec<ServerSeries>,
+    /// Per-second values of every phase and step, which `compare` tests.
+    pub seconds: Seconds,
 }
 
 /// Reads a run directory once. Neither file of records is ever held whole: a long run's
@@ -66,6 +69,7 @@ struct Pass {
     aggs: Vec<PhaseAgg>,
     joint: findings::JointTimeline,
     chart: TimelineBuilder,
+    seconds: Seconds,
     /// The server series keys worth a chart (see [`series::charted`]).
     charted: BTreeSet<String>,
     /// Monitor failures, as warnings, in the order they happened.
@@ -79,6 +83,7 @@ impl Pass {
             aggs: meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect(),
             joint: findings::JointTimeline::default(),
             chart: TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum()),
+            seconds: Seconds::default(),
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),
         }
@@ -88,6 +93,7 @@ impl Pass {
         aggregate_into(&mut self.aggs, iv);
         self.joint.add_interval(iv);
         self.chart.add(iv);
+        self.seconds.add(iv);
     }
 
     fn monitor(&mut self, r: &MonitorRecord) {
@@ -131,6 +137,7 @@ impl Pass {
             summary,
             timeline: self.chart.finish(),
             server,
+            seconds: self.seconds,
         }
     }
 }

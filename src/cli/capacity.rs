@@ -186,6 +186,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             a.scenario,
             a.slo
         )],
+        note: None,
     };
     let verbose = !a.quiet && !a.json;
     let run = |controls: Controls, host| async move {

@@ -109,6 +109,7 @@ pub fn demo(a: DemoArgs) -> u8 {
         seed: 1,
         progress: !a.quiet,
         notes,
+        note: None,
     };
     let outcome = execute_outcome(Arc::new(plan), opts);
     let _ = stop_tx.send(());

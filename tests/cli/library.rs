@@ -83,6 +83,7 @@ pub fn options(out: std::path::PathBuf, workers: usize) -> RunnerOptions {
         seed: 1,
         progress: false,
         notes: vec![],
+        note: None,
     }
 }
 

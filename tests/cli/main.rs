@@ -5,6 +5,7 @@ mod server;
 
 mod bad_input;
 mod capacity;
+mod compare;
 mod features;
 mod hostile;
 mod library;

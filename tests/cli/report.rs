@@ -274,12 +274,19 @@ fn runs_index_lists_runs_and_is_rebuilt_from_the_directories() {
     );
     let o = stampede(&["runs", "--dir", runs_dir.to_str().unwrap(), "show", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    // Before → after, per phase and step.
-    let second = runs_dir.join("second");
-    let o = stampede(&["compare", second.to_str().unwrap(), second.to_str().unwrap()]);
+    // Before → after, per phase and step, of two runs of the index named by id.
+    let o = stampede(&[
+        "compare",
+        "--dir",
+        runs_dir.to_str().unwrap(),
+        "first",
+        "second",
+        "--format",
+        "md",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let cmp = String::from_utf8_lossy(&o.stdout);
-    for want in ["## steady", "| (all) |", "| missing |", "→", "(+0%)"] {
+    for want in ["## Phase steady", "| p95 latency |", "| missing |", "→", "| Endpoint |"] {
         assert!(cmp.contains(want), "`{want}` missing from:\n{cmp}");
     }
 }
