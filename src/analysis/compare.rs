@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 use stampede_rundir::named_enum;
 
 use super::seconds::{PhaseSeconds, Second};
-use super::significance::{holm, paired_test, Test, ALPHA};
+use super::significance::{holm, paired_test, scaled_test, Test, ALPHA};
 use super::{Analysis, LatencyMs, Verdict};
 
 pub const COMPARE_SCHEMA: &str = "stampede.compare/v1";
@@ -197,6 +197,10 @@ pub struct MetricChange {
     pub verdict: ChangeVerdict,
     /// Holm-adjusted; None when there was nothing to test (no paired second, or no difference).
     pub p_value: Option<f64>,
+    /// Holm-adjusted, of the test whether the seconds changed by more than the tolerance in the
+    /// headline's direction (the same test on after − (1 ± tolerance) × before); the p-value
+    /// itself when the tolerance is 0.
+    pub p_beyond_tolerance: Option<f64>,
     /// Seconds paired for the test.
     pub seconds: usize,
 }
@@ -348,25 +352,19 @@ pub fn compare(a: &Analysis, b: &Analysis, tolerance_pct: f64) -> Comparison {
         });
     }
     // Every test of the comparison, then Holm's correction over the family.
-    let tests: Vec<[Option<Test>; 6]> = inputs
-        .iter()
-        .map(|r| {
-            METRICS.map(|m| {
-                if r.alias {
-                    None
-                } else {
-                    paired_test(&m.series(r.before), &m.series(r.after))
-                }
-            })
+    let (tests, adjusted) = family(&inputs, |r, m, _| paired_test(&m.series(r.before), &m.series(r.after)));
+    let tests_made = tests.iter().flatten().flatten().count();
+    let min_seconds = super::significance::min_seconds(tests_made);
+    // Whether each change exceeds the tolerance, in its headline's direction: a family of its own.
+    let (beyond, beyond_adjusted) = if tolerance_pct > 0.0 {
+        family(&inputs, |r, m, (before, after)| {
+            let up = after? > before?;
+            let factor = 1.0 + if up { tolerance_pct } else { -tolerance_pct } / 100.0;
+            scaled_test(&m.series(r.before), &m.series(r.after), factor)
         })
-        .collect();
-    let raw: Vec<f64> = tests.iter().flatten().flatten().map(|t| t.p_value).collect();
-    let min_seconds = super::significance::min_seconds(raw.len());
-    let mut adjusted = holm(&raw).into_iter();
-    let adjusted: Vec<[Option<f64>; 6]> = tests
-        .iter()
-        .map(|row| row.map(|t| t.map(|_| adjusted.next().expect("one adjusted p per test"))))
-        .collect();
+    } else {
+        (tests.clone(), adjusted.clone())
+    };
     let (mut regressions, mut improvements) = (Vec::new(), Vec::new());
     for (k, r) in inputs.iter().enumerate() {
         // An alias row takes the test of the step it stands for (the next row).
@@ -377,7 +375,9 @@ pub fn compare(a: &Analysis, b: &Analysis, tolerance_pct: f64) -> Comparison {
                 .enumerate()
                 .map(|(i, &m)| {
                     let (before, after) = r.headline[i];
-                    judge(m, before, after, tests[src][i], adjusted[src][i], tolerance_pct)
+                    let raw = tests[src][i].zip(adjusted[src][i]);
+                    let tol = beyond[src][i].zip(beyond_adjusted[src][i]);
+                    judge(m, before, after, raw, tol, tolerance_pct)
                 })
                 .collect(),
         );
@@ -413,7 +413,7 @@ pub fn compare(a: &Analysis, b: &Analysis, tolerance_pct: f64) -> Comparison {
         alpha: ALPHA,
         tolerance_pct,
         min_seconds,
-        tests: raw.len(),
+        tests: tests_made,
         regressions,
         improvements,
         phases,
@@ -421,13 +421,43 @@ pub fn compare(a: &Analysis, b: &Analysis, tolerance_pct: f64) -> Comparison {
     }
 }
 
-/// One metric's change and verdict.
+/// A row's six tests (None for an alias row or nothing to test) and their Holm-adjusted
+/// p-values, over every row: one family.
+type Family = (Vec<[Option<Test>; 6]>, Vec<[Option<f64>; 6]>);
+
+fn family(inputs: &[RowInput], test: impl Fn(&RowInput, Metric, (Option<f64>, Option<f64>)) -> Option<Test>) -> Family {
+    let tests: Vec<[Option<Test>; 6]> = inputs
+        .iter()
+        .map(|r| {
+            let mut i = 0;
+            METRICS.map(|m| {
+                let headline = r.headline[i];
+                i += 1;
+                if r.alias {
+                    None
+                } else {
+                    test(r, m, headline)
+                }
+            })
+        })
+        .collect();
+    let raw: Vec<f64> = tests.iter().flatten().flatten().map(|t| t.p_value).collect();
+    let mut adjusted = holm(&raw).into_iter();
+    let adjusted = tests
+        .iter()
+        .map(|row| row.map(|t| t.map(|_| adjusted.next().expect("one adjusted p per test"))))
+        .collect();
+    (tests, adjusted)
+}
+
+/// One metric's change and verdict, from its test and adjusted p-value (`raw`) and the test
+/// beyond the tolerance (`beyond`).
 fn judge(
     metric: Metric,
     before: Option<f64>,
     after: Option<f64>,
-    test: Option<Test>,
-    p_value: Option<f64>,
+    raw: Option<(Test, f64)>,
+    beyond: Option<(Test, f64)>,
     tolerance_pct: f64,
 ) -> MetricChange {
     let change_pct = percent(before, after);
@@ -437,11 +467,13 @@ fn judge(
     };
     // Significant: the test rejects, and the seconds moved the way the headline did (a
     // headline up while the typical second went down is no clear change).
-    let significant = match (test, p_value, headline_up) {
-        (Some(t), Some(p), Some(up)) => p < ALPHA && (t.mean_diff > 0.0) == up,
+    let rejects = |t: Option<(Test, f64)>| match (t, headline_up) {
+        (Some((t, p)), Some(up)) => p < ALPHA && (t.mean_diff > 0.0) == up,
         _ => false,
     };
-    let beyond_tolerance = change_pct.is_none_or(|c| c.abs() > tolerance_pct);
+    let significant = rejects(raw);
+    // Beyond the tolerance: by the test (the seconds moved by more than it), and by the headline.
+    let beyond_tolerance = rejects(beyond) && change_pct.is_none_or(|c| c.abs() > tolerance_pct);
     let verdict = match headline_up {
         Some(up) if significant && beyond_tolerance => {
             if up == metric.higher_is_worse() {
@@ -459,8 +491,9 @@ fn judge(
         change_pct,
         significant,
         verdict,
-        p_value,
-        seconds: test.map_or(0, |t| t.seconds),
+        p_value: raw.map(|(_, p)| p),
+        p_beyond_tolerance: beyond.map(|(_, p)| p),
+        seconds: raw.map_or(0, |(t, _)| t.seconds),
     }
 }
 
@@ -468,12 +501,15 @@ fn judge(
 mod tests {
     use super::*;
 
-    fn test(p: f64, mean_diff: f64) -> Option<Test> {
-        Some(Test {
-            p_value: p,
-            seconds: 10,
-            mean_diff,
-        })
+    fn test(p: f64, mean_diff: f64) -> Option<(Test, f64)> {
+        Some((
+            Test {
+                p_value: p,
+                seconds: 10,
+                mean_diff,
+            },
+            p,
+        ))
     }
 
     #[test]
@@ -483,35 +519,53 @@ mod tests {
 
     #[test]
     fn a_verdict_needs_the_test_the_direction_and_the_tolerance() {
-        let j = |m, b, a, t, p, tol| judge(m, Some(b), Some(a), t, Some(p), tol).verdict;
+        let j = |m, b, a, t, tol| judge(m, Some(b), Some(a), t, t, tol).verdict;
         use ChangeVerdict::*;
-        assert_eq!(j(Metric::P95, 20.0, 30.0, test(0.001, 10.0), 0.001, 0.0), Regressed);
-        assert_eq!(j(Metric::P95, 30.0, 20.0, test(0.001, -10.0), 0.001, 0.0), Improved);
-        assert_eq!(j(Metric::Rps, 200.0, 130.0, test(0.001, -70.0), 0.001, 0.0), Regressed);
+        assert_eq!(j(Metric::P95, 20.0, 30.0, test(0.001, 10.0), 0.0), Regressed);
+        assert_eq!(j(Metric::P95, 30.0, 20.0, test(0.001, -10.0), 0.0), Improved);
+        assert_eq!(j(Metric::Rps, 200.0, 130.0, test(0.001, -70.0), 0.0), Regressed);
         assert_eq!(
-            j(Metric::P95, 20.0, 30.0, test(0.2, 10.0), 0.2, 0.0),
+            j(Metric::P95, 20.0, 30.0, test(0.2, 10.0), 0.0),
             Unchanged,
             "not significant"
         );
         assert_eq!(
-            j(Metric::P95, 20.0, 21.0, test(0.001, 1.0), 0.001, 5.0),
+            j(Metric::P95, 20.0, 21.0, test(0.001, 1.0), 5.0),
             Unchanged,
             "within 5%"
         );
         assert_eq!(
-            j(Metric::P95, 20.0, 30.0, test(0.001, -1.0), 0.001, 0.0),
+            j(Metric::P95, 20.0, 30.0, test(0.001, -1.0), 0.0),
             Unchanged,
             "seconds disagree"
         );
-        let c = judge(Metric::P95, Some(20.0), Some(21.0), test(0.001, 1.0), Some(0.001), 5.0);
-        assert!(c.significant, "significant, but within the tolerance");
+        // Significant, 6% up, but the seconds are not clearly beyond 5%.
+        let c = judge(
+            Metric::P95,
+            Some(20.0),
+            Some(21.2),
+            test(0.001, 1.2),
+            test(0.3, 0.2),
+            5.0,
+        );
+        assert!(c.significant);
+        assert_eq!(c.verdict, Unchanged);
+        let c = judge(
+            Metric::P95,
+            Some(20.0),
+            Some(30.0),
+            test(0.001, 10.0),
+            test(0.001, 9.0),
+            5.0,
+        );
+        assert_eq!(c.verdict, Regressed, "clearly beyond 5%");
         // From no errors to some: no percentage, beyond any tolerance.
         let c = judge(
             Metric::ErrorRate,
             Some(0.0),
             Some(0.1),
             test(0.001, 0.1),
-            Some(0.001),
+            test(0.001, 0.1),
             50.0,
         );
         assert_eq!((c.change_pct, c.verdict), (None, Regressed));

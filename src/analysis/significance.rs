@@ -38,7 +38,13 @@ pub struct Test {
 /// Pairs `(seq, value)` rows by `seq` (both in ascending `seq` order) and tests them; None when
 /// no second pairs or every difference is 0 (nothing to test: it could never be significant).
 pub fn paired_test(before: &[(u64, f64)], after: &[(u64, f64)]) -> Option<Test> {
-    let d = differences(before, after);
+    scaled_test(before, after, 1.0)
+}
+
+/// The same test of after − `factor` × before: with `factor` 1.05, whether the seconds after
+/// are more than 5% above those before (a change beyond a tolerance), not merely above them.
+pub fn scaled_test(before: &[(u64, f64)], after: &[(u64, f64)], factor: f64) -> Option<Test> {
+    let d = differences(before, after, factor);
     let seconds = d.len();
     if seconds == 0 {
         return None;
@@ -56,15 +62,15 @@ pub fn paired_test(before: &[(u64, f64)], after: &[(u64, f64)]) -> Option<Test> 
     })
 }
 
-/// after − before for every `seq` both have.
-fn differences(before: &[(u64, f64)], after: &[(u64, f64)]) -> Vec<f64> {
+/// after − factor × before for every `seq` both have.
+fn differences(before: &[(u64, f64)], after: &[(u64, f64)], factor: f64) -> Vec<f64> {
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
     while i < before.len() && j < after.len() {
         match before[i].0.cmp(&after[j].0) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                out.push(after[j].1 - before[i].1);
+                out.push(after[j].1 - factor * before[i].1);
                 i += 1;
                 j += 1;
             }
@@ -179,6 +185,19 @@ mod tests {
         // Alternating signs of equal size: nothing but noise.
         let t = paired_test(&rows(&[1.0, 2.0, 1.0, 2.0]), &rows(&[2.0, 1.0, 2.0, 1.0])).unwrap();
         assert_eq!(t.p_value, 1.0);
+    }
+
+    #[test]
+    fn a_scaled_test_asks_for_a_change_beyond_the_factor() {
+        let before = rows(&[20.0, 21.0, 19.0, 20.5, 20.0, 19.5, 20.2, 20.8]);
+        let after: Vec<f64> = before.iter().map(|(_, v)| v * 1.04).collect();
+        let plain = paired_test(&before, &rows(&after)).unwrap();
+        assert_eq!(plain.p_value, 2.0 / 256.0, "4% up in every second");
+        let beyond = scaled_test(&before, &rows(&after), 1.05).unwrap();
+        assert!(beyond.mean_diff < 0.0, "but less than 5% up");
+        let far: Vec<f64> = before.iter().map(|(_, v)| v * 1.5).collect();
+        let t = scaled_test(&before, &rows(&far), 1.05).unwrap();
+        assert!(t.p_value < 0.01 && t.mean_diff > 0.0);
     }
 
     #[test]

@@ -21,9 +21,18 @@ pub fn value(m: Metric, v: Option<f64>) -> String {
     }
 }
 
+/// `+50%`; a change that rounds to 0 is `±0%` (not `-0%`).
+fn signed_pct(p: f64) -> String {
+    if p.abs() < 0.5 {
+        "±0%".into()
+    } else {
+        format!("{p:+.0}%")
+    }
+}
+
 fn change(c: &MetricChange) -> String {
     match c.change_pct {
-        Some(p) => format!("{p:+.0}%"),
+        Some(p) => signed_pct(p),
         None if c.before.is_some() && c.after.is_some() && c.before != c.after => "new".into(),
         None => "-".into(),
     }
@@ -96,7 +105,10 @@ fn flagged(f: &Flagged) -> Text {
     if let Some(s) = &f.step {
         t.extend([own(" · "), text(s)]);
     }
-    let pct = f.change_pct.map(|p| format!(" ({p:+.0}%)")).unwrap_or_default();
+    let pct = f
+        .change_pct
+        .map(|p| format!(" ({})", signed_pct(p)))
+        .unwrap_or_default();
     t.push(own(format!(
         ": {} {} → {}{pct}",
         f.metric.label(),

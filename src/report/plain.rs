@@ -56,6 +56,7 @@ fn block(out: &mut String, b: &Block) {
             all.extend(rows.iter().map(|r| r.iter().map(|c| line(c)).collect()));
             let right: Vec<bool> = align.iter().map(|a| *a == Align::Right).collect();
             out.push_str(&table(&all, &right));
+            out.push('\n');
         }
         Block::Charts { .. } => {}
         Block::Section { blocks: inner, .. } => blocks(out, inner),
