@@ -268,7 +268,9 @@ struct RowInput<'a> {
     alias: bool,
 }
 
-/// `a` before, `b` after; significant changes within `tolerance_pct` % are unchanged.
+/// `a` before, `b` after, both read with [`super::analyze_dir_with_seconds`] (without their
+/// seconds nothing can be tested, and nothing would be significant); significant changes
+/// within `tolerance_pct` % are unchanged.
 pub fn compare(a: &Analysis, b: &Analysis, tolerance_pct: f64) -> Comparison {
     let empty = PhaseSeconds::default();
     let mut unmatched = Unmatched {

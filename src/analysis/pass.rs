@@ -28,15 +28,27 @@ pub struct Analysis {
     pub timeline: Timeline,
     /// The server series worth a chart beside the latency.
     pub server: Vec<ServerSeries>,
-    /// Per-second values of every phase and step, which `compare` tests.
+    /// Per-second values of every phase and step, which `compare` tests: empty unless the
+    /// directory was read with [`analyze_dir_with_seconds`] (summaries and reports do not need
+    /// them, and a long run's would cost a fifth of the reading).
     pub seconds: Seconds,
 }
 
 /// Reads a run directory once. Neither file of records is ever held whole: a long run's
 /// decoded intervals would not fit in memory (see [`for_each_interval`]).
 pub fn analyze_dir(dir: &Path) -> Result<Analysis, RunDirError> {
+    read(dir, false)
+}
+
+/// [`analyze_dir`], also folding every second's values ([`Analysis::seconds`]) for `compare`.
+pub fn analyze_dir_with_seconds(dir: &Path) -> Result<Analysis, RunDirError> {
+    read(dir, true)
+}
+
+fn read(dir: &Path, seconds: bool) -> Result<Analysis, RunDirError> {
     let meta = read_meta(dir)?;
     let mut pass = Pass::new(&meta);
+    pass.seconds = seconds.then(Seconds::default);
     let skipped = for_each_interval(dir, |iv| pass.interval(&iv))?;
     let monitors_skipped = for_each_monitor(dir, |r| pass.monitor(&r))?;
     Ok(pass.finish(meta, &skipped, &monitors_skipped, read_capacity(dir)))
@@ -69,7 +81,8 @@ struct Pass {
     aggs: Vec<PhaseAgg>,
     joint: findings::JointTimeline,
     chart: TimelineBuilder,
-    seconds: Seconds,
+    /// Folded only when asked for.
+    seconds: Option<Seconds>,
     /// The server series keys worth a chart (see [`series::charted`]).
     charted: BTreeSet<String>,
     /// Monitor failures, as warnings, in the order they happened.
@@ -83,7 +96,7 @@ impl Pass {
             aggs: meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect(),
             joint: findings::JointTimeline::default(),
             chart: TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum()),
-            seconds: Seconds::default(),
+            seconds: None,
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),
         }
@@ -93,7 +106,9 @@ impl Pass {
         aggregate_into(&mut self.aggs, iv);
         self.joint.add_interval(iv);
         self.chart.add(iv);
-        self.seconds.add(iv);
+        if let Some(s) = &mut self.seconds {
+            s.add(iv);
+        }
     }
 
     fn monitor(&mut self, r: &MonitorRecord) {
@@ -137,7 +152,7 @@ impl Pass {
             summary,
             timeline: self.chart.finish(),
             server,
-            seconds: self.seconds,
+            seconds: self.seconds.unwrap_or_default(),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{analyze_dir, Analysis};
+use crate::analysis::{analyze_dir_with_seconds, Analysis};
 use crate::history::Index;
 use crate::rundir::RunStatus;
 
@@ -33,7 +33,7 @@ pub fn locate(arg: &str, runs_dir: &Path) -> Result<PathBuf, String> {
 
 /// Reads a finished run through the one pass.
 pub fn load_finished(dir: &Path) -> Result<Analysis, String> {
-    let a = analyze_dir(dir).map_err(|e| e.to_string())?;
+    let a = analyze_dir_with_seconds(dir).map_err(|e| e.to_string())?;
     if a.meta.status == RunStatus::Running {
         return Err(format!(
             "{}: the run has not finished (meta.json says `running`: it is still going, or its process was killed before it ended); only finished runs are compared",
