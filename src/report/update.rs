@@ -44,17 +44,25 @@ fn titles(a: &Analysis) -> Vec<String> {
 pub fn updates(runs: &[&Analysis], tolerance_pct: f64) -> Vec<Update> {
     runs.windows(2)
         .map(|w| {
-            let (before, after) = (titles(w[0]), titles(w[1]));
+            let (resolved, new, remaining) = findings_change(&titles(w[0]), &titles(w[1]));
             Update {
                 note: w[1].meta.note.clone(),
                 started_at: w[1].meta.started_at.clone(),
                 comparison: compare(w[0], w[1], tolerance_pct),
-                findings_resolved: before.iter().filter(|t| !after.contains(t)).cloned().collect(),
-                findings_new: after.iter().filter(|t| !before.contains(t)).cloned().collect(),
-                findings_remaining: after.iter().filter(|t| before.contains(t)).cloned().collect(),
+                findings_resolved: resolved,
+                findings_new: new,
+                findings_remaining: remaining,
             }
         })
         .collect()
+}
+
+/// Finding titles gone (in `before` only), new (in `after` only) and remaining (in both, in
+/// `after`'s order).
+fn findings_change(before: &[String], after: &[String]) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let only = |xs: &[String], ys: &[String]| xs.iter().filter(|x| !ys.contains(x)).cloned().collect();
+    let both = after.iter().filter(|t| before.contains(t)).cloned().collect();
+    (only(before, after), only(after, before), both)
 }
 
 /// The section of update `n` (from 1).
@@ -99,4 +107,21 @@ pub fn blocks(n: usize, u: &Update) -> Vec<Block> {
         class: "update",
         blocks: out,
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_are_gone_new_or_remaining_by_title() {
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let before = v(&["Worker pool `php-fpm` saturated", "Errors from configuration, not load"]);
+        let after = v(&["Errors from configuration, not load", "CPU saturated"]);
+        let (gone, new, remaining) = findings_change(&before, &after);
+        assert_eq!(gone, v(&["Worker pool `php-fpm` saturated"]));
+        assert_eq!(new, v(&["CPU saturated"]));
+        assert_eq!(remaining, v(&["Errors from configuration, not load"]));
+        assert_eq!(findings_change(&[], &[]), (vec![], vec![], vec![]));
+    }
 }
