@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::target::{spawn_target, Target};
 use crate::*;
 
-/// Held by the tests whose figures are timings (A/A, the slowdown), so that they do not load
-/// the machine under each other's measurements.
+/// Held by every test of this module while it runs load, so that none loads the machine under
+/// another's measurements (the A/A runs above all: a run-wide shift from a neighbour is real).
 static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn measuring() -> std::sync::MutexGuard<'static, ()> {
@@ -31,11 +31,10 @@ fn target(dir: &Path, mean_ms: u32) -> Target {
     spawn_target(&["--config", cfg.to_str().unwrap()])
 }
 
-/// One closed phase `p` of 2 VUs calling `/w` for `secs` seconds (about 90 requests a second:
-/// light on the machine the rest of the suite shares).
+/// One closed phase `p` of 4 VUs calling `/w` for `secs` seconds.
 fn plan(url: &str, secs: u32) -> String {
     format!(
-        "name: aa\ntarget: {url}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /w }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, duration: {secs}s }}\n"
+        "name: aa\ntarget: {url}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /w }}\nphases:\n  - {{ name: p, scenario: s, vus: 4, duration: {secs}s }}\n"
     )
 }
 
@@ -247,6 +246,7 @@ fn a_20_to_30_ms_slowdown_is_a_significant_regression_and_fails_the_gate() {
 /// running: one clear message, exit 2, nothing written.
 #[test]
 fn bad_input_is_refused_and_unmatched_phases_and_steps_are_named() {
+    let _m = measuring();
     let d = tmp();
     let t = target(d.path(), 5);
     let a = run_into(d.path(), "a", &plan(&t.url, 1), &[]);
@@ -342,6 +342,7 @@ fn bad_input_is_refused_and_unmatched_phases_and_steps_are_named() {
 /// Update section per later run, in Markdown, HTML and JSON.
 #[test]
 fn notes_history_previous_and_report_updates() {
+    let _m = measuring();
     let d = tmp();
     let (fast, slow) = (target(d.path(), 10), target(d.path(), 25));
     let first = run_into(
