@@ -85,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             threshold("error_rate < 5%", "error_rate", 0.05),
         ],
         notes: vec!["synthetic run written by examples/report_bench.rs".into()],
+        note: None,
         resolved: vec![],
     };
     if dir.join("meta.json").is_file() {

@@ -12,7 +12,7 @@ use crate::analysis::{summarize_dir, Summary};
 use crate::rundir::RunStatus;
 
 /// Bumped when the table layout changes; an index of another version is dropped and rebuilt.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 pub const INDEX_FILE: &str = "index.sqlite";
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,30 @@ pub struct RunEntry {
     pub p95_ms: Option<f64>,
     pub rps: f64,
     pub error_rate: f64,
+    /// Why the run exists (`stampede run --note`).
+    pub note: Option<String>,
+}
+
+/// Which runs a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only runs of the plan of this name.
+    pub plan: Option<String>,
+    /// Only runs whose note contains this (case-insensitive).
+    pub note: Option<String>,
+    /// Only the newest N (after the other filters).
+    pub last: Option<usize>,
+}
+
+impl Filter {
+    fn keeps(&self, e: &RunEntry) -> bool {
+        self.plan.as_ref().is_none_or(|p| &e.name == p)
+            && self.note.as_ref().is_none_or(|n| {
+                e.note
+                    .as_ref()
+                    .is_some_and(|x| x.to_lowercase().contains(&n.to_lowercase()))
+            })
+    }
 }
 
 pub struct Index {
@@ -111,7 +135,8 @@ impl Index {
                    rps REAL NOT NULL,
                    error_rate REAL NOT NULL,
                    stamp INTEGER NOT NULL,
-                   summary TEXT NOT NULL
+                   summary TEXT NOT NULL,
+                   note TEXT
                  );
                  PRAGMA user_version = {SCHEMA_VERSION};"
             ))
@@ -160,8 +185,8 @@ impl Index {
         let json = serde_json::to_string(s).unwrap_or_default();
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO runs (id, name, started_at, status, verdict, phases, busiest_phase, p95_ms, rps, error_rate, stamp, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT OR REPLACE INTO runs (id, name, started_at, status, verdict, phases, busiest_phase, p95_ms, rps, error_rate, stamp, summary, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     s.name,
@@ -174,7 +199,8 @@ impl Index {
                     busiest.map(|p| p.rps).unwrap_or(0.0),
                     busiest.map(|p| p.error_rate).unwrap_or(0.0),
                     stamp,
-                    json
+                    json,
+                    s.note
                 ],
             )
             .map_err(self.db())?;
@@ -224,7 +250,7 @@ impl Index {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, name, started_at, status, verdict, phases, busiest_phase, p95_ms, rps, error_rate
+                "SELECT id, name, started_at, status, verdict, phases, busiest_phase, p95_ms, rps, error_rate, note
                  FROM runs ORDER BY started_at DESC, id DESC",
             )
             .map_err(self.db())?;
@@ -241,27 +267,62 @@ impl Index {
                     p95_ms: r.get(7)?,
                     rps: r.get(8)?,
                     error_rate: r.get(9)?,
+                    note: r.get(10)?,
                 })
             })
             .map_err(self.db())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(self.db())
     }
 
-    /// The stored summary of run `id` (its directory name, or a unique prefix of it).
-    pub fn summary(&self, id: &str) -> Result<(String, Summary), HistoryError> {
+    /// The runs `filter` keeps, newest first.
+    pub fn select(&self, filter: &Filter) -> Result<Vec<RunEntry>, HistoryError> {
+        let mut runs: Vec<RunEntry> = self.list()?.into_iter().filter(|e| filter.keeps(e)).collect();
+        if let Some(n) = filter.last {
+            runs.truncate(n);
+        }
+        Ok(runs)
+    }
+
+    /// The run id `id` names: itself, or the one run whose id starts with it.
+    pub fn resolve(&self, id: &str) -> Result<String, HistoryError> {
         let ids: Vec<String> = self
             .list()?
             .into_iter()
             .map(|e| e.id)
             .filter(|x| x == id || x.starts_with(id))
             .collect();
-        let chosen = if ids.iter().any(|x| x == id) {
-            id.to_string()
+        if ids.iter().any(|x| x == id) {
+            Ok(id.to_string())
         } else if ids.len() == 1 {
-            ids[0].clone()
+            Ok(ids[0].clone())
         } else {
+            Err(HistoryError::NotFound(id.into()))
+        }
+    }
+
+    /// The completed run of the same plan that started last before run `id`: what `compare
+    /// --previous` compares it with. None when `id` is the plan's first.
+    pub fn previous(&self, id: &str) -> Result<Option<RunEntry>, HistoryError> {
+        let runs = self.list()?;
+        let Some(this) = runs.iter().find(|e| e.id == id) else {
             return Err(HistoryError::NotFound(id.into()));
         };
+        let completed = RunStatus::Completed.as_str();
+        Ok(runs
+            .iter()
+            .filter(|e| e.name == this.name && e.status == completed)
+            .find(|e| (e.started_at.as_str(), e.id.as_str()) < (this.started_at.as_str(), this.id.as_str()))
+            .cloned())
+    }
+
+    /// The directory of run `id`.
+    pub fn dir_of(&self, id: &str) -> PathBuf {
+        self.runs_dir.join(id)
+    }
+
+    /// The stored summary of run `id` (its directory name, or a unique prefix of it).
+    pub fn summary(&self, id: &str) -> Result<(String, Summary), HistoryError> {
+        let chosen = self.resolve(id)?;
         let json: String = self
             .conn
             .query_row("SELECT summary FROM runs WHERE id = ?1", [&chosen], |r| r.get(0))

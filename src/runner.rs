@@ -37,6 +37,8 @@ pub struct RunnerOptions {
     pub notes: Vec<String>,
     /// `--http-debug`: print the first exchanges there.
     pub http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
+    /// Why the run exists (`--note`), recorded in `meta.json`.
+    pub note: Option<String>,
 }
 
 #[derive(Debug)]
@@ -160,6 +162,7 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
         steps: program_steps,
         thresholds: plan.thresholds.iter().map(crate::describe::threshold_spec).collect(),
         notes: opts.notes.clone(),
+        note: opts.note.clone(),
         resolved: Vec::new(),
     }
 }

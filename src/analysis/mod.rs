@@ -3,21 +3,23 @@
 //!
 //! [`analyze_dir`] is the one pass over a run directory: it yields the summary (with server
 //! metrics, [`findings`] and capacity), the chart timeline and the charted server series
-//! together, and everything that reads a run (the runner's final summary, `stampede summary`,
-//! `compare`, the history, the reports) goes through it.
+//! together (and, when asked for, the per-second values [`compare`] tests), and everything that reads a run (the
+//! runner's final summary, `stampede summary`, `compare`, the history, the reports) goes through it.
 
 mod aggregate;
 pub mod compare;
 pub mod findings;
 mod pass;
+pub mod seconds;
 pub mod series;
+pub mod significance;
 mod sql;
 mod summary;
 mod thresholds;
 mod ws;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
-pub use pass::{analyze, analyze_dir, summarize_dir, Analysis};
+pub use pass::{analyze, analyze_dir, analyze_dir_with_seconds, summarize_dir, Analysis};
 pub use summary::{
     Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
     ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,

@@ -1,7 +1,7 @@
 //! The one pass over a run directory: its intervals and monitor records are streamed once, each
 //! folded into everything that needs it (phase aggregates, the findings' joint timeline, the
-//! chart timeline, the charted server series), and the summary, the timeline and the server
-//! series come out together. `stampede run`, `stampede summary`, `stampede compare`, the run
+//! chart timeline, the charted server series, the per-second values), and the summary, the
+//! timeline and the server series come out together. `stampede run`, `stampede summary`, `stampede compare`, the run
 //! history and every report read a run this way, so they cannot disagree.
 
 use std::collections::BTreeSet;
@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::aggregate::{aggregate_into, PhaseAgg};
 use super::findings::{self, fmt_t};
+use super::seconds::Seconds;
 use super::series::{self, ServerSeries, Timeline, TimelineBuilder};
 use super::summary::{summarize_aggs, Capacity, Summary};
 use crate::monitor::MonitorRecord;
@@ -27,13 +28,27 @@ pub struct Analysis {
     pub timeline: Timeline,
     /// The server series worth a chart beside the latency.
     pub server: Vec<ServerSeries>,
+    /// Per-second values of every phase and step, which `compare` tests: empty unless the
+    /// directory was read with [`analyze_dir_with_seconds`] (summaries and reports do not need
+    /// them, and a long run's would cost a fifth of the reading).
+    pub seconds: Seconds,
 }
 
 /// Reads a run directory once. Neither file of records is ever held whole: a long run's
 /// decoded intervals would not fit in memory (see [`for_each_interval`]).
 pub fn analyze_dir(dir: &Path) -> Result<Analysis, RunDirError> {
+    read(dir, false)
+}
+
+/// [`analyze_dir`], also folding every second's values ([`Analysis::seconds`]) for `compare`.
+pub fn analyze_dir_with_seconds(dir: &Path) -> Result<Analysis, RunDirError> {
+    read(dir, true)
+}
+
+fn read(dir: &Path, seconds: bool) -> Result<Analysis, RunDirError> {
     let meta = read_meta(dir)?;
     let mut pass = Pass::new(&meta);
+    pass.seconds = seconds.then(Seconds::default);
     let skipped = for_each_interval(dir, |iv| pass.interval(&iv))?;
     let monitors_skipped = for_each_monitor(dir, |r| pass.monitor(&r))?;
     let explain = crate::rundir::explain::read_explain(dir);
@@ -68,6 +83,8 @@ struct Pass {
     aggs: Vec<PhaseAgg>,
     joint: findings::JointTimeline,
     chart: TimelineBuilder,
+    /// Folded only when asked for.
+    seconds: Option<Seconds>,
     /// The server series keys worth a chart (see [`series::charted`]).
     charted: BTreeSet<String>,
     /// Monitor failures, as warnings, in the order they happened.
@@ -81,6 +98,7 @@ impl Pass {
             aggs: meta.phases.iter().map(|p| PhaseAgg::new(&p.name)).collect(),
             joint: findings::JointTimeline::default(),
             chart: TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum()),
+            seconds: None,
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),
         }
@@ -90,6 +108,9 @@ impl Pass {
         aggregate_into(&mut self.aggs, iv);
         self.joint.add_interval(iv);
         self.chart.add(iv);
+        if let Some(s) = &mut self.seconds {
+            s.add(iv);
+        }
     }
 
     fn monitor(&mut self, r: &MonitorRecord) {
@@ -137,6 +158,7 @@ impl Pass {
             summary,
             timeline: self.chart.finish(),
             server,
+            seconds: self.seconds.unwrap_or_default(),
         }
     }
 }

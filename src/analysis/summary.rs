@@ -228,6 +228,7 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
         started_at: meta.started_at.clone(),
         ended_at: meta.ended_at.clone(),
         target: meta.target.clone(),
+        note: meta.note.clone(),
         conditions,
         phases,
         warnings: skipped

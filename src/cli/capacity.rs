@@ -187,6 +187,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             a.slo
         )],
         http_debug: None,
+        note: None,
     };
     let verbose = !a.quiet && !a.json;
     let run = |controls: Controls, host| async move {

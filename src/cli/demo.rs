@@ -110,6 +110,7 @@ pub fn demo(a: DemoArgs) -> u8 {
         progress: !a.quiet,
         notes,
         http_debug: None,
+        note: None,
     };
     let outcome = execute_outcome(Arc::new(plan), opts);
     let _ = stop_tx.send(());

@@ -23,6 +23,7 @@ mod compare;
 mod demo;
 mod host;
 mod live;
+mod pick;
 mod report;
 pub mod run;
 mod runs;
@@ -70,7 +71,8 @@ enum Command {
     Report(report::ReportArgs),
     /// List the runs under a runs directory (indexed in its index.sqlite), or show one.
     Runs(runs::RunsArgs),
-    /// Compare two runs per phase and step: p95, avg, throughput, error rate, before → after.
+    /// Compare two runs per phase and step: avg, p50, p95, p99, throughput, error rate before →
+    /// after, with whether each change is statistically significant.
     Compare(compare::CompareArgs),
 }
 

@@ -2,8 +2,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::pick::{distinct, load_finished, locate, parse_tolerance};
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use crate::report::{load, render, write_format, Format, ReportError};
+use crate::report::{build, load, render, update, write_format, Format, Report, ReportError};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
@@ -25,6 +26,33 @@ pub struct ReportArgs {
     /// charts need a directory.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// A later run of the same system (repeatable, in order): the report gains an "Update"
+    /// section per run, titled with its note, comparing it with the run before it. A run
+    /// directory, or a run id under ./runs.
+    #[arg(long = "update", value_name = "RUN")]
+    updates: Vec<String>,
+    /// In the update sections: significant changes smaller than this count as unchanged.
+    #[arg(long, value_name = "PERCENT", default_value = crate::analysis::compare::DEFAULT_TOLERANCE, value_parser = parse_tolerance)]
+    tolerance: f64,
+}
+
+/// The report of `dir` with one update section per later run; every run must be finished and
+/// none given twice.
+fn with_updates(dir: &std::path::Path, later: &[String], tolerance: f64) -> Result<Report, String> {
+    let runs_dir = std::path::Path::new(super::run::RUNS_DIR);
+    let mut dirs = vec![dir.to_path_buf()];
+    for u in later {
+        dirs.push(locate(u, runs_dir)?);
+    }
+    let analyses = dirs.iter().map(|d| load_finished(d)).collect::<Result<Vec<_>, _>>()?;
+    let pairs: Vec<(&std::path::Path, &crate::analysis::Analysis)> =
+        dirs.iter().map(|d| d.as_path()).zip(analyses.iter()).collect();
+    distinct(&pairs)?;
+    let refs: Vec<&crate::analysis::Analysis> = analyses.iter().collect();
+    let updates = update::updates(&refs, tolerance);
+    let mut report = build(analyses.into_iter().next().expect("the report's own run"));
+    report.updates = updates;
+    Ok(report)
 }
 
 /// Renders a report from the run directory alone. Exit 0 when the report was written (the
@@ -37,7 +65,18 @@ pub fn report(a: ReportArgs) -> u8 {
         FormatArg::Json => Format::Json,
         FormatArg::Junit => Format::Junit,
     };
-    let report = match load(&a.run_dir) {
+    let loaded = if a.updates.is_empty() {
+        load(&a.run_dir)
+    } else {
+        match with_updates(&a.run_dir, &a.updates, a.tolerance) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    };
+    let report = match loaded {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Multiply VU counts and arrival rates by this factor.
     #[arg(long, value_name = "FACTOR", value_parser = parse_factor)]
     load_scale: Option<f64>,
+    /// Why this run exists, e.g. "Quick wins: workers 2→6" (stored in meta.json; shown in the
+    /// summary, the report and `stampede runs`; the title of its section in `report --update`).
+    #[arg(long, value_name = "TEXT", value_parser = parse_note)]
+    note: Option<String>,
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
@@ -49,6 +53,20 @@ pub struct RunArgs {
 
 /// How many exchanges `--http-debug` prints.
 const HTTP_DEBUG_EXCHANGES: usize = 10;
+/// A note is one line of text: a report title and a column of `stampede runs`.
+fn parse_note(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("the note is empty".into());
+    }
+    if t.chars().any(char::is_control) {
+        return Err("the note must be one line of text (no line breaks or control characters)".into());
+    }
+    if t.chars().count() > 200 {
+        return Err("the note is longer than 200 characters".into());
+    }
+    Ok(t.to_string())
+}
 
 pub(crate) fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     let d = stampede_plan::parse_duration(s)?;
@@ -161,6 +179,7 @@ pub fn run(a: RunArgs) -> u8 {
                 Box::new(std::io::stderr()),
             ))
         }),
+        note: a.note.clone(),
     };
     execute(Arc::new(plan), opts)
 }

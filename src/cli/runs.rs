@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
-use crate::history::{HistoryError, Index};
+use crate::history::{Filter, HistoryError, Index};
 use crate::report::terminal::{ms, pct, render_summary};
 
 #[derive(Debug, Args)]
@@ -11,6 +11,15 @@ pub struct RunsArgs {
     /// The runs directory (holds one directory per run and `index.sqlite`).
     #[arg(long, global = true, default_value = "runs")]
     dir: PathBuf,
+    /// Only runs of the plan of this name.
+    #[arg(long, value_name = "NAME")]
+    plan: Option<String>,
+    /// Only runs whose note (`stampede run --note`) contains this text (any case).
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
+    /// Only the newest N runs (after --plan and --note).
+    #[arg(long, value_name = "N")]
+    last: Option<usize>,
     #[command(subcommand)]
     command: Option<RunsCommand>,
 }
@@ -52,16 +61,26 @@ pub fn runs(a: RunsArgs) -> u8 {
             Err(e) => fail(e),
         },
         None => {
-            let runs = match index.list() {
+            let filter = Filter {
+                plan: a.plan,
+                note: a.note,
+                last: a.last,
+            };
+            let filtered = filter.plan.is_some() || filter.note.is_some() || filter.last.is_some();
+            let runs = match index.select(&filter) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
             if runs.is_empty() {
-                outln!("no runs in {}", a.dir.display());
+                if filtered {
+                    outln!("no runs in {} match", a.dir.display());
+                } else {
+                    outln!("no runs in {}", a.dir.display());
+                }
                 return EXIT_OK;
             }
             let mut rows = vec![[
-                "ID", "name", "date", "phases", "verdict", "busiest", "p95", "req/s", "errors",
+                "ID", "name", "date", "phases", "verdict", "busiest", "p95", "req/s", "errors", "note",
             ]
             .map(String::from)
             .to_vec()];
@@ -80,11 +99,15 @@ pub fn runs(a: RunsArgs) -> u8 {
                     r.p95_ms.map(ms).unwrap_or_else(|| "-".into()),
                     format!("{:.1}", r.rps),
                     pct(r.error_rate),
+                    r.note.unwrap_or_default(),
                 ]);
             }
             out!(
                 "{}",
-                crate::report::terminal::table(&rows, &[false, false, false, false, false, false, true, true, true])
+                crate::report::terminal::table(
+                    &rows,
+                    &[false, false, false, false, false, false, true, true, true, false]
+                )
             );
             EXIT_OK
         }

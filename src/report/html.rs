@@ -25,6 +25,8 @@ thead th{background:var(--alt);white-space:normal}
 .verdict{display:inline-block;padding:.2em .6em;border-radius:6px;font-weight:700;color:#fff}
 .v-passed{background:var(--ok)}.v-passed_with_conditions{background:var(--warn)}.v-failed{background:var(--bad)}
 .s-pass{color:var(--ok)}.s-near{color:var(--warn)}.s-fail{color:var(--bad)}
+.c-improved{color:var(--ok);font-weight:600}.c-regressed{color:var(--bad);font-weight:600}
+.update{border-top:3px double var(--bd);margin-top:2em}
 figure{margin:1em 0;break-inside:avoid}figcaption{color:var(--mut);font-size:.9em}
 svg{max-width:100%;height:auto}
 .phase{break-inside:avoid-page}

@@ -4,7 +4,8 @@
 //! [`document`] turns it into blocks (headings, lists, tables, charts) that [`markdown`] (with
 //! SVG files from [`charts`]/[`svg`]) and [`html`] (self-contained) only render; JSON is the
 //! model serialized (`stampede.report/v1`) and [`junit`] renders the model's threshold rows.
-//! [`compare`] renders a comparison of two runs the same way. [`escape`] holds the only
+//! [`compare`] renders a comparison of two runs the same way (and [`plain`] as terminal text);
+//! [`update`] adds a report's "Update" sections, one per later run. [`escape`] holds the only
 //! escaping functions, used for every value that came from a plan or a target.
 
 pub mod charts;
@@ -15,9 +16,11 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod plain;
 pub mod sql;
 pub mod svg;
 pub mod terminal;
+pub mod update;
 pub mod ws;
 
 use std::path::{Path, PathBuf};

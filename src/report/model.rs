@@ -42,6 +42,9 @@ pub struct Report {
     pub server_series: Vec<ServerSeries>,
     /// The `stampede.summary/v1` summary this report was made from, unchanged.
     pub summary: Summary,
+    /// Later runs compared with the one before them (`stampede report RUN --update LATER`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<super::update::Update>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -521,6 +524,7 @@ pub fn build(analysis: Analysis) -> Report {
         summary,
         timeline,
         server,
+        seconds: _,
     } = analysis;
     let specs = &meta.thresholds;
     let phases = summary
@@ -583,6 +587,7 @@ pub fn build(analysis: Analysis) -> Report {
         timeline,
         server_series: server,
         summary,
+        updates: Vec::new(),
     }
 }
 

@@ -227,6 +227,9 @@ pub fn render_phase(p: &PhaseSummary) -> String {
 
 pub fn render_summary(s: &Summary) -> String {
     let mut out = String::new();
+    if let Some(n) = &s.note {
+        let _ = writeln!(out, "note: {n}");
+    }
     for p in &s.phases {
         out.push_str(&render_phase(p));
         out.push('\n');

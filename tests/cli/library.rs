@@ -91,6 +91,7 @@ pub fn options(out: std::path::PathBuf, workers: usize) -> RunnerOptions {
         progress: false,
         notes: vec![],
         http_debug: None,
+        note: None,
     }
 }
 

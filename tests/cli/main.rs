@@ -6,6 +6,7 @@ mod sql;
 
 mod bad_input;
 mod capacity;
+mod compare;
 mod features;
 mod hostile;
 mod http_client;

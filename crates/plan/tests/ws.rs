@@ -162,7 +162,10 @@ fn ws_keys_outside_a_ws_step_and_http_keys_inside_one_are_refused() {
     let e = load("name: x\ntarget: http://h:1\nscenarios:\n  s:\n    steps:\n      - { ws: /w, checks: [ { status: 200 } ], session: [ { ping: true } ] }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n").unwrap_err();
     assert!(e.to_string().contains("does not take `checks:`"), "{e}");
     let e = load("name: x\ntarget: http://h:1\nscenarios:\n  s:\n    steps:\n      - { ws: /w, auth: { bearer: t }, session: [ { ping: true } ] }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n").unwrap_err();
-    assert!(e.to_string().contains("does not take `auth:`"), "an HTTP key on a WebSocket step: {e}");
+    assert!(
+        e.to_string().contains("does not take `auth:`"),
+        "an HTTP key on a WebSocket step: {e}"
+    );
     let e = load("name: x\ntarget: http://h:1\nscenarios:\n  s:\n    steps:\n      - { ws: /w }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n").unwrap_err();
     assert!(e.to_string().contains("has no `session:`"), "{e}");
     let e = load("name: x\nscenarios:\n  s:\n    steps:\n      - { ws: ftp://h/w, session: [ { ping: true } ] }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n").unwrap_err();

@@ -52,6 +52,10 @@ pub struct RunMeta {
     /// How this run departs from its plan (e.g. phases compressed by `--quick`).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Why the run exists, in the user's words (`stampede run --note`): the title of its
+    /// "Update" section in a report of several runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The origins' names as resolved before the run, and how long each lookup took.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolved: Vec<Resolved>,

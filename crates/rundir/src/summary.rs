@@ -40,6 +40,9 @@ pub struct Summary {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub target: Option<String>,
+    /// Why the run exists (`stampede run --note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Why the verdict is not a plain pass.
     pub conditions: Vec<String>,
     pub phases: Vec<PhaseSummary>,
