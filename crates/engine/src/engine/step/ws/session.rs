@@ -400,12 +400,19 @@ impl<'a> Session<'a> {
     /// awaited), or until `pushes` pushes have come; expires replies on the way. A wait for a
     /// time (or for pushes) ends early when `stop` fires; a wait for replies does not.
     async fn wait(&mut self, until: Option<Instant>, pushes: Option<u64>) {
+        // The signals' futures and the timer live across the turns (a turn per message): made
+        // once per wait, the timer reset only when its deadline moves.
+        let (kill, stop): (&'a CancellationToken, &'a CancellationToken) = (self.kill, self.stop);
+        let killed = kill.cancelled();
+        let stopped = stop.cancelled();
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(killed, stopped, timer);
         loop {
             self.expire(Instant::now());
             let now = Instant::now();
             let timed = until.is_some();
             if self.ended
-                || (timed && self.stop.is_cancelled())
+                || (timed && stop.is_cancelled())
                 || pushes.is_some_and(|p| self.pushes >= p)
                 || until.is_some_and(|u| now >= u)
                 || (until.is_none() && self.pending.is_empty())
@@ -418,14 +425,16 @@ impl<'a> Session<'a> {
             let next_deadline = self.pending.iter().map(|p| p.deadline).min();
             let wake = [until, next_deadline].into_iter().flatten().min();
             let wake = wake.unwrap_or_else(|| now + Duration::from_secs(3600));
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             let Some(ws) = self.ws.as_mut() else { return };
-            let stop = self.stop;
             let event = tokio::select! {
                 biased;
-                _ = self.kill.cancelled() => Event::Kill,
-                _ = stop.cancelled(), if timed => Event::Tick,
+                _ = &mut killed => Event::Kill,
+                _ = &mut stopped, if timed => Event::Tick,
                 m = ws.next() => Event::Message(m),
-                _ = tokio::time::sleep_until(wake) => Event::Tick,
+                _ = &mut timer => Event::Tick,
             };
             match event {
                 Event::Kill => {
