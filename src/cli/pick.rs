@@ -43,7 +43,8 @@ pub fn load_finished(dir: &Path) -> Result<Analysis, String> {
     Ok(a)
 }
 
-/// Refuses any run given twice: the same directory, or a copy of one (same plan, start and host).
+/// Refuses any run given twice: the same directory, or a copy of one (same plan, start, host,
+/// segment, end and requests).
 pub fn distinct(runs: &[(&Path, &Analysis)]) -> Result<(), String> {
     for (i, (pa, a)) in runs.iter().enumerate() {
         for (pb, b) in &runs[i + 1..] {
@@ -51,14 +52,21 @@ pub fn distinct(runs: &[(&Path, &Analysis)]) -> Result<(), String> {
                 (Ok(x), Ok(y)) => x == y,
                 _ => false,
             };
-            let copy =
-                a.meta.name == b.meta.name && a.meta.started_at == b.meta.started_at && a.meta.host == b.meta.host;
+            // Two runs of one plan can start in the same millisecond on one host (side by side,
+            // or segments with a common start): a copy is the same in what it measured too.
+            let requests = |x: &Analysis| x.summary.phases.iter().map(|p| p.requests).collect::<Vec<_>>();
+            let copy = a.meta.name == b.meta.name
+                && a.meta.started_at == b.meta.started_at
+                && a.meta.host == b.meta.host
+                && a.meta.segment == b.meta.segment
+                && a.meta.ended_at == b.meta.ended_at
+                && requests(a) == requests(b);
             if same_dir || copy {
                 return Err(format!(
                     "{} and {} are the same run{}: compare a run with another run (e.g. `stampede compare --previous {}`)",
                     pa.display(),
                     pb.display(),
-                    if same_dir { "" } else { " (a copy: same plan, start time and host)" },
+                    if same_dir { "" } else { " (a copy: same plan, start, end, host and requests)" },
                     pb.display()
                 ));
             }
