@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::step::http_only_keys;
 use super::*;
 use crate::compile::Names;
 
@@ -46,23 +47,14 @@ pub(super) fn resolve_sql_step(
 ) -> R<Step> {
     let errs = &rs.errs;
     let s = &st.value;
-    if let Some(key) = first_set(&[
+    let own = [
         ("headers", !s.headers.is_empty()),
-        ("json", s.json.is_some()),
-        ("body", s.body.is_some()),
-        ("content_type", s.content_type.is_some()),
-        ("expect", s.expect.is_some()),
-        ("sign", s.sign.is_some()),
         ("session", !s.session.is_empty()),
         ("subprotocols", !s.subprotocols.is_empty()),
         ("reconnect", s.reconnect.is_some()),
         ("sequence", s.sequence.is_some()),
-        ("follow_redirects", s.follow_redirects.is_some()),
-        ("compress", s.compress.is_some()),
-        ("auth", s.auth.is_some()),
-        ("form", s.form.is_some()),
-        ("multipart", s.multipart.is_some()),
-    ]) {
+    ];
+    if let Some(key) = first_set(&http_only_keys(s)).or_else(|| first_set(&own)) {
         return Err(errs.hint(&st.referenced, format!("an SQL step does not take `{key}:`"), "an SQL step takes `query:` (with `params:`) or `transaction:`, `checks:`, `capture:`, `explain:`, `timeout:`"));
     }
     let db_name = rs.string(db)?;

@@ -426,6 +426,23 @@ fn ws_only_key(s: &RawStep) -> Option<&'static str> {
     ])
 }
 
+/// The keys only an HTTP step takes (a request's body, its judging and its client options), set
+/// or not: refused on WebSocket and SQL steps.
+pub(super) fn http_only_keys(s: &RawStep) -> [(&'static str, bool); 10] {
+    [
+        ("json", s.json.is_some()),
+        ("body", s.body.is_some()),
+        ("content_type", s.content_type.is_some()),
+        ("expect", s.expect.is_some()),
+        ("sign", s.sign.is_some()),
+        ("follow_redirects", s.follow_redirects.is_some()),
+        ("compress", s.compress.is_some()),
+        ("auth", s.auth.is_some()),
+        ("form", s.form.is_some()),
+        ("multipart", s.multipart.is_some()),
+    ]
+}
+
 /// The first of `keys` that is set: the keys a step of one kind does not take, checked in one
 /// place per kind.
 pub(super) fn first_set<'k>(keys: &[(&'k str, bool)]) -> Option<&'k str> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::step::{captures, first_set, subst_value, without_templates};
+use super::step::{captures, first_set, http_only_keys, subst_value, without_templates};
 use super::*;
 use crate::compile::{compile_json, Names};
 
@@ -23,12 +23,7 @@ pub(super) fn resolve_ws_step(
 ) -> R<Step> {
     let errs = &rs.errs;
     let s = &st.value;
-    if let Some(key) = first_set(&[
-        ("json", s.json.is_some()),
-        ("body", s.body.is_some()),
-        ("content_type", s.content_type.is_some()),
-        ("expect", s.expect.is_some()),
-        ("sign", s.sign.is_some()),
+    let own = [
         ("checks", !s.checks.is_empty()),
         ("capture", !s.capture.is_empty()),
         ("query", s.query.is_some()),
@@ -36,12 +31,8 @@ pub(super) fn resolve_ws_step(
         ("params", !s.params.is_empty()),
         ("transaction", !s.transaction.is_empty()),
         ("explain", s.explain.is_some()),
-        ("follow_redirects", s.follow_redirects.is_some()),
-        ("compress", s.compress.is_some()),
-        ("auth", s.auth.is_some()),
-        ("form", s.form.is_some()),
-        ("multipart", s.multipart.is_some()),
-    ]) {
+    ];
+    if let Some(key) = first_set(&http_only_keys(s)).or_else(|| first_set(&own)) {
         return Err(errs.hint(
             &st.referenced,
             format!("a WebSocket step does not take `{key}:`"),
