@@ -123,3 +123,13 @@ pub fn phase_names(s: &serde_json::Value) -> Vec<String> {
 pub fn step0(s: &serde_json::Value) -> &serde_json::Value {
     &s["phases"][0]["steps"][0]
 }
+
+/// The first phase's step called `name` in a summary.
+pub fn step_named<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["phases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {s}"))
+}

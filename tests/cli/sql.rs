@@ -50,15 +50,6 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-fn step<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["phases"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|st| st["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}: {s}"))
-}
-
 /// Index scans PostgreSQL counted on `table`, once its backends have flushed their statistics
 /// (at their exit, or within a second while idle): the value once it has stopped changing.
 fn idx_scans(url: &str, table: &str) -> u64 {
@@ -133,17 +124,17 @@ phases:
     let (out, run) = run_plan(d.path(), &plan, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
-    let by_id = step(&s, "by-id");
+    let by_id = step_named(&s, "by-id");
     assert_eq!(by_id["requests"], 300, "{by_id}");
     assert_eq!(by_id["errors"], 0, "{by_id}");
     assert_eq!(by_id["sql"]["rows"], 300);
-    assert_eq!(step(&s, "bump")["requests"], 300);
+    assert_eq!(step_named(&s, "bump")["requests"], 300);
     assert_eq!(
-        step(&s, "bump:add")["requests"],
+        step_named(&s, "bump:add")["requests"],
         300,
         "a transaction's statements are timed too"
     );
-    assert_eq!(step(&s, "bump:read")["requests"], 300);
+    assert_eq!(step_named(&s, "bump:read")["requests"], 300);
     let counted = psql(&url, &format!("SELECT n FROM {c} WHERE id = 1"))[0][0].clone();
     assert_eq!(counted, "300", "every UPDATE committed once");
     // The lookups by id (and the transaction's reads go to the other table).
@@ -155,7 +146,7 @@ phases:
     let e = &by_id["sql"]["explain"];
     assert_eq!(e["index_used"], true, "{e}");
     assert_eq!(e["seq_scan_tables"], serde_json::json!([]), "{e}");
-    let e = &step(&s, "scan")["sql"]["explain"];
+    let e = &step_named(&s, "scan")["sql"]["explain"];
     assert_eq!(e["seq_scan_tables"], serde_json::json!([t.clone()]), "{e}");
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("## Database"), "{report}");
@@ -198,18 +189,18 @@ phases:
     );
     let (out, run) = run_plan(d.path(), &plan, &[]);
     let s = summary_json(&run);
-    let insert = step(&s, "insert");
+    let insert = step_named(&s, "insert");
     assert_eq!(insert["errors"], 2, "the first insert wins: {insert} {}", text(&out));
     assert_eq!(insert["errors_by_kind"]["sql_23505"], 2, "{insert}");
     let samples = insert["error_samples"].to_string();
     assert!(samples.contains("duplicate key"), "{samples}");
     assert_eq!(
-        step(&s, "slow")["errors_by_kind"]["sql_57014"],
+        step_named(&s, "slow")["errors_by_kind"]["sql_57014"],
         3,
         "{}",
-        step(&s, "slow")
+        step_named(&s, "slow")
     );
-    assert_eq!(step(&s, "none")["errors_by_kind"]["check:one row"], 3);
+    assert_eq!(step_named(&s, "none")["errors_by_kind"]["check:one row"], 3);
     assert_eq!(
         s["phases"][0]["errors_by_class"]["load"], 3,
         "statement timeouts are load"
@@ -306,7 +297,7 @@ fn a_pool_shares_its_connections_and_the_wait_is_latency() {
     );
     let (out, run) = run_plan(d.path(), &plan, &[]);
     let s = summary_json(&run);
-    let st = step(&s, "sleep");
+    let st = step_named(&s, "sleep");
     assert_eq!(st["errors"], 0, "{st} {}", text(&out));
     let duration = s["phases"][0]["duration_s"].as_f64().unwrap();
     assert!(duration >= 0.95, "one connection, 20 × 50 ms: {duration} s");
@@ -325,7 +316,7 @@ struct PrivatePg {
 
 fn as_postgres(bin: &std::path::Path, tool: &str, args: &[&str]) -> std::process::Output {
     let exe = bin.join(tool);
-    let mut c = if unsafe_is_root() {
+    let mut c = if is_root() {
         let mut c = std::process::Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(&exe);
         c
@@ -335,7 +326,7 @@ fn as_postgres(bin: &std::path::Path, tool: &str, args: &[&str]) -> std::process
     c.args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"))
 }
 
-fn unsafe_is_root() -> bool {
+fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines()
@@ -350,7 +341,7 @@ impl PrivatePg {
         let bin = std::path::Path::new(&pgbench).parent().unwrap().to_path_buf();
         let dir = tmp();
         let data = dir.path().join("pg");
-        if unsafe_is_root() {
+        if is_root() {
             let o = std::process::Command::new("chown")
                 .args(["postgres:postgres", dir.path().to_str().unwrap()])
                 .output()
@@ -442,7 +433,7 @@ fn a_database_that_goes_down_mid_run_is_counted_and_reconnected() {
     let out = child.wait_with_output().unwrap();
     assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out));
     let s = summary_json(&run);
-    let q = step(&s, "q");
+    let q = step_named(&s, "q");
     let errors = q["errors"].as_u64().unwrap();
     assert!(errors > 0, "the outage is counted: {q}");
     let kinds: Vec<&String> = q["errors_by_kind"].as_object().unwrap().keys().collect();

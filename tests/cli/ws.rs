@@ -4,8 +4,6 @@
 
 use std::sync::atomic::Ordering;
 
-use serde_json::Value;
-
 use crate::hostile::{start_hostile, Answer};
 use crate::target::{spawn_target, Target};
 use crate::*;
@@ -22,15 +20,6 @@ fn echo_target(dir: &std::path::Path, faults: &str) -> Target {
     spawn_target(&["--config", cfg.to_str().unwrap()])
 }
 
-fn step<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["phases"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|st| st["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}: {s}"))
-}
-
 fn repeat_plan(url: &str, path: &str, vus: u32, rounds: u32, every_ms: u32, extra: &str) -> String {
     format!(
         "name: ws\ntarget: {url}\nscenarios:\n  rt:\n    steps:\n      - name: feed\n        ws: {path}\n{extra}        session:\n          - repeat: {rounds}\n            every: {every_ms}ms\n            do:\n              - send: {{ json: {{ id: \"{{{{ uuid() }}}}\", n: \"{{{{ iteration }}}}\" }} }}\n                reply: {{ match: \"$.id\", timeout: 400ms }}\nphases:\n  - {{ name: p, scenario: rt, vus: {vus}, iterations: {vus}, max_duration: 30s }}\n"
@@ -45,7 +34,7 @@ fn message_latency_and_loss_match_the_echo_servers_truth() {
     let t = echo_target(d.path(), ", lose_every: 10");
     let (out, run) = run_plan(d.path(), &repeat_plan(&t.url, "/ws/echo", 4, 60, 50, ""), &[]);
     let s = summary_json(&run);
-    let feed = step(&s, "feed");
+    let feed = step_named(&s, "feed");
     let ws = &feed["ws"];
     assert_eq!(ws["messages_sent"], 240, "{}", text(&out));
     assert_eq!(feed["requests"], 240, "every message awaited its reply: {feed}");
@@ -58,7 +47,7 @@ fn message_latency_and_loss_match_the_echo_servers_truth() {
     assert_eq!(ws["connections"], 4);
     assert_eq!(ws["connect_failed"], 0);
     assert_eq!(ws["dropped_connections"], 0);
-    let connect = step(&s, "feed:connect");
+    let connect = step_named(&s, "feed:connect");
     assert_eq!(connect["requests"], 4);
     assert_eq!(connect["status_codes"]["101"], 4);
     assert!((0.09..=0.11).contains(&ws["lost_rate"].as_f64().unwrap()), "{ws}");
@@ -73,7 +62,7 @@ fn every_server_close_is_a_dropped_connection_and_a_reconnect() {
     let extra = "        reconnect: { max: 20, backoff: 50ms }\n";
     let (out, run) = run_plan(d.path(), &repeat_plan(&t.url, "/ws/echo", 3, 40, 50, extra), &[]);
     let s = summary_json(&run);
-    let ws = &step(&s, "feed")["ws"];
+    let ws = &step_named(&s, "feed")["ws"];
     let (opened, dropped, reconnects) = (
         ws["connections"].as_u64().unwrap(),
         ws["dropped_connections"].as_u64().unwrap(),
@@ -129,7 +118,7 @@ fn a_long_session_ends_with_its_phase() {
         started.elapsed()
     );
     let s = summary_json(&run);
-    let feed = step(&s, "feed");
+    let feed = step_named(&s, "feed");
     assert_eq!(feed["errors"], 0, "{feed} {}", text(&out));
     let n = feed["requests"].as_u64().unwrap();
     assert!((2 * 8..=2 * 12).contains(&n), "about 10 rounds per VU in 1 s: {n}");
@@ -148,12 +137,12 @@ fn pushes_are_counted_and_sequence_numbers_checked() {
     );
     let (out, run) = run_plan(d.path(), &plan, &[]);
     let s = summary_json(&run);
-    let ws = &step(&s, "feed")["ws"];
+    let ws = &step_named(&s, "feed")["ws"];
     let pushes = ws["pushes"].as_u64().unwrap();
     assert!((2 * 20..=2 * 45).contains(&pushes), "{ws} {}", text(&out));
     assert_eq!(ws["sequence_gaps"], 0, "{ws}");
     assert_eq!(ws["duplicates"], 0, "{ws}");
-    assert_eq!(step(&s, "feed")["requests"], 0, "nothing was awaited");
+    assert_eq!(step_named(&s, "feed")["requests"], 0, "nothing was awaited");
 }
 
 fn ws_url() -> String {
@@ -173,21 +162,21 @@ fn against_pythons_websockets_server() {
     );
     let (out, run) = run_plan(d.path(), &plan, &[]);
     let s = summary_json(&run);
-    let echo = step(&s, "echo");
+    let echo = step_named(&s, "echo");
     assert_eq!(echo["errors"], 0, "{echo} {}", text(&out));
     assert_eq!(echo["requests"], 4, "hello + ping per VU: {echo}");
-    let tick = step(&s, "echo:tick");
+    let tick = step_named(&s, "echo:tick");
     assert_eq!(tick["requests"], 40);
     assert_eq!(tick["errors"], 0, "{tick}");
     let p50 = tick["latency_ms"]["p50"].as_f64().unwrap();
     assert!((20.0..=30.0).contains(&p50), "p50 {p50} ms for a 20 ms echo");
-    let closing = &step(&s, "closing")["ws"];
+    let closing = &step_named(&s, "closing")["ws"];
     assert!(closing["dropped_connections"].as_u64().unwrap() >= 2, "{closing}");
     assert_eq!(
         closing["close_codes"]["1011"], closing["dropped_connections"],
         "{closing}"
     );
-    let seq = &step(&s, "seq")["ws"];
+    let seq = &step_named(&s, "seq")["ws"];
     assert_eq!(seq["sequence_gaps"], 2, "seq 5 skipped on each of 2 connections: {seq}");
 }
 
@@ -238,16 +227,16 @@ fn broken_servers_are_counted_and_classified() {
     assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out));
     let s = summary_json(&run);
     assert_eq!(
-        step(&s, "plain:connect")["errors_by_kind"]["ws_handshake_200"],
+        step_named(&s, "plain:connect")["errors_by_kind"]["ws_handshake_200"],
         2,
         "{s}"
     );
-    assert_eq!(step(&s, "plain")["ws"]["connect_failed"], 2);
-    assert_eq!(step(&s, "silent:connect")["errors_by_kind"]["timeout"], 2, "{s}");
-    let m = step(&s, "malformed");
+    assert_eq!(step_named(&s, "plain")["ws"]["connect_failed"], 2);
+    assert_eq!(step_named(&s, "silent:connect")["errors_by_kind"]["timeout"], 2, "{s}");
+    let m = step_named(&s, "malformed");
     assert_eq!(m["errors_by_kind"]["protocol"], 2, "{m}");
     assert_eq!(m["ws"]["close_codes"]["1002"], 2, "{m}");
-    let h = step(&s, "huge");
+    let h = step_named(&s, "huge");
     assert_eq!(h["errors_by_kind"]["protocol"], 2, "{h}");
     assert_eq!(h["ws"]["close_codes"]["1009"], 2, "message too big: {h}");
     assert_eq!(log.connections.load(Ordering::SeqCst), 2);

@@ -107,6 +107,7 @@ impl Program {
                                 step: q.clone(),
                                 statements,
                                 statement_ids: (0..parts.len()).map(|k| first + 1 + k).collect(),
+                                wanted: sql::wanted_columns(q),
                             }),
                         });
                         steps.extend(parts);

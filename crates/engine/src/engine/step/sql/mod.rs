@@ -36,6 +36,8 @@ pub struct Prepared {
     pub statements: Vec<usize>,
     /// For a transaction: each statement's recorder id (`<step>:<statement>`).
     pub statement_ids: Vec<usize>,
+    /// The columns a check or capture reads from the first row ([`wanted_columns`]).
+    pub wanted: Vec<String>,
 }
 
 /// Where a database is: its parsed URL, host and port (TCP only), the statement timeout set on
@@ -285,9 +287,8 @@ async fn exchange(
             })?;
         c.timeout_ms = ms;
     }
-    let wanted: Vec<&str> = wanted_columns(step);
     if !step.transaction {
-        return statement(c, vu, prep, 0, &wanted).await.map_err(|(k, m)| {
+        return statement(c, vu, prep, 0).await.map_err(|(k, m)| {
             *message = m;
             k
         });
@@ -300,7 +301,7 @@ async fn exchange(
     let mut last = None;
     for i in 0..step.statements.len() {
         let begin = Instant::now();
-        let r = statement(c, vu, prep, i, &wanted).await;
+        let r = statement(c, vu, prep, i).await;
         let end = Instant::now();
         let error = r.as_ref().err().map(|(k, _)| *k);
         worker.shard.borrow_mut().record(&Sample {
@@ -331,17 +332,17 @@ async fn exchange(
     last.ok_or(ErrorKind::Protocol)
 }
 
-/// The columns a check or capture reads.
-fn wanted_columns(step: &SqlStep) -> Vec<&str> {
-    let mut v: Vec<&str> = step
+/// The columns a check or capture reads (found once, when the program is prepared).
+pub fn wanted_columns(step: &SqlStep) -> Vec<String> {
+    let mut v: Vec<String> = step
         .checks
         .iter()
         .filter_map(|c| match &c.kind {
-            SqlCheckKind::Column { column, .. } => Some(column.as_str()),
+            SqlCheckKind::Column { column, .. } => Some(column.clone()),
             SqlCheckKind::Rows { .. } => None,
         })
         .collect();
-    v.extend(step.captures.iter().map(|(_, c)| c.as_str()));
+    v.extend(step.captures.iter().map(|(_, c)| c.clone()));
     v
 }
 
@@ -351,7 +352,6 @@ async fn statement(
     vu: &mut Vu,
     prep: &Prepared,
     i: usize,
-    wanted: &[&str],
 ) -> Result<Outcome, (ErrorKind, Option<String>)> {
     let s = &prep.step.statements[i];
     let slot = prep.statements[i];
@@ -385,9 +385,9 @@ async fn statement(
     while let Some(row) = stream.next().await {
         let row = row.map_err(|e| failure(&e))?;
         if count == 0 {
-            for col in wanted {
-                if let Ok(v) = row.try_get::<_, Cell>(*col) {
-                    first.push((col.to_string(), v));
+            for col in &prep.wanted {
+                if let Ok(v) = row.try_get::<_, Cell>(col.as_str()) {
+                    first.push((col.clone(), v));
                 }
             }
         }
