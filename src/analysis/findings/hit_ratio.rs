@@ -40,13 +40,13 @@ impl Rule for HitRatio {
             }
             let first_high = high.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
             let mut evidence = vec![format!(
-                    "{:.1}% at ~{:.0} req/s vs {:.1}% at ~{:.0} req/s (busiest third of the samples, from {})",
-                    ratio_low * 100.0,
-                    avg(low, 0),
-                    ratio_high * 100.0,
-                    avg(high, 0),
-                    fmt_t(first_high)
-                )];
+                "{:.1}% at ~{:.0} req/s vs {:.1}% at ~{:.0} req/s (busiest third of the samples, from {})",
+                ratio_low * 100.0,
+                avg(low, 0),
+                ratio_high * 100.0,
+                avg(high, 0),
+                fmt_t(first_high)
+            )];
             // A database's cache: which statements paid for the misses.
             let busy = secs_at(secs, high.iter().map(|x| x.2));
             let changes = statements::changes(input, &busy);
