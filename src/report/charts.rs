@@ -126,7 +126,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
             svg: render(&c),
         });
     }
-    if let Some(cap) = &r.summary.capacity {
+    if let Some((cap, _)) = r.summary.capacity_answer() {
         out.extend(capacity_charts(cap));
     }
     for (i, p) in r.summary.phases.iter().enumerate() {

@@ -241,17 +241,22 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
     }
     blocks.extend(super::sql::blocks(s));
     blocks.extend(super::ws::blocks(s));
-    if let Some(c) = &s.capacity {
+    if let Some((c, estimate)) = s.capacity_answer() {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
         blocks.push(title(2, "Capacity"));
         blocks.push(Block::Paragraph(vec![text(&c.statement)]));
-        blocks.push(bullets([vec![own(format!(
+        let mut facts = vec![vec![own(format!(
             "SLO capacity: {} · saturation: {} · recommended: {} · peak throughput: {:.1} req/s",
             fmt(c.slo_capacity),
             fmt(c.saturation),
             fmt(c.recommended),
             c.peak_throughput_rps
-        ))]]));
+        ))]];
+        if let Some(e) = estimate {
+            facts.push(vec![own("Basis: "), text(&e.basis)]);
+            facts.push(vec![own("Uncertainty: "), text(&e.uncertainty)]);
+        }
+        blocks.push(bullets(facts));
         let rows = c
             .steps
             .iter()
