@@ -87,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         notes: vec!["synthetic run written by examples/report_bench.rs".into()],
         note: None,
         resolved: vec![],
+        about: Default::default(),
     };
     if dir.join("meta.json").is_file() {
         println!("reusing the run in {}", dir.display());

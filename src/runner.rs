@@ -164,6 +164,11 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
         notes: opts.notes.clone(),
         note: opts.note.clone(),
         resolved: Vec::new(),
+        about: crate::rundir::About {
+            objectives: plan.about.objectives.clone(),
+            environment: plan.about.environment.clone(),
+            software: plan.about.software.clone(),
+        },
     }
 }
 

@@ -204,6 +204,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
         .map(|i| if i == 0 { Align::Left } else { Align::Right })
         .collect();
     blocks.push(Block::Table { head, rows, align });
+    blocks.extend(about_blocks(&r.about));
     if !r.sla.is_empty() {
         blocks.push(title(2, "SLA"));
         let rows = r
@@ -433,17 +434,49 @@ fn phase(i: usize, p: &PhaseSummary, r: &Report) -> Vec<Block> {
             .server
             .iter()
             .map(|m| {
-                let with_unit = |v: String| vec![own(v), text(&m.unit)];
+                let q = |v: f64| super::quantity::quantity(v, &m.unit);
                 vec![
                     vec![text(&m.name)],
-                    with_unit(format!("{:.0}-{:.0}", m.min, m.max)),
-                    with_unit(format!("{:.1}", m.min)),
-                    with_unit(format!("{:.1}", m.avg)),
-                    with_unit(format!("{:.1}", m.max)),
+                    vec![own(format!("{} – {}", q(m.min), q(m.max)))],
+                    vec![own(q(m.min))],
+                    vec![own(q(m.avg))],
+                    vec![own(q(m.max))],
                 ]
             })
             .collect();
         blocks.push(table(&["Metric", "range", "min", "avg", "max"], 1, rows));
     }
     blocks
+}
+
+/// The plan's `about:` as the seeds open: the objectives as a list, the test environment and
+/// the software versions as tables (left out when the plan has none).
+fn about_blocks(a: &crate::rundir::About) -> Vec<Block> {
+    let mut out = Vec::new();
+    if !a.objectives.is_empty() {
+        out.push(title(2, "Test objectives"));
+        out.push(bullets(a.objectives.iter().map(|o| vec![text(o)])));
+    }
+    let rows = |pairs: &[(String, String)]| -> Vec<Vec<Text>> {
+        pairs.iter().map(|(k, v)| vec![vec![text(k)], vec![text(v)]]).collect()
+    };
+    if !a.environment.is_empty() || !a.software.is_empty() {
+        out.push(title(2, "Test environment"));
+        if !a.environment.is_empty() {
+            out.push(Block::Table {
+                head: vec![vec![own("Component")], vec![own("Specification")]],
+                rows: rows(&a.environment),
+                align: vec![Align::Left, Align::Left],
+            });
+        }
+        if !a.software.is_empty() {
+            out.push(title(3, "Software"));
+            out.push(Block::Table {
+                head: vec![vec![own("Component")], vec![own("Version")]],
+                rows: rows(&a.software),
+                align: vec![Align::Left, Align::Left],
+            });
+        }
+    }
+    out
 }

@@ -17,6 +17,7 @@ pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod plain;
+mod quantity;
 pub mod sql;
 pub mod svg;
 pub mod terminal;

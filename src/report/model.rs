@@ -28,6 +28,9 @@ pub struct Report {
     pub environment: Environment,
     pub phases_run: Vec<String>,
     pub notes: Vec<String>,
+    /// The plan's `about:`: objectives, test environment, software versions.
+    #[serde(skip_serializing_if = "crate::rundir::About::is_empty")]
+    pub about: crate::rundir::About,
     pub verdict: Verdict,
     pub verdict_label: String,
     /// Thresholds that failed, one line each with measured vs limit.
@@ -560,6 +563,7 @@ pub fn build(analysis: Analysis) -> Report {
         },
         phases_run: summary.phases.iter().map(|p| p.name.clone()).collect(),
         notes: meta.notes.clone(),
+        about: meta.about.clone(),
         verdict: summary.verdict,
         verdict_label: summary.verdict.label().into(),
         failures: sla_rows

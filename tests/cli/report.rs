@@ -424,7 +424,7 @@ fn capacity_findings_and_server_metrics_render_when_present_only() {
             "holds 60 concurrent users",
             "Bottlenecks and recommendations",
             "host.cpu_percent",
-            "25-35%",
+            "25.0% – 35.0%",
         ] {
             assert!(doc.contains(want), "`{want}` missing:\n{doc}");
         }

@@ -59,6 +59,29 @@ pub struct RunMeta {
     /// The origins' names as resolved before the run, and how long each lookup took.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolved: Vec<Resolved>,
+    /// The plan's `about:` (objectives, environment, software versions), for the report.
+    #[serde(default, skip_serializing_if = "About::is_empty")]
+    pub about: About,
+}
+
+/// What a report says of the test before its numbers, as the plan's `about:` block gave it
+/// (the plan crate's `About`, stored): rows in plan order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct About {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<String>,
+    /// (component, what it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<(String, String)>,
+    /// (component, version).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<(String, String)>,
+}
+
+impl About {
+    pub fn is_empty(&self) -> bool {
+        self.objectives.is_empty() && self.environment.is_empty() && self.software.is_empty()
+    }
 }
 
 /// One origin's name lookup at the start of a run.
