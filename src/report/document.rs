@@ -306,6 +306,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
             .collect();
         blocks.push(Block::List { numbered: true, items });
     }
+    blocks.extend(super::conclusion::blocks(r));
     if !s.warnings.is_empty() {
         blocks.push(title(2, "Warnings"));
         blocks.push(bullets(s.warnings.iter().map(|w| vec![text(w)])));
@@ -359,6 +360,16 @@ fn phase(i: usize, p: &PhaseSummary, r: &Report) -> Vec<Block> {
             own(": "),
             text(&pr.assessment),
         ]);
+    }
+    if let Some(pr) = pr.filter(|pr| !pr.observations.is_empty()) {
+        let mut t = vec![strong("Observations"), own(": ")];
+        for (i, o) in pr.observations.iter().enumerate() {
+            if i > 0 {
+                t.push(own("; "));
+            }
+            t.push(text(o));
+        }
+        facts.push(t);
     }
     let mut blocks = vec![
         heading(3, vec![own(format!("{}. ", i + 1)), text(&p.name)]),

@@ -10,12 +10,14 @@
 
 pub mod charts;
 pub mod compare;
+mod conclusion;
 pub mod document;
 pub mod escape;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+mod observe;
 pub mod plain;
 mod quantity;
 pub mod sql;

@@ -145,6 +145,8 @@ pub struct PhaseReport {
     pub name: String,
     pub rating: Rating,
     pub assessment: String,
+    /// Sentences from the numbers: scaling against the phase before, slowest endpoint, tail.
+    pub observations: Vec<String>,
     pub errors: ErrorReport,
 }
 
@@ -533,13 +535,16 @@ pub fn build(analysis: Analysis) -> Report {
     let phases = summary
         .phases
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let errors = error_report(p);
             let (rating, assessment) = assess(p, specs, &errors);
+            let before = summary.phases[..i].iter().rev().find(|b| b.requests > 0);
             PhaseReport {
                 name: p.name.clone(),
                 rating,
                 assessment,
+                observations: super::observe::observations(p, before),
                 errors,
             }
         })
