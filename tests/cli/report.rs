@@ -40,6 +40,10 @@ fn report_to(run: &Path, format: &str, out: &Path) -> String {
 fn normalize(md: &str) -> String {
     let mut out = String::new();
     for line in md.lines() {
+        // Observations say what the numbers showed (a long tail or not): not structure.
+        if line.starts_with("- **Observations**") {
+            continue;
+        }
         if line.starts_with("- **Environment**") {
             out.push_str("- **Environment**: (host facts)\n");
             continue;
