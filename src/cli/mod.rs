@@ -22,6 +22,7 @@ mod capacity;
 mod compare;
 mod demo;
 mod host;
+mod import;
 mod live;
 mod pick;
 mod report;
@@ -74,6 +75,8 @@ enum Command {
     /// Compare two runs per phase and step: avg, p50, p95, p99, throughput, error rate before →
     /// after, with whether each change is statistically significant.
     Compare(compare::CompareArgs),
+    /// Write a plan from a HAR recording or a curl command line.
+    Import(import::ImportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::report(a),
         Command::Runs(a) => runs::runs(a),
         Command::Compare(a) => compare::compare(a),
+        Command::Import(a) => import::run(a),
     };
     ExitCode::from(code)
 }
