@@ -39,7 +39,7 @@ pub struct Prometheus {
 impl Prometheus {
     pub fn new(origin: Origin, path: String, include: Vec<SeriesFilter>, labels: Vec<(String, String)>) -> Self {
         let tls = if origin.tls {
-            crate::transport::tls_config(false, false).ok()
+            crate::transport::tls_config(false, false, &Default::default()).ok()
         } else {
             None
         };

@@ -88,6 +88,15 @@ impl TestServer {
 
     /// HTTPS with the given PEM certificate and key; h2 or HTTP/1.1 by ALPN.
     pub fn start_tls(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> TestServer {
+        Self::start_tls_with(cert_pem, key_pem, None)
+    }
+
+    /// A TLS server that, with `client_ca`, requires a client certificate signed by it (mTLS).
+    pub fn start_tls_with(
+        cert_pem: &std::path::Path,
+        key_pem: &std::path::Path,
+        client_ca: Option<&std::path::Path>,
+    ) -> TestServer {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
@@ -95,13 +104,24 @@ impl TestServer {
             .collect::<Result<_, _>>()
             .unwrap();
         let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
-        let mut config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_file_iter(ca).unwrap() {
+                    roots.add(c.unwrap()).unwrap();
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(certs, key).unwrap();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let rt = tokio::runtime::Builder::new_multi_thread()

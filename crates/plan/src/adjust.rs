@@ -112,6 +112,7 @@ mod tests {
                 max_body: 1,
                 follow_redirects: 10,
                 cookies: CookieMode::Clear,
+                tls: Default::default(),
             },
             scenarios: vec![],
             phases: vec![Phase {

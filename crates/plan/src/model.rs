@@ -95,6 +95,21 @@ pub struct HttpOptions {
     pub follow_redirects: u32,
     /// Each VU's cookie jar (default: cleared at each iteration).
     pub cookies: CookieMode,
+    /// `http.tls`: a CA to trust besides the public roots, a client certificate (mTLS), a
+    /// server name to send and verify instead of the URL's host.
+    pub tls: TlsFiles,
+}
+
+/// `http.tls` as read at load: the PEM files' contents (checked to hold what they should), so
+/// a run never reads a file after its start.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// Certificates of extra trusted CAs (DER).
+    pub ca: Vec<Vec<u8>>,
+    /// The client's certificate chain (DER) and its private key (PEM, parsed by the engine).
+    pub client: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+    /// SNI and the name the certificate must carry, instead of the URL's host.
+    pub server_name: Option<String>,
 }
 
 /// What a VU's cookie jar does (`http.cookies`).

@@ -110,6 +110,17 @@ pub struct RawHttp {
     pub headers: BTreeMap<String, Any>,
     pub follow_redirects: Option<Any>,
     pub cookies: Option<S<String>>,
+    pub tls: Option<S<RawTls>>,
+}
+
+/// `http.tls`: files relative to the plan, and the name to verify the server's certificate by.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Option<S<String>>,
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
+    pub server_name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

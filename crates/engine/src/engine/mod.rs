@@ -86,15 +86,20 @@ pub async fn run(
 ) -> Result<(), EngineError> {
     let plan = program.plan.clone();
     let tls = if program.needs_tls() {
-        Some(crate::transport::tls_config(plan.http.insecure, plan.http.http2)?)
+        Some(crate::transport::tls_config(
+            plan.http.insecure,
+            plan.http.http2,
+            &plan.http.tls,
+        )?)
     } else {
         None
     };
     let ws_tls = if program.needs_tls() && program.has_ws() {
-        Some(crate::transport::tls_config(plan.http.insecure, false)?)
+        Some(crate::transport::tls_config(plan.http.insecure, false, &plan.http.tls)?)
     } else {
         None
     };
+    let sni = plan.http.tls.server_name.as_deref();
     let shared = Arc::new(Shared {
         seed: opts.seed,
         feeder_seq: plan.feeders.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -109,8 +114,11 @@ pub async fn run(
         let w = Worker {
             program: program.clone(),
             shared: shared.clone(),
-            connector: Connector::new(tls.clone(), plan.http.h2c, plan.http.connect_timeout),
-            transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout),
+            connector: Connector::new(
+                crate::transport::Transport::new(tls.clone(), plan.http.connect_timeout).with_server_name(sni),
+                plan.http.h2c,
+            ),
+            transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout).with_server_name(sni),
             sql_pools: program
                 .databases
                 .iter()

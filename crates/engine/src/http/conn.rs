@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -66,11 +65,8 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(tls: Option<Arc<rustls::ClientConfig>>, h2c: bool, connect_timeout: Duration) -> Connector {
-        Connector {
-            transport: Transport::new(tls, connect_timeout),
-            h2c,
-        }
+    pub fn new(transport: Transport, h2c: bool) -> Connector {
+        Connector { transport, h2c }
     }
 
     pub async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorKind> {

@@ -80,12 +80,24 @@ impl AsyncWrite for Stream {
 pub struct Transport {
     tls: Option<Arc<rustls::ClientConfig>>,
     connect_timeout: Duration,
+    /// `http.tls.server_name`: sent as SNI and verified instead of the host connected to.
+    server_name: Option<Arc<str>>,
 }
 
 impl Transport {
     /// `tls` is needed only for `tls: true` connects (without it they fail as `tls`).
     pub fn new(tls: Option<Arc<rustls::ClientConfig>>, connect_timeout: Duration) -> Transport {
-        Transport { tls, connect_timeout }
+        Transport {
+            tls,
+            connect_timeout,
+            server_name: None,
+        }
+    }
+
+    /// TLS handshakes name `name` (SNI, certificate check) instead of the host connected to.
+    pub fn with_server_name(mut self, name: Option<&str>) -> Transport {
+        self.server_name = name.map(Arc::from);
+        self
     }
 
     /// Connects to `host:port`, with a TLS handshake (SNI `host`) when `tls`. The lookup (from
@@ -103,7 +115,8 @@ impl Transport {
             return Ok(Stream::Tcp(tcp));
         }
         let config = self.tls.clone().ok_or(ErrorKind::Tls)?;
-        let name = ServerName::try_from(host.to_string()).map_err(|_| ErrorKind::Tls)?;
+        let sni = self.server_name.as_deref().unwrap_or(host);
+        let name = ServerName::try_from(sni.to_string()).map_err(|_| ErrorKind::Tls)?;
         let stream = tokio::time::timeout(
             self.connect_timeout,
             tokio_rustls::TlsConnector::from(config).connect(name, tcp),

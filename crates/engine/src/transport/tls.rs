@@ -7,21 +7,39 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use stampede_plan::TlsFiles;
 
-/// Builds the one shared client config. `http2` offers h2 by ALPN.
-pub fn client_config(insecure: bool, http2: bool) -> Result<Arc<ClientConfig>, rustls::Error> {
+/// Builds the one shared client config. `http2` offers h2 by ALPN; `files` (`http.tls`) adds
+/// trusted CAs to the public roots and a client certificate (mTLS).
+pub fn client_config(insecure: bool, http2: bool, files: &TlsFiles) -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
-    let mut config = if insecure {
+    let verified = if insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
     } else {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        for der in &files.ca {
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| rustls::Error::General(format!("http.tls.ca: a certificate is not a usable CA: {e}")))?;
+        }
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match &files.client {
+        None => verified.with_no_client_auth(),
+        Some((chain, key_pem)) => {
+            use rustls::pki_types::pem::PemObject;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem)
+                .map_err(|e| rustls::Error::General(format!("http.tls.key: not a usable private key: {e}")))?;
+            let chain = chain.iter().map(|d| CertificateDer::from(d.clone())).collect();
+            verified
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| rustls::Error::General(format!("http.tls.cert/key: {e}")))?
+        }
     };
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]

@@ -9,6 +9,7 @@ mod phase;
 mod sql;
 mod step;
 mod threshold;
+mod tls;
 mod ws;
 
 use check::*;
@@ -487,8 +488,12 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
         max_body: 1 << 20,
         follow_redirects: 10,
         cookies: CookieMode::Clear,
+        tls: TlsFiles::default(),
     };
     let Some(h) = raw else { return Ok(o) };
+    if let Some(t) = &h.tls {
+        o.tls = tls::resolve_tls(rs, t)?;
+    }
     if let Some(n) = &h.follow_redirects {
         o.follow_redirects = body::redirects(rs, n, "http.follow_redirects")?;
     }
