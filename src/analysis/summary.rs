@@ -64,6 +64,20 @@ fn step_summary(s: &StepAgg, agg: &PhaseAgg) -> StepSummary {
         error_samples: s.samples.iter().map(|x| x.message.clone()).collect(),
         ws: super::ws::summary(s, agg),
         sql: super::sql::summary(s),
+        tls_handshakes: tls_handshakes(s),
+    }
+}
+
+/// A step's TLS handshakes from its `tls_full` / `tls_resumed` counters.
+fn tls_handshakes(s: &super::StepAgg) -> Option<crate::rundir::summary::TlsHandshakes> {
+    use crate::recorder::Count;
+    let get = |c: Count| s.counters.get(&c.name()).copied();
+    match (get(Count::TlsFull), get(Count::TlsResumed)) {
+        (None, None) => None,
+        (full, resumed) => Some(crate::rundir::summary::TlsHandshakes {
+            full: full.unwrap_or(0),
+            resumed: resumed.unwrap_or(0),
+        }),
     }
 }
 

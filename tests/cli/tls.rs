@@ -246,3 +246,23 @@ fn bad_tls_files_are_refused_where_they_are_named() {
         assert!(err.contains("p.yaml:3:") && err.contains(want), "{tls}: {err}");
     }
 }
+
+/// Each connection's handshake is counted as full or resumed: one VU whose every request
+/// closes its connection opens ten, the first in full, the later ones resuming its session.
+#[test]
+fn tls_handshakes_are_counted_full_or_resumed() {
+    let d = tmp();
+    let (cert, key) = self_signed(d.path());
+    let srv = TestServer::start_tls(&cert, &key);
+    let plan = format!(
+        "name: resume\ntarget: https://localhost:{}\nhttp: {{ insecure: true, http2: false }}\nscenarios:\n  s:\n    steps:\n      - {{ name: j, request: GET /json, headers: {{ Connection: close }} }}\nphases:\n  - {{ name: p, scenario: s, vus: 1, iterations: 10, max_duration: 10s }}\n",
+        srv.addr.port()
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let h = &step0(&s)["tls_handshakes"];
+    let (full, resumed) = (h["full"].as_u64().unwrap(), h["resumed"].as_u64().unwrap());
+    assert_eq!(full + resumed, 10, "{h}");
+    assert!(full >= 1 && resumed >= 5, "{h}");
+}

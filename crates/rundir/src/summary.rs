@@ -305,6 +305,17 @@ pub struct StepSummary {
     /// An SQL step's rows and plan (absent for other steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlSummary>,
+    /// HTTPS connections this step opened, by handshake (absent without TLS connects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshakes: Option<TlsHandshakes>,
+}
+
+/// TLS handshakes of the connections a step opened: full ones, and ones that resumed a
+/// session from an earlier connection (cheaper for client and server alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsHandshakes {
+    pub full: u64,
+    pub resumed: u64,
 }
 
 /// An SQL step over a phase: the rows its statements returned or affected, and (with

@@ -69,9 +69,11 @@ impl Connector {
         Connector { transport, h2c }
     }
 
-    pub async fn connect(&self, origin: &Origin) -> Result<Connection, ErrorKind> {
+    /// A connection to `origin`, and for TLS whether its handshake was resumed.
+    pub async fn connect(&self, origin: &Origin) -> Result<(Connection, Option<bool>), ErrorKind> {
         let stream = self.transport.connect(&origin.host, origin.port, origin.tls).await?;
-        match stream {
+        let resumed = stream.tls_resumed();
+        let conn = match stream {
             Stream::Tls(_) if stream.alpn() == Some(b"h2") => h2_handshake(TokioIo::new(stream), None).await,
             Stream::Tcp(_) if self.h2c => {
                 let flag = Arc::new(AtomicBool::new(false));
@@ -79,7 +81,8 @@ impl Connector {
                 h2_handshake(TokioIo::new(sniffed), Some(flag)).await
             }
             _ => Ok(Connection::H1(h1::Conn::new(stream))),
-        }
+        };
+        conn.map(|c| (c, resumed))
     }
 }
 

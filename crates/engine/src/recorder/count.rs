@@ -31,6 +31,9 @@ pub enum Count {
     WsClose(u16),
     /// SQL: rows returned or affected.
     SqlRows,
+    /// HTTP over TLS: connections opened with a full handshake, and with a resumed session.
+    TlsFull,
+    TlsResumed,
 }
 
 /// The fixed names, both ways.
@@ -48,6 +51,8 @@ const FIXED: &[(Count, &str)] = &[
     (Count::WsGaps, "ws_gaps"),
     (Count::WsDuplicates, "ws_duplicates"),
     (Count::SqlRows, "sql_rows"),
+    (Count::TlsFull, "tls_full"),
+    (Count::TlsResumed, "tls_resumed"),
 ];
 /// `ws_close_<code>`.
 pub const CLOSE_PREFIX: &str = "ws_close_";

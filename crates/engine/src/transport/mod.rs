@@ -37,6 +37,15 @@ impl Stream {
         }
     }
 
+    /// For TLS, whether the handshake resumed an earlier session (a ticket from a connection
+    /// before) instead of a full one; `None` for plain TCP.
+    pub fn tls_resumed(&self) -> Option<bool> {
+        match self {
+            Stream::Tcp(_) => None,
+            Stream::Tls(s) => Some(s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)),
+        }
+    }
+
     /// TLS buffers writes until flushed; a plain socket writes through.
     pub fn needs_flush(&self) -> bool {
         matches!(self, Stream::Tls(_))

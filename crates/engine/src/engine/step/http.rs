@@ -309,7 +309,15 @@ async fn exchange(call: &Call<'_>, vu: &mut Vu, hop: Option<&Hop>, p: &mut Progr
         // Boxed: the TLS handshake future is large, and inlining it would make every VU's
         // future (and so every VU) that large for the whole run.
         let connect = Box::pin(worker.connector.connect(origin));
-        let conn = connect.await?;
+        let (conn, resumed) = connect.await?;
+        if let Some(resumed) = resumed {
+            let c = if resumed {
+                crate::recorder::Count::TlsResumed
+            } else {
+                crate::recorder::Count::TlsFull
+            };
+            worker.shard.borrow_mut().count(id, c, 1);
+        }
         vu.sessions.http[session] = Some(conn);
     }
     let h2 = vu.sessions.http[session].as_ref().is_some_and(Connection::is_h2);
