@@ -13,6 +13,7 @@ mod pass;
 pub mod seconds;
 pub mod series;
 pub mod significance;
+pub mod trend;
 mod sql;
 mod summary;
 mod thresholds;

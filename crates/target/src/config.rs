@@ -100,6 +100,9 @@ pub struct EndpointConfig {
     pub push_interval: Duration,
     /// WebSocket faults on purpose, so a test knows the truth.
     pub ws_faults: crate::ws::Faults,
+    /// Added to the service time per second since the endpoint's first request: a system that
+    /// degrades steadily (a leak, table bloat), so drift detection can be tested against the truth.
+    pub slowdown: Duration,
 }
 
 /// Random failures, optionally only when the server is busy (load-caused errors).
@@ -211,6 +214,9 @@ struct RawEndpoint {
     /// WebSocket endpoints: close each connection (code 1012) after this long.
     #[serde(default)]
     close_after: Option<Dur>,
+    /// Service time added per second since the endpoint's first request.
+    #[serde(default)]
+    slowdown: Option<Dur>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -604,6 +610,7 @@ impl Validator<'_> {
             cache,
             push_interval,
             ws_faults,
+            slowdown: e.slowdown.map_or(Duration::ZERO, |d| d.0),
         })
     }
 

@@ -23,6 +23,8 @@ pub struct EndpointCounters {
     by_status: Box<[AtomicU64]>,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
+    /// When the endpoint answered its first request: the clock of `slowdown`.
+    pub(crate) first: std::sync::OnceLock<std::time::Instant>,
 }
 
 impl EndpointCounters {
@@ -31,6 +33,7 @@ impl EndpointCounters {
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            first: std::sync::OnceLock::new(),
         }
     }
 

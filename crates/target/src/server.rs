@@ -243,6 +243,19 @@ async fn handle(s: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
+/// The service time `slowdown` adds by now: its rate times the seconds since the endpoint's
+/// first request (so a test's latency starts from the configured service time however long the
+/// target waited for it), capped with the longest delay a query may ask for.
+fn slowdown(ep: &EndpointConfig, c: &crate::metrics::EndpointCounters) -> Duration {
+    if ep.slowdown.is_zero() {
+        return Duration::ZERO;
+    }
+    let since = c.first.get_or_init(std::time::Instant::now).elapsed();
+    ep.slowdown
+        .mul_f64(since.as_secs_f64())
+        .min(Duration::from_millis(MAX_DELAY_MS))
+}
+
 async fn endpoint(
     s: &Shared,
     idx: usize,
@@ -302,6 +315,7 @@ async fn endpoint(
         ),
         _ => service_time,
     };
+    let service_time = service_time + slowdown(ep, &s.counters[idx]);
 
     let pool = ep.service.and_then(|i| s.pools.get(i));
     let _worker = match pool {
