@@ -8,6 +8,7 @@
 
 mod aggregate;
 pub mod compare;
+mod drift;
 pub mod findings;
 mod pass;
 pub mod seconds;
@@ -17,6 +18,7 @@ pub mod trend;
 mod sql;
 mod summary;
 mod thresholds;
+mod windows;
 mod ws;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};

@@ -15,7 +15,7 @@ use super::series::{self, ServerSeries, Timeline, TimelineBuilder};
 use super::summary::{summarize_aggs, Capacity, Summary};
 use crate::monitor::MonitorRecord;
 use crate::recorder::Interval;
-use crate::rundir::{for_each_interval, read_capacity, read_meta, Run, RunDirError, RunMeta};
+use crate::rundir::{for_each_interval, read_capacity, read_meta, LoadModel, Run, RunDirError, RunMeta};
 
 /// What one read of a run directory yields.
 #[derive(Debug, Clone)]
@@ -137,8 +137,21 @@ impl Pass {
         self.joint.finish();
         let mut summary = summarize_aggs(&meta, &self.aggs, skipped);
         let mut server = findings::server_metrics(&self.joint.secs, &self.joint.server);
+        let host_memory = (meta.memory_bytes > 0).then_some(meta.memory_bytes as f64);
+        let mut drifts = Vec::new();
         for p in &mut summary.phases {
             p.server = server.remove(&p.name).unwrap_or_default();
+            let secs: Vec<&findings::Sec> = self.joint.secs.iter().filter(|s| s.phase == p.name).collect();
+            if let Some(first) = secs.first() {
+                p.windows = super::windows::windows(&secs, first.t, &self.joint.server);
+            }
+            // A ramp's latency follows its load: drift is judged under steady load only.
+            if !matches!(p.model, Some(LoadModel::RampingVus | LoadModel::RampingRate)) {
+                p.drift = super::drift::phase_drift(&secs, &self.joint.server, host_memory);
+            }
+            if let Some(d) = &p.drift {
+                drifts.push((p.name.clone(), d.clone()));
+            }
         }
         if let Some(e) = &explain {
             super::sql::attach_explain(&mut summary, e);
@@ -149,7 +162,7 @@ impl Pass {
                 .iter()
                 .map(|(line, e)| format!("monitors.jsonl:{line}: skipped an unreadable record ({e})")),
         );
-        summary.findings = findings::findings(&self.joint.input(&meta.thresholds, meta.cores));
+        summary.findings = findings::findings(&self.joint.input(&meta.thresholds, meta.cores, &drifts));
         // An unreadable capacity result is left out, as an unreadable capacity.json is.
         summary.capacity = capacity.and_then(|v| serde_json::from_value::<Capacity>(v).ok());
         let server = series::server_series(&self.joint.server, &self.charted);

@@ -123,6 +123,8 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
         steps: agg.steps.iter().map(|s| step_summary(s, agg)).collect(),
         thresholds,
         server: Vec::new(),
+        windows: Vec::new(),
+        drift: None,
     }
 }
 

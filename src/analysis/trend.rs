@@ -45,6 +45,18 @@ impl Trend {
 
 /// The trend of `pts` (time, value), or None with fewer than [`MIN_POINTS`] finite points.
 pub fn trend(pts: &[(f64, f64)]) -> Option<Trend> {
+    judge(pts, true)
+}
+
+/// [`trend`] without the autocorrelation correction, for points that are already means of
+/// blocks long enough to be nearly independent. A smooth curve that rises and levels off (a
+/// cache warming up) has detrended residuals that look like strong autocorrelation, and the
+/// correction would call its rise insignificant; block means avoid that.
+pub fn trend_of_blocks(pts: &[(f64, f64)]) -> Option<Trend> {
+    judge(pts, false)
+}
+
+fn judge(pts: &[(f64, f64)], corrected: bool) -> Option<Trend> {
     let pts: Vec<(f64, f64)> = pts
         .iter()
         .copied()
@@ -58,7 +70,7 @@ pub fn trend(pts: &[(f64, f64)]) -> Option<Trend> {
     let intercept = median(pts.iter().map(|(t, v)| v - slope * t).collect());
     let (t0, t1) = (pts[0].0, pts[n - 1].0);
     let s = kendall_s(&pts);
-    let correction = hamed_rao(&pts, slope).max(1.0);
+    let correction = if corrected { hamed_rao(&pts, slope).max(1.0) } else { 1.0 };
     let var = tie_corrected_variance(&pts) * correction;
     let p_value = if var <= 0.0 || s == 0.0 {
         1.0

@@ -236,6 +236,129 @@ pub struct PhaseSummary {
     /// Server-side series over this phase, from the monitors.
     #[serde(default)]
     pub server: Vec<ServerMetric>,
+    /// The phase in time windows (the soak table): the seed's 0-30 min, 30-60 min, then hourly
+    /// for a phase over an hour, else up to 5 equal windows.
+    #[serde(default)]
+    pub windows: Vec<Window>,
+    /// Whether latency, errors and memory trended over the phase (None when it had fewer than
+    /// 8 points to judge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+}
+
+/// One time window of a phase. Times are seconds since the phase's start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Window {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    /// None when no request completed in the window.
+    pub avg_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub error_rate: f64,
+    /// Each memory series' growth from its first sample in the phase to its last in the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<MemoryGrowth>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryGrowth {
+    /// `monitor.series`, e.g. `app.rss_bytes`.
+    pub series: String,
+    pub bytes: f64,
+    /// `bytes` over the phase-start value, in percent (None when that was 0).
+    pub pct: Option<f64>,
+}
+
+named_enum! {
+    /// A trend's judgement: significant and large enough to matter, in which direction.
+    pub enum DriftVerdict {
+        Stable = "stable",
+        Degrading = "degrading",
+        Improving = "improving",
+    }
+}
+
+named_enum! {
+    /// What a memory series did over a phase.
+    pub enum MemoryVerdict {
+        /// No significant growth large enough to matter.
+        Stable = "stable",
+        /// Grew and was still growing in the phase's last third: a leak until shown otherwise.
+        LeakSuspected = "leak_suspected",
+        /// Grew, then levelled off (caches, pools filling up).
+        WarmsUp = "warms_up",
+        /// Shrank significantly.
+        Shrinking = "shrinking",
+    }
+}
+
+/// The drift of a phase: one trend test per series (docs/reports.md, "Drift").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drift {
+    /// Degrading when any latency or error trend degrades or a memory leak is suspected,
+    /// improving when one improves and none degrades, else stable.
+    pub verdict: DriftVerdict,
+    /// The median (p50) latency per point.
+    pub latency: LatencyDrift,
+    /// The p95 latency per point.
+    pub latency_p95: LatencyDrift,
+    pub error_rate: ErrorRateDrift,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<MemoryDrift>,
+    /// Points the phase was judged on, and the seconds each covers.
+    pub points: usize,
+    pub point_s: f64,
+    /// `mann_kendall_ar1`: Mann-Kendall, variance corrected for lag-1 autocorrelation.
+    pub test: String,
+    pub alpha: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyDrift {
+    /// Theil-Sen slope.
+    pub slope_ms_per_h: f64,
+    /// The fitted line at the phase's start and end.
+    pub start_ms: f64,
+    pub end_ms: f64,
+    /// end over start, in percent.
+    pub change_pct: f64,
+    pub p_value: f64,
+    pub significant: bool,
+    pub verdict: DriftVerdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorRateDrift {
+    /// Theil-Sen slope of the error rate (a fraction) per hour.
+    pub slope_per_h: f64,
+    pub start: f64,
+    pub end: f64,
+    pub p_value: f64,
+    pub significant: bool,
+    pub verdict: DriftVerdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryDrift {
+    pub series: String,
+    /// Theil-Sen slope over the whole phase, and over its last third.
+    pub slope_mib_per_h: f64,
+    pub last_third_mib_per_h: f64,
+    pub start_bytes: f64,
+    pub end_bytes: f64,
+    pub growth_pct: Option<f64>,
+    pub p_value: f64,
+    pub significant: bool,
+    pub verdict: MemoryVerdict,
+    /// The limit it grows towards, when known (the host's memory, a `*_limit_bytes` series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<f64>,
+    /// Leak suspected and limit known: hours from the phase's end until the limit at the last
+    /// third's rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaches_limit_h: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -13,8 +13,8 @@
 //! - `cpu`: CPU ≥ 90 % or load average ≥ cores while latency degraded → CPU-bound;
 //! - `restarts`: process restarts → worker instability;
 //! - `hit_ratio`: a cache hit ratio lower in the busier seconds than in the quieter ones;
-//! - `drift`: memory or latency drifting upward over a long phase (slope per hour) → possible
-//!   leak;
+//! - `drift`: latency degrading or memory suspected of leaking over a phase, as the phase's
+//!   drift judged it (trend test, slope per hour);
 //! - `configuration`: errors that come from configuration, not load.
 
 mod configuration;
@@ -27,7 +27,7 @@ mod saturation;
 use crate::describe::SpecTerms;
 use std::collections::BTreeMap;
 
-use super::summary::{Finding, ServerMetric};
+use super::summary::{Drift, Finding, ServerMetric};
 use crate::monitor::MonitorRecord;
 use crate::recorder::{new_hist, Hist, Interval};
 use crate::rundir::ThresholdSpec;
@@ -66,6 +66,8 @@ pub struct Input<'a> {
     pub thresholds: &'a [ThresholdSpec],
     /// The load generator's cores, for a host monitor that does not report its own.
     pub cores: usize,
+    /// Each judged phase's drift (analysis::drift), by phase name.
+    pub drifts: &'a [(String, Drift)],
 }
 
 /// Saturated for at least this many samples, so one busy scrape is not a finding.
@@ -74,12 +76,13 @@ const MIN_SATURATED_SAMPLES: usize = 2;
 /// One second of the client side, all steps merged.
 pub struct Sec {
     pub(crate) t: f64,
-    dur: f64,
-    phase: String,
+    pub(crate) dur: f64,
+    pub(crate) phase: String,
     vus: u64,
-    requests: u64,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
     kinds: BTreeMap<String, u64>,
-    latency: Hist,
+    pub(crate) latency: Hist,
 }
 
 /// Server series over the run: `monitor.series` → (t, value), in time order.
@@ -99,10 +102,11 @@ impl JointTimeline {
     pub fn add_interval(&mut self, iv: &Interval) {
         let mut latency = crate::recorder::new_growable();
         let mut kinds = BTreeMap::new();
-        let mut requests = 0;
+        let (mut requests, mut errors) = (0, 0);
         for s in &iv.steps {
             s.add_latency_to(&mut latency);
             requests += s.requests;
+            errors += s.errors;
             for (k, n) in &s.kinds {
                 *kinds.entry(k.clone()).or_default() += n;
             }
@@ -113,6 +117,7 @@ impl JointTimeline {
             phase: iv.phase.clone(),
             vus: iv.vus,
             requests,
+            errors,
             kinds,
             latency,
         });
@@ -138,12 +143,18 @@ impl JointTimeline {
         }
     }
 
-    pub fn input<'a>(&'a self, thresholds: &'a [ThresholdSpec], cores: usize) -> Input<'a> {
+    pub fn input<'a>(
+        &'a self,
+        thresholds: &'a [ThresholdSpec],
+        cores: usize,
+        drifts: &'a [(String, Drift)],
+    ) -> Input<'a> {
         Input {
             secs: &self.secs,
             server: &self.server,
             thresholds,
             cores,
+            drifts,
         }
     }
 }
@@ -177,8 +188,18 @@ fn value_near(pts: &[(f64, f64)], t: f64) -> Option<f64> {
         .map(|p| p.1)
 }
 
+/// Whether a server series (`monitor.series`) is memory whose growth may be a leak: the host's
+/// used memory, a process's resident set, Redis's used memory, a Prometheus process's RSS.
+pub(crate) fn is_memory(key: &str) -> bool {
+    let name = key.split('{').next().unwrap_or(key);
+    name.ends_with("mem_used_bytes")
+        || name.ends_with("rss_bytes")
+        || name.ends_with("used_memory_bytes")
+        || name.ends_with("resident_memory_bytes")
+}
+
 /// Phase time ranges: name → (first t, last t + dur).
-fn phase_ranges(secs: &[Sec]) -> Vec<(String, f64, f64)> {
+pub(crate) fn phase_ranges(secs: &[Sec]) -> Vec<(String, f64, f64)> {
     let mut out: Vec<(String, f64, f64)> = Vec::new();
     for s in secs {
         match out.iter_mut().find(|p| p.0 == s.phase) {
@@ -370,6 +391,7 @@ pub(crate) mod tests {
             phase: phase.into(),
             vus: 10,
             requests,
+            errors: kinds.iter().map(|(_, n)| n).sum(),
             kinds: kinds.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
             latency,
         }
@@ -382,6 +404,7 @@ pub(crate) mod tests {
             server,
             thresholds: &[],
             cores: 1,
+            drifts: &[],
         }
     }
 
