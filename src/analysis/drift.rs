@@ -5,9 +5,7 @@
 //! steady phase does not call a 0.1 ms rise "degrading".
 
 use super::findings::{is_memory, Samples, Sec};
-use super::summary::{
-    r3, Drift, DriftVerdict, ErrorRateDrift, LatencyDrift, MemoryDrift, MemoryVerdict,
-};
+use super::summary::{r3, Drift, DriftVerdict, ErrorRateDrift, LatencyDrift, MemoryDrift, MemoryVerdict};
 use super::trend::{trend, trend_of_blocks, Trend, ALPHA, MAX_POINTS, MIN_POINTS};
 use crate::recorder::new_growable;
 
@@ -129,7 +127,10 @@ fn thin(pts: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     pts.chunks(per)
         .map(|c| {
             let n = c.len() as f64;
-            (c.iter().map(|p| p.0).sum::<f64>() / n, c.iter().map(|p| p.1).sum::<f64>() / n)
+            (
+                c.iter().map(|p| p.0).sum::<f64>() / n,
+                c.iter().map(|p| p.1).sum::<f64>() / n,
+            )
         })
         .collect()
 }
@@ -159,26 +160,27 @@ fn memory_drift(series: &str, pts: &[(f64, f64)], limit: Option<f64>) -> Option<
     if pts.len() < MIN_POINTS {
         return None;
     }
-    let all = trend_of_blocks(&thin(pts, MEMORY_BLOCKS))?;
-    let growth = all.end - all.start;
-    let matters = growth.abs() >= MIN_MEMORY_GROWTH * all.start.abs()
-        || limit.is_some_and(|l| growth.abs() >= 0.01 * l);
+    let blocks = thin(pts, MEMORY_BLOCKS);
+    let all = trend_of_blocks(&blocks)?;
+    // Growth as observed, first block to last: a warm-up's fitted line misses its step.
+    let (start, end) = (blocks[0].1, blocks[blocks.len() - 1].1);
+    let growth = end - start;
+    let matters = growth.abs() >= MIN_MEMORY_GROWTH * start.abs() || limit.is_some_and(|l| growth.abs() >= 0.01 * l);
     // The last third, but at least enough points to judge (a short phase's last half).
     let tail_n = (pts.len() / 3).max(MIN_POINTS).min(pts.len());
     let tail = trend_of_blocks(&pts[pts.len() - tail_n..]);
     let tail_slope = tail.map_or(all.slope, |t| t.slope);
-    let still_growing =
-        tail.is_none_or(|t| t.significant() && t.slope > 0.0 && t.slope >= STILL_GROWING * all.slope);
+    let still_growing = tail.is_none_or(|t| t.significant() && t.slope > 0.0 && t.slope >= STILL_GROWING * all.slope);
     let verdict = match (all.significant() && matters, growth > 0.0) {
         (false, _) => MemoryVerdict::Stable,
         (true, false) => MemoryVerdict::Shrinking,
         (true, true) if still_growing => MemoryVerdict::LeakSuspected,
         (true, true) => MemoryVerdict::WarmsUp,
     };
-    let end = pts.last().map_or(all.end, |p| p.1);
+    let last = pts.last().map_or(end, |p| p.1);
     let reaches_limit_h = match (verdict, limit) {
         (MemoryVerdict::LeakSuspected, Some(l)) if tail_slope > 0.0 => {
-            Some(r3(((l - end) / tail_slope / 3600.0).max(0.0)))
+            Some(r3(((l - last) / tail_slope / 3600.0).max(0.0)))
         }
         _ => None,
     };
@@ -186,9 +188,9 @@ fn memory_drift(series: &str, pts: &[(f64, f64)], limit: Option<f64>) -> Option<
         series: series.to_string(),
         slope_mib_per_h: r3(all.slope * 3600.0 / MIB),
         last_third_mib_per_h: r3(tail_slope * 3600.0 / MIB),
-        start_bytes: all.start,
-        end_bytes: all.end,
-        growth_pct: (all.start > 0.0).then(|| r3(growth / all.start * 100.0)),
+        start_bytes: start,
+        end_bytes: end,
+        growth_pct: (start > 0.0).then(|| r3(growth / start * 100.0)),
         p_value: all.p_value,
         significant: all.significant(),
         verdict,
@@ -260,7 +262,10 @@ mod tests {
         assert_eq!(m.reaches_limit_h, None);
         let mut rng = SmallRng::seed_from_u64(3);
         let flat = ar1(&mut rng, 60, 100.0 * mib, 0.5 * mib, 0.5);
-        assert_eq!(memory_drift("app.rss_bytes", &flat, None).unwrap().verdict, MemoryVerdict::Stable);
+        assert_eq!(
+            memory_drift("app.rss_bytes", &flat, None).unwrap().verdict,
+            MemoryVerdict::Stable
+        );
     }
 
     #[test]

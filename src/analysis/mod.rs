@@ -14,17 +14,18 @@ mod pass;
 pub mod seconds;
 pub mod series;
 pub mod significance;
-pub mod trend;
 mod sql;
 mod summary;
 mod thresholds;
+pub mod trend;
 mod windows;
 mod ws;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use pass::{analyze, analyze_dir, analyze_dir_with_seconds, summarize_dir, Analysis};
 pub use summary::{
-    Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
-    ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    Capacity, CapacityStep, Drift, DriftVerdict, ErrorRateDrift, Finding, LatencyDrift, LatencyMs, MemoryDrift,
+    MemoryGrowth, MemoryVerdict, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
+    ThresholdResult, Usl, Verdict, Window, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

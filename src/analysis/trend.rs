@@ -70,7 +70,11 @@ fn judge(pts: &[(f64, f64)], corrected: bool) -> Option<Trend> {
     let intercept = median(pts.iter().map(|(t, v)| v - slope * t).collect());
     let (t0, t1) = (pts[0].0, pts[n - 1].0);
     let s = kendall_s(&pts);
-    let correction = if corrected { hamed_rao(&pts, slope).max(1.0) } else { 1.0 };
+    let correction = if corrected {
+        hamed_rao(&pts, slope).max(1.0)
+    } else {
+        1.0
+    };
     let var = tie_corrected_variance(&pts) * correction;
     let p_value = if var <= 0.0 || s == 0.0 {
         1.0
@@ -246,7 +250,9 @@ pub(crate) mod tests {
         let tr = trend(&zeros).unwrap();
         assert_eq!((tr.p_value, tr.slope), (1.0, 0.0));
         assert_eq!(trend(&zeros[..MIN_POINTS - 1]), None);
-        let with_nan: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, if i == 3 { f64::NAN } else { 1.0 })).collect();
+        let with_nan: Vec<(f64, f64)> = (0..10)
+            .map(|i| (i as f64, if i == 3 { f64::NAN } else { 1.0 }))
+            .collect();
         assert_eq!(trend(&with_nan).unwrap().points, 9);
     }
 
@@ -257,7 +263,10 @@ pub(crate) mod tests {
         assert_eq!(kendall_s(&pts), 45.0);
         assert!((tie_corrected_variance(&pts) - 125.0).abs() < 1e-9);
         assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
-        assert_eq!(theil_sen(&[(0.0, 0.0), (1.0, 2.0), (2.0, 4.0), (3.0, 6.0), (4.0, 100.0)]), 2.0);
+        assert_eq!(
+            theil_sen(&[(0.0, 0.0), (1.0, 2.0), (2.0, 4.0), (3.0, 6.0), (4.0, 100.0)]),
+            2.0
+        );
     }
 
     /// The promise: on series without trend, independent or autocorrelated like real seconds,

@@ -27,10 +27,21 @@ pub fn edges(duration_s: f64) -> Vec<(f64, f64)> {
         }
         return out;
     }
-    let len = (duration_s / EQUAL_WINDOWS as f64).ceil().max(1.0);
+    // Whole seconds; the remainder (a phase's last, partial second, or what does not divide)
+    // joins the last window, so a 60.2 s phase has five windows of 12 s, the last 12.2 s.
+    let exact = duration_s / EQUAL_WINDOWS as f64;
+    let len = if duration_s >= 2.0 * EQUAL_WINDOWS as f64 {
+        exact.floor()
+    } else {
+        exact.ceil().max(1.0)
+    };
     let mut start = 0.0;
     while start < duration_s - 1e-9 {
-        out.push((start, (start + len).min(duration_s)));
+        if duration_s - start < 2.0 * len && !out.is_empty() || duration_s - start <= len {
+            out.push((start, duration_s));
+            break;
+        }
+        out.push((start, start + len));
         start += len;
     }
     out
@@ -99,14 +110,25 @@ mod tests {
         let h = 3600.0;
         assert_eq!(
             edges(4.0 * h),
-            [(0.0, 1800.0), (1800.0, h), (h, 2.0 * h), (2.0 * h, 3.0 * h), (3.0 * h, 4.0 * h)]
+            [
+                (0.0, 1800.0),
+                (1800.0, h),
+                (h, 2.0 * h),
+                (2.0 * h, 3.0 * h),
+                (3.0 * h, 4.0 * h)
+            ]
         );
         assert_eq!(edges(1.5 * h), [(0.0, 1800.0), (1800.0, h), (h, 1.5 * h)]);
         assert_eq!(
             edges(60.0),
             [(0.0, 12.0), (12.0, 24.0), (24.0, 36.0), (36.0, 48.0), (48.0, 60.0)]
         );
-        assert_eq!(edges(7.0), [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 7.0)]);
+        assert_eq!(
+            edges(60.2),
+            [(0.0, 12.0), (12.0, 24.0), (24.0, 36.0), (36.0, 48.0), (48.0, 60.2)]
+        );
+        assert_eq!(edges(64.0).last(), Some(&(48.0, 64.0)));
+        assert_eq!(edges(7.0), [(0.0, 2.0), (2.0, 4.0), (4.0, 7.0)]);
         assert_eq!(edges(0.5), [(0.0, 0.5)]);
         assert!(edges(0.0).is_empty());
     }

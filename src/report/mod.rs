@@ -14,6 +14,7 @@ pub mod document;
 pub mod escape;
 pub mod html;
 pub mod junit;
+pub mod long;
 pub mod markdown;
 pub mod model;
 pub mod plain;

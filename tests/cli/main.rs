@@ -13,6 +13,7 @@ mod http_client;
 mod httpbin;
 mod library;
 mod lifecycle;
+mod long_runs;
 mod measurement;
 mod monitors;
 mod report;

@@ -346,6 +346,7 @@ pub struct MemoryDrift {
     /// Theil-Sen slope over the whole phase, and over its last third.
     pub slope_mib_per_h: f64,
     pub last_third_mib_per_h: f64,
+    /// The means of the phase's first and last twelfth of samples.
     pub start_bytes: f64,
     pub end_bytes: f64,
     pub growth_pct: Option<f64>,

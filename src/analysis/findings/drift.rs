@@ -6,8 +6,9 @@ use super::{fmt_t, phase_ranges, r3, Input, Rule};
 use crate::analysis::summary::{DriftVerdict, LatencyDrift, MemoryVerdict};
 use crate::analysis::{Finding, Priority};
 
-/// A phase shorter than this gets its drift in the summary and the windows table, but no
-/// finding: a short phase's trend is mostly warm-up, and the finding is about soaks.
+/// A phase shorter than this gets its latency drift in the summary and the windows table, but
+/// no finding: a short phase's latency trend is mostly warm-up. (A memory series tells warm-up
+/// from a leak itself, so a suspected leak is a finding in a phase of any length.)
 const MIN_PHASE_S: f64 = 30.0;
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -16,9 +17,6 @@ pub struct Drift;
 impl Rule for Drift {
     fn check(&self, input: &Input<'_>, out: &mut Vec<Finding>) {
         for (phase, from, to) in phase_ranges(input.secs) {
-            if to - from < MIN_PHASE_S {
-                continue;
-            }
             let Some((_, d)) = input.drifts.iter().find(|(p, _)| *p == phase) else {
                 continue;
             };
@@ -27,7 +25,7 @@ impl Rule for Drift {
                 .into_iter()
                 .filter(|(_, l)| l.verdict == DriftVerdict::Degrading)
                 .collect();
-            if !lat.is_empty() {
+            if !lat.is_empty() && to - from >= MIN_PHASE_S {
                 out.push(Finding {
                     priority: if lat.iter().any(|(_, l)| l.change_pct >= 50.0) {
                         Priority::High
@@ -63,7 +61,11 @@ impl Rule for Drift {
                     m.p_value
                 )];
                 if let (Some(l), Some(h)) = (m.limit_bytes, m.reaches_limit_h) {
-                    evidence.push(format!("at that rate it reaches its limit of {:.0} MiB {:.1} h after the phase", l / MIB, h));
+                    evidence.push(format!(
+                        "at that rate it reaches its limit of {:.0} MiB {:.1} h after the phase",
+                        l / MIB,
+                        h
+                    ));
                 }
                 out.push(Finding {
                     priority: if m.reaches_limit_h.is_some_and(|h| h < 24.0) { Priority::High } else { Priority::Medium },
@@ -105,9 +107,14 @@ mod tests {
         // 400 MiB growing by 1 MiB every 10 s: 360 MiB/h.
         tl.insert(
             "app.process_resident_memory_bytes".into(),
-            (0..600).map(|i| (i as f64 + 0.5, 400.0 * MIB + (i / 10) as f64 * MIB)).collect(),
+            (0..600)
+                .map(|i| (i as f64 + 0.5, 400.0 * MIB + (i / 10) as f64 * MIB))
+                .collect(),
         );
-        tl.insert("host.mem_total_bytes".into(), (0..600).map(|i| (i as f64, 8e9)).collect());
+        tl.insert(
+            "host.mem_total_bytes".into(),
+            (0..600).map(|i| (i as f64, 8e9)).collect(),
+        );
         let out = findings(&secs, &tl);
         assert_eq!(out.len(), 1, "{out:?}");
         assert!(out[0].title.contains("process_resident_memory_bytes"));

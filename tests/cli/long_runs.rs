@@ -1,0 +1,146 @@
+//! Long runs end to end: the windows table and drift (latency growing on the built-in target,
+//! memory leaking or warming up in helper processes watched by the process monitor).
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+use serde_json::Value;
+
+use crate::target::{spawn_target, Target};
+use crate::*;
+
+/// `/slow` gets 1 ms slower every second; `/flat` answers in 2-4 ms throughout.
+const DRIFT_TARGET: &str = "endpoints:\n  - { name: slow, method: GET, path: /slow, service_time: { fixed: 2ms }, slowdown: 1ms }\n  - { name: flat, method: GET, path: /flat, service_time: { uniform: { min: 2ms, max: 4ms } } }\n";
+
+fn drift_target(dir: &Path) -> Target {
+    let cfg = write(dir, "target.yaml", DRIFT_TARGET);
+    spawn_target(&["--config", cfg.to_str().unwrap()])
+}
+
+fn plan(url: &str, path: &str, secs: u32, monitors: &str) -> String {
+    format!(
+        "name: soak\ntarget: {url}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET {path} }}\nphases:\n  - {{ name: soak, scenario: s, vus: 2, duration: {secs}s }}\nthresholds:\n  - p95 < 2s\n{monitors}"
+    )
+}
+
+fn drift(s: &Value) -> &Value {
+    &s["phases"][0]["drift"]
+}
+
+/// The case: a system whose latency grows 1 ms per second is found degrading in a 60 s
+/// phase, with its slope; the report shows the windows table and the finding.
+#[test]
+fn latency_growing_a_millisecond_a_second_is_degrading_in_a_60s_phase() {
+    let d = tmp();
+    let t = drift_target(d.path());
+    let (out, run) = run_plan(d.path(), &plan(&t.url, "/slow", 60, ""), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let dr = drift(&s);
+    assert_eq!(dr["verdict"], "degrading", "{dr}");
+    assert_eq!(dr["latency"]["verdict"], "degrading", "{dr}");
+    assert_eq!(dr["latency"]["significant"], true);
+    let slope = dr["latency"]["slope_ms_per_h"].as_f64().unwrap();
+    assert!(
+        (2900.0..4300.0).contains(&slope),
+        "1 ms/s is 3600 ms/h, measured {slope}"
+    );
+    assert_eq!(dr["test"], "mann_kendall_ar1");
+    let w = s["phases"][0]["windows"].as_array().unwrap();
+    assert_eq!(w.len(), 5, "{w:?}");
+    assert_eq!(
+        (w[0]["start_s"].as_f64(), w[4]["end_s"].as_f64().map(f64::round)),
+        (Some(0.0), Some(60.0))
+    );
+    assert!(
+        w[4]["avg_ms"].as_f64().unwrap() > w[0]["avg_ms"].as_f64().unwrap() + 30.0,
+        "{w:?}"
+    );
+    let total: u64 = w.iter().map(|x| x["requests"].as_u64().unwrap()).sum();
+    assert_eq!(
+        total,
+        s["phases"][0]["requests"].as_u64().unwrap(),
+        "every request is in a window"
+    );
+    assert!(
+        s["findings"].to_string().contains("Latency degrades over phase soak"),
+        "{}",
+        s["findings"]
+    );
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("## Stability over time"), "{report}");
+    assert!(report.contains("| 48-6"), "five windows of 12 s: {report}");
+    assert!(report.contains("**Drift**: degrading"), "{report}");
+}
+
+/// A helper whose resident memory grows by `mib_per_step` every 100 ms for `steps` steps, from
+/// when the run's first second is written (at most 30 s after it started), then holds it until
+/// killed (at most 60 s): a leak (steps beyond the run) or a warm-up.
+fn memory_helper(dir: &Path, name: &str, steps: u32, mib_per_step: u32) -> (Child, std::path::PathBuf) {
+    let started = dir.join("run").join("intervals.jsonl");
+    let script = format!(
+        "import os, time\nfor _ in range(300):\n    if os.path.exists({started:?}): break\n    time.sleep(0.1)\nkeep = []\nfor _ in range({steps}):\n    keep.append(b'x' * ({mib_per_step} << 20))\n    time.sleep(0.1)\ntime.sleep(60)\n"
+    );
+    let child = Command::new("python3").args(["-c", &script]).spawn().expect("python3");
+    let pid_file = dir.join(format!("{name}.pid"));
+    std::fs::write(&pid_file, child.id().to_string()).unwrap();
+    (child, pid_file)
+}
+
+/// A flat system is stable; a process whose RSS grows linearly throughout is "leak suspected"
+/// (with MiB/h and its projection to the machine's memory), one that grows for the first
+/// seconds and then holds is "warms up", not a leak.
+#[test]
+fn a_flat_system_is_stable_a_linear_rss_leaks_and_a_plateau_warms_up() {
+    let d = tmp();
+    let t = drift_target(d.path());
+    // 12 s phase: the leak grows 1 MiB every 100 ms for 20 s, the warm-up for its first 3 s.
+    let (mut leak, leak_pid) = memory_helper(d.path(), "leak", 200, 1);
+    let (mut warm, warm_pid) = memory_helper(d.path(), "warm", 30, 2);
+    let monitors = format!(
+        "monitors:\n  - {{ name: leak, pid_file: {}, interval: 250ms }}\n  - {{ name: warm, pid_file: {}, interval: 250ms }}\n",
+        leak_pid.display(),
+        warm_pid.display()
+    );
+    let (out, run) = run_plan(d.path(), &plan(&t.url, "/flat", 12, &monitors), &[]);
+    let _ = (leak.kill(), warm.kill(), leak.wait(), warm.wait());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let dr = drift(&s);
+    assert_eq!(dr["latency"]["verdict"], "stable", "{dr}");
+    assert_eq!(dr["latency_p95"]["verdict"], "stable", "{dr}");
+    assert_eq!(dr["error_rate"]["verdict"], "stable", "{dr}");
+    let mem = |name: &str| {
+        dr["memory"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["series"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {dr}"))
+            .clone()
+    };
+    let l = mem("leak.rss_bytes");
+    assert_eq!(l["verdict"], "leak_suspected", "{l}");
+    let mib_h = l["slope_mib_per_h"].as_f64().unwrap();
+    // 10 MiB/s is 36,000 MiB/h (the interpreter's own allocations aside).
+    assert!((25_000.0..45_000.0).contains(&mib_h), "{l}");
+    assert!(
+        l["reaches_limit_h"].as_f64().is_some(),
+        "the host's memory is the limit: {l}"
+    );
+    let w = mem("warm.rss_bytes");
+    assert_eq!(w["verdict"], "warms_up", "{w}");
+    assert_eq!(dr["verdict"], "degrading", "a suspected leak degrades the phase: {dr}");
+    let windows = s["phases"][0]["windows"].as_array().unwrap();
+    let last = windows.last().unwrap()["memory"].to_string();
+    assert!(
+        last.contains("leak.rss_bytes") && last.contains("warm.rss_bytes"),
+        "{last}"
+    );
+    let f = s["findings"].to_string();
+    assert!(f.contains("Memory leak suspected: leak.rss_bytes"), "{f}");
+    assert!(!f.contains("warm.rss_bytes"), "a warm-up is no finding: {f}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("leak suspected"), "{report}");
+    assert!(report.contains("warms up"), "{report}");
+}
