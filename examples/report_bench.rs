@@ -145,6 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 backoffs: 0,
                 backoff_ms: 0,
                 ws_open: 0,
+                late: stampede_rundir::hist::new_hist(),
                 steps: ivs,
             };
             writeln!(out, "{}", iv.to_json_line()?)?;

@@ -212,6 +212,8 @@ pub struct Session {
     writer: RunWriter,
     fanout: Fanout,
     monitors: Option<Monitors>,
+    /// The generator's own health (`generator.jsonl`), sampled in every run.
+    generator: Option<crate::monitor::generator::Generator>,
     /// Interval and monitor times are seconds since this instant, across phases.
     clock: Instant,
     workers: usize,
@@ -284,6 +286,10 @@ impl Session {
         } else {
             Some(Monitors::start(&plan.monitors, clock, writer.monitor_log()?, false))
         };
+        let generator = Some(crate::monitor::generator::Generator::start(
+            clock,
+            writer.generator_log()?,
+        ));
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         if let Some(log) = writer.take_interval_log() {
             outputs.push(Box::new(IntervalWriter::new(log)));
@@ -301,6 +307,7 @@ impl Session {
                 write_error: None,
             },
             monitors,
+            generator,
             clock,
             workers: opts.workers.max(1),
             segment: opts.segment,
@@ -436,6 +443,9 @@ impl Session {
     pub async fn finish(mut self) -> Result<RunOutcome, RunError> {
         if let Some(m) = self.monitors.take() {
             m.stop().await;
+        }
+        if let Some(g) = self.generator.take() {
+            g.stop().await;
         }
         self.meta.status = if self.fanout.aborted {
             RunStatus::Aborted

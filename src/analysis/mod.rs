@@ -10,6 +10,7 @@ mod aggregate;
 pub mod compare;
 mod drift;
 pub mod findings;
+mod generator;
 mod pass;
 pub mod seconds;
 pub mod series;
@@ -24,8 +25,8 @@ mod ws;
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use pass::{analyze, analyze_dir, analyze_dir_with_seconds, summarize_dir, Analysis};
 pub use summary::{
-    Capacity, CapacityStep, Drift, DriftVerdict, ErrorRateDrift, Finding, LatencyDrift, LatencyMs, MemoryDrift,
-    MemoryGrowth, MemoryVerdict, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
+    Capacity, CapacityStep, Drift, DriftVerdict, ErrorRateDrift, Finding, Generator, LatencyDrift, LatencyMs,
+    MemoryDrift, MemoryGrowth, MemoryVerdict, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
     ThresholdResult, Usl, Verdict, Window, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

@@ -12,7 +12,7 @@ use super::aggregate::{aggregate_into, PhaseAgg};
 use super::findings::{self, fmt_t};
 use super::seconds::Seconds;
 use super::series::{self, ServerSeries, Timeline, TimelineBuilder};
-use super::summary::{summarize_aggs, Capacity, Summary};
+use super::summary::{summarize_aggs, Capacity, Summary, Verdict};
 use crate::monitor::MonitorRecord;
 use crate::recorder::Interval;
 use crate::rundir::{for_each_interval, read_capacity, read_meta, LoadModel, Run, RunDirError, RunMeta};
@@ -50,7 +50,9 @@ fn read(dir: &Path, seconds: bool) -> Result<Analysis, RunDirError> {
     let mut pass = Pass::new(&meta);
     pass.seconds = seconds.then(Seconds::default);
     let skipped = for_each_interval(dir, |iv| pass.interval(&iv))?;
-    let monitors_skipped = for_each_monitor(dir, |r| pass.monitor(&r))?;
+    let monitors_skipped = for_each_monitor(dir, "monitors.jsonl", |r| pass.monitor(&r))?;
+    // The generator's own samples: unreadable lines only cost its health figures.
+    let _ = for_each_monitor(dir, "generator.jsonl", |r| pass.generator.record(&r));
     let explain = crate::rundir::explain::read_explain(dir);
     Ok(pass.finish(meta, &skipped, &monitors_skipped, read_capacity(dir), explain))
 }
@@ -89,6 +91,7 @@ struct Pass {
     charted: BTreeSet<String>,
     /// Monitor failures, as warnings, in the order they happened.
     monitor_failures: Vec<String>,
+    generator: super::generator::GeneratorFold,
 }
 
 impl Pass {
@@ -101,12 +104,14 @@ impl Pass {
             seconds: None,
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),
+            generator: Default::default(),
         }
     }
 
     fn interval(&mut self, iv: &Interval) {
         aggregate_into(&mut self.aggs, iv);
         self.joint.add_interval(iv);
+        self.generator.interval(iv);
         self.chart.add(iv);
         if let Some(s) = &mut self.seconds {
             s.add(iv);
@@ -162,7 +167,19 @@ impl Pass {
                 .iter()
                 .map(|(line, e)| format!("monitors.jsonl:{line}: skipped an unreadable record ({e})")),
         );
-        summary.findings = findings::findings(&self.joint.input(&meta.thresholds, meta.cores, &drifts));
+        summary.generator = self.generator.finish();
+        if let Some(c) = summary.generator.as_ref().and_then(super::generator::condition) {
+            summary.conditions.push(c);
+            if summary.verdict == Verdict::Passed {
+                summary.verdict = Verdict::PassedWithConditions;
+            }
+        }
+        summary.findings = findings::findings(&self.joint.input(
+            &meta.thresholds,
+            meta.cores,
+            &drifts,
+            summary.generator.as_ref(),
+        ));
         // An unreadable capacity result is left out, as an unreadable capacity.json is.
         summary.capacity = capacity.and_then(|v| serde_json::from_value::<Capacity>(v).ok());
         let server = series::server_series(&self.joint.server, &self.charted);
@@ -179,8 +196,12 @@ impl Pass {
 /// Streams `monitors.jsonl` to `f` one record at a time and returns the unreadable lines with
 /// their numbers; no file is no records. Read here, line by line, because the run directory's
 /// own reader returns the file's records all at once, and a soak's would not fit.
-fn for_each_monitor(dir: &Path, mut f: impl FnMut(MonitorRecord)) -> Result<Vec<(usize, String)>, RunDirError> {
-    let path = dir.join("monitors.jsonl");
+fn for_each_monitor(
+    dir: &Path,
+    name: &str,
+    mut f: impl FnMut(MonitorRecord),
+) -> Result<Vec<(usize, String)>, RunDirError> {
+    let path = dir.join(name);
     let io = |source| RunDirError::Io {
         path: path.display().to_string(),
         source,

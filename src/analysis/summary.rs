@@ -239,5 +239,6 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
             .collect(),
         findings: Vec::new(),
         capacity: None,
+        generator: None,
     }
 }

@@ -9,11 +9,17 @@ use crate::analysis::{DriftVerdict, LatencyDrift, MemoryDrift, MemoryVerdict, Ph
 
 /// Memory series shown as columns of the windows table; the rest are in the summary.
 const MEMORY_COLUMNS: usize = 3;
+/// Shorter phases keep their windows in the summary only: a table of 1 s windows says nothing.
+const MIN_PHASE_S: f64 = 10.0;
 
-/// No blocks when no phase has windows.
+/// No blocks when no phase is long enough for windows.
 pub fn blocks(s: &Summary) -> Vec<Block> {
     let mut out = Vec::new();
-    for p in s.phases.iter().filter(|p| !p.windows.is_empty()) {
+    for p in s
+        .phases
+        .iter()
+        .filter(|p| p.windows.len() > 1 && p.duration_s >= MIN_PHASE_S)
+    {
         if out.is_empty() {
             out.push(title(2, "Stability over time"));
         }
@@ -24,6 +30,58 @@ pub fn blocks(s: &Summary) -> Vec<Block> {
         }
     }
     out
+}
+
+/// The "Load generator" section: stampede's own CPU, memory, timer lateness, sockets and
+/// dropped arrivals, and whether it was the limit.
+pub fn generator_blocks(s: &Summary) -> Vec<Block> {
+    let Some(g) = &s.generator else {
+        return Vec::new();
+    };
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
+    let mut items: Vec<Text> = vec![
+        vec![
+            strong("CPU"),
+            own(format!(
+                ": up to {} of {} core(s)",
+                opt(g.cpu_percent_max, &|c| format!("{c:.0}%")),
+                opt(g.cores, &|c| format!("{c:.0}"))
+            )),
+        ],
+        vec![
+            strong("Memory"),
+            own(format!(
+                ": up to {} resident",
+                opt(g.rss_max_bytes, &|b| format!("{:.0} MiB", b / (1024.0 * 1024.0)))
+            )),
+        ],
+        vec![
+            strong("Timer lateness"),
+            own(format!(
+                ": p99 {}, max {} (how late arrivals and iterations could start)",
+                opt(g.late_ms_p99, &ms),
+                opt(g.late_ms_max, &ms)
+            )),
+        ],
+        vec![
+            strong("Open sockets"),
+            own(format!(
+                ": up to {}; dropped arrivals: {}",
+                opt(g.open_sockets_max, &|n| format!("{n:.0}")),
+                count(g.dropped_arrivals)
+            )),
+        ],
+    ];
+    items.push(if g.limited {
+        vec![
+            strong("⚠️ The generator was the limit"),
+            own(": "),
+            own(g.reasons.join("; ")),
+        ]
+    } else {
+        vec![own("The generator kept up: the latency measured is the system's.")]
+    });
+    vec![title(2, "Load generator"), bullets(items)]
 }
 
 fn windows_table(p: &PhaseSummary) -> Block {

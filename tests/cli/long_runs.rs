@@ -140,7 +140,69 @@ fn a_flat_system_is_stable_a_linear_rss_leaks_and_a_plateau_warms_up() {
     let f = s["findings"].to_string();
     assert!(f.contains("Memory leak suspected: leak.rss_bytes"), "{f}");
     assert!(!f.contains("warm.rss_bytes"), "a warm-up is no finding: {f}");
+    let g = &s["generator"];
+    assert_eq!(g["limited"], false, "an ordinary run's generator keeps up: {g}");
+    assert!(g["cpu_percent_max"].as_f64().unwrap() < 80.0, "{g}");
+    assert!(g["rss_max_bytes"].as_f64().unwrap() > 1e6, "{g}");
+    assert!(g["late_ms_p99"].as_f64().unwrap() < 25.0, "{g}");
+    assert!(
+        !s["conditions"].to_string().contains("generator"),
+        "{}",
+        s["conditions"]
+    );
+    assert!(!f.contains("load generator"), "{f}");
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("The generator kept up"), "{report}");
     assert!(report.contains("leak suspected"), "{report}");
     assert!(report.contains("warms up"), "{report}");
+}
+
+/// The generator pinned to one core with far too many VUs for it: its CPU and late timers say
+/// it was the limit, as a condition of the verdict and a finding. (The ordinary runs above
+/// check that neither appears when it kept up.)
+#[test]
+fn a_generator_pinned_to_one_core_with_too_many_vus_is_the_limit() {
+    let d = tmp();
+    let t = drift_target(d.path());
+    let plan_path = write(
+        d.path(),
+        "plan.yaml",
+        &format!(
+            "name: pinned\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /flat }}\nphases:\n  - {{ name: crowd, scenario: s, vus: 400, duration: 6s }}\n",
+            t.url
+        ),
+    );
+    let run = d.path().join("run");
+    let out = Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_stampede"), "run"])
+        .args([
+            plan_path.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+        ])
+        .output()
+        .expect("taskset");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let g = &s["generator"];
+    assert_eq!(g["cores"], 1.0, "{g}");
+    assert_eq!(g["limited"], true, "{g}");
+    assert_eq!(s["verdict"], "passed_with_conditions", "{s}");
+    assert!(
+        s["conditions"]
+            .to_string()
+            .contains("latency figures include the generator's own queueing"),
+        "{}",
+        s["conditions"]
+    );
+    assert!(
+        s["findings"].to_string().contains("The load generator was the limit"),
+        "{}",
+        s["findings"]
+    );
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("The generator was the limit"), "{report}");
 }

@@ -54,6 +54,36 @@ pub struct Summary {
     /// The capacity search's result, when the run directory holds one (`capacity.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// The load generator's own health (`generator.jsonl` and the intervals' `late`); absent
+    /// for run directories written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<Generator>,
+}
+
+/// The load generator's own health over the run: whether it, not the system, was the limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generator {
+    /// CPU of the cores stampede may use (100 = all of them busy), highest 1 s sample.
+    pub cpu_percent_max: Option<f64>,
+    pub rss_max_bytes: Option<f64>,
+    /// How late the load threads' timers fired (the delay arrivals and iteration starts saw).
+    pub late_ms_p99: Option<f64>,
+    pub late_ms_max: Option<f64>,
+    /// The cores stampede could run on (`taskset`, cpusets).
+    pub cores: Option<f64>,
+    pub open_sockets_max: Option<f64>,
+    pub threads_max: Option<f64>,
+    /// Open-model arrivals dropped over all phases.
+    pub dropped_arrivals: u64,
+    /// CPU over 80% of its cores for 3 samples or more, or timers late by more than 25 ms at
+    /// p99: latency figures include the generator's own queueing.
+    pub limited: bool,
+    /// When it first was (seconds since the run start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_from_s: Option<f64>,
+    /// Why, in words (also the verdict's condition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 named_enum! {

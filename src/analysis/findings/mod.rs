@@ -15,11 +15,13 @@
 //! - `hit_ratio`: a cache hit ratio lower in the busier seconds than in the quieter ones;
 //! - `drift`: latency degrading or memory suspected of leaking over a phase, as the phase's
 //!   drift judged it (trend test, slope per hour);
+//! - `generator`: the load generator, not the system, was the limit (its CPU, late timers);
 //! - `configuration`: errors that come from configuration, not load.
 
 mod configuration;
 mod cpu;
 mod drift;
+mod generator;
 mod hit_ratio;
 mod restarts;
 mod saturation;
@@ -27,7 +29,7 @@ mod saturation;
 use crate::describe::SpecTerms;
 use std::collections::BTreeMap;
 
-use super::summary::{Drift, Finding, ServerMetric};
+use super::summary::{Drift, Finding, Generator, ServerMetric};
 use crate::monitor::MonitorRecord;
 use crate::recorder::{new_hist, Hist, Interval};
 use crate::rundir::ThresholdSpec;
@@ -53,6 +55,7 @@ pub const RULES: &[&dyn Rule] = &[
     &restarts::Restarts,
     &hit_ratio::HitRatio,
     &drift::Drift,
+    &generator::GeneratorLimit,
     &configuration::ConfigurationErrors,
 ];
 
@@ -68,6 +71,8 @@ pub struct Input<'a> {
     pub cores: usize,
     /// Each judged phase's drift (analysis::drift), by phase name.
     pub drifts: &'a [(String, Drift)],
+    /// The load generator's own health, when recorded.
+    pub generator: Option<&'a Generator>,
 }
 
 /// Saturated for at least this many samples, so one busy scrape is not a finding.
@@ -148,6 +153,7 @@ impl JointTimeline {
         thresholds: &'a [ThresholdSpec],
         cores: usize,
         drifts: &'a [(String, Drift)],
+        generator: Option<&'a Generator>,
     ) -> Input<'a> {
         Input {
             secs: &self.secs,
@@ -155,6 +161,7 @@ impl JointTimeline {
             thresholds,
             cores,
             drifts,
+            generator,
         }
     }
 }
@@ -405,6 +412,7 @@ pub(crate) mod tests {
             thresholds: &[],
             cores: 1,
             drifts: &[],
+            generator: None,
         }
     }
 
