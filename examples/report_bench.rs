@@ -79,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect(),
         steps: steps.clone(),
+        step_hosts: Default::default(),
         thresholds: vec![
             threshold("p95 < 500ms", "p95", 500.0),
             threshold("avg < 300ms", "avg", 300.0),

@@ -160,6 +160,7 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
             .map(|&i| crate::describe::phase_meta(plan, i))
             .collect(),
         steps: program_steps,
+        step_hosts: program.step_hosts(),
         thresholds: plan.thresholds.iter().map(crate::describe::threshold_spec).collect(),
         notes: opts.notes.clone(),
         note: opts.note.clone(),

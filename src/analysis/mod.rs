@@ -11,6 +11,7 @@ pub mod compare;
 mod drift;
 pub mod findings;
 mod generator;
+mod hosts;
 mod pass;
 pub mod seconds;
 pub mod series;
@@ -25,7 +26,7 @@ mod ws;
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use pass::{analyze, analyze_dir, analyze_dir_with_seconds, summarize_dir, Analysis};
 pub use summary::{
-    Capacity, CapacityStep, Drift, DriftVerdict, ErrorRateDrift, Finding, Generator, LatencyDrift, LatencyMs,
+    Capacity, CapacityStep, Drift, DriftVerdict, ErrorRateDrift, Finding, Generator, HostRow, LatencyDrift, LatencyMs,
     MemoryDrift, MemoryGrowth, MemoryVerdict, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
     ThresholdResult, Usl, Verdict, Window, SUMMARY_SCHEMA,
 };

@@ -240,5 +240,6 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
         findings: Vec::new(),
         capacity: None,
         generator: None,
+        hosts: super::hosts::hosts(meta, aggs),
     }
 }

@@ -56,6 +56,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             max_body: 1 << 20,
             follow_redirects: 10,
             cookies: CookieMode::Clear,
+            on_429: Default::default(),
         },
         scenarios: vec![Scenario {
             name: "s".into(),

@@ -206,3 +206,91 @@ fn a_generator_pinned_to_one_core_with_too_many_vus_is_the_limit() {
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("The generator was the limit"), "{report}");
 }
+
+/// A second origin that allows 5 requests a second and answers 429 (`Retry-After: 1`) beyond.
+const LIMITED_TARGET: &str =
+    "endpoints:\n  - { name: api, method: GET, path: /api, rate_limit: { per_second: 5, retry_after: 1s } }\n";
+
+/// How many requests the target at `url` answered with `status` on endpoint `endpoint`, from
+/// its own `/metrics`: the truth the hosts table must match.
+fn answered(url: &str, endpoint: &str, status: u16) -> u64 {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let key = format!("stampede_target_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+fn two_hosts(d: &Path, on_429: &str) -> (Value, u64, String) {
+    let a = drift_target(d);
+    let cfg = write(d, "limited.yaml", LIMITED_TARGET);
+    let b = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let p = format!(
+        "name: hosts\ntarget: {}\nhttp: {{ on_429: {on_429} }}\nscenarios:\n  s:\n    steps:\n      - {{ name: own, request: GET /flat }}\n      - {{ name: third-party, request: GET {}/api }}\nphases:\n  - {{ name: p, scenario: s, vus: 4, duration: 4s }}\n",
+        a.url, b.url
+    );
+    let (out, run) = run_plan(d, &p, &[]);
+    assert!(matches!(out.status.code(), Some(0)), "{}", text(&out));
+    (summary_json(&run), answered(&b.url, "api", 429), b.url.clone())
+}
+
+/// The hosts table counts exactly the 429s the rate-limited second host answered; with
+/// `on_429: wait` the VUs honour its `Retry-After` and hit the limit far less often.
+#[test]
+fn the_hosts_table_counts_exactly_the_429s_a_rate_limited_host_answered() {
+    let d = tmp();
+    let (s, truth, b) = two_hosts(d.path(), "count");
+    let hosts = s["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    let row = hosts
+        .iter()
+        .find(|h| h["host"] == b.as_str())
+        .unwrap_or_else(|| panic!("{hosts:?}"));
+    assert!(truth > 10, "the limit was hit: {truth}");
+    assert_eq!(row["rate_limited"].as_u64(), Some(truth), "{row}");
+    assert_eq!(row["steps"], serde_json::json!(["third-party"]));
+    assert!(row["success_rate"].as_f64().unwrap() < 0.9, "{row}");
+    let own = hosts.iter().find(|h| h["host"] != b.as_str()).unwrap();
+    assert_eq!(own["rate_limited"], 0);
+    assert_eq!(own["success_rate"], 1.0);
+    let report = std::fs::read_to_string(d.path().join("run/report.md")).unwrap();
+    assert!(
+        report.contains("## Hosts") && report.contains("Not hit") && report.contains(" × 429"),
+        "{report}"
+    );
+
+    let d2 = tmp();
+    let (s2, truth2, b2) = two_hosts(d2.path(), "wait");
+    let row2 = s2["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == b2.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row2["rate_limited"].as_u64(), Some(truth2), "{row2}");
+    // Each VU waits 1 s after a 429: at most about one 429 per VU and second.
+    assert!(
+        truth2 <= 4 * 5 + 4 && truth2 * 3 < truth,
+        "wait {truth2} vs count {truth}"
+    );
+}
+
+#[test]
+fn a_bad_on_429_points_at_its_line() {
+    let d = tmp();
+    let p = write(
+        d.path(),
+        "plan.yaml",
+        "name: x\ntarget: http://127.0.0.1:1\nhttp:\n  on_429: later\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n",
+    );
+    let out = stampede(&["validate", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plan.yaml:4:11") && err.contains("on_429"), "{err}");
+}

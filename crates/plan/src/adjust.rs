@@ -112,6 +112,7 @@ mod tests {
                 max_body: 1,
                 follow_redirects: 10,
                 cookies: CookieMode::Clear,
+                on_429: Default::default(),
             },
             scenarios: vec![],
             phases: vec![Phase {

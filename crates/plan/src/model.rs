@@ -73,6 +73,20 @@ pub struct HttpOptions {
     pub follow_redirects: u32,
     /// Each VU's cookie jar (default: cleared at each iteration).
     pub cookies: CookieMode,
+    /// What a VU does after a 429 (default: count it and go on).
+    pub on_429: On429,
+}
+
+/// What a VU does after a `429 Too Many Requests` (`http.on_429`). Either way the 429 is
+/// counted (`status_429`, the hosts table's `rate_limited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum On429 {
+    /// Go on at once, as a client without back-off would.
+    #[default]
+    Count,
+    /// Honour `Retry-After` (seconds, at most 60; 1 s without one) before the VU's next step,
+    /// as a well-behaved client of a third-party API does. The wait is not latency.
+    Wait,
 }
 
 /// What a VU's cookie jar does (`http.cookies`).

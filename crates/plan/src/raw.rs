@@ -96,6 +96,7 @@ pub struct RawHttp {
     pub headers: BTreeMap<String, Any>,
     pub follow_redirects: Option<Any>,
     pub cookies: Option<S<String>>,
+    pub on_429: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -48,6 +48,10 @@ pub struct RunMeta {
     pub segment: String,
     pub phases: Vec<PhaseMeta>,
     pub steps: Vec<String>,
+    /// The origin each HTTP or WebSocket step called (`scheme://authority`), by step name: the
+    /// summary's `hosts` rows.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub step_hosts: std::collections::BTreeMap<String, String>,
     pub thresholds: Vec<ThresholdSpec>,
     /// How this run departs from its plan (e.g. phases compressed by `--quick`).
     #[serde(default)]

@@ -58,6 +58,24 @@ pub struct Summary {
     /// for run directories written before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator: Option<Generator>,
+    /// One row per origin the steps called, over the whole run (the third-party table).
+    #[serde(default)]
+    pub hosts: Vec<HostRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostRow {
+    /// `scheme://authority`.
+    pub host: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub success_rate: f64,
+    pub avg_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Answers `429 Too Many Requests`.
+    pub rate_limited: u64,
+    /// The steps that called it.
+    pub steps: Vec<String>,
 }
 
 /// The load generator's own health over the run: whether it, not the system, was the limit.

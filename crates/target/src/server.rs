@@ -243,6 +243,27 @@ async fn handle(s: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
+/// Whether a request fits in the endpoint's rate limit: at most `per_second` per 1 s window
+/// (counted from the endpoint's first request).
+fn admit(r: &crate::config::RateLimit, c: &crate::metrics::EndpointCounters) -> bool {
+    let window = c.first.get_or_init(std::time::Instant::now).elapsed().as_secs() & 0xffff_ffff;
+    let mut cur = c.window.load(Ordering::Relaxed);
+    loop {
+        let (w, n) = (cur >> 32, cur & 0xffff_ffff);
+        let next = if w == window { n + 1 } else { 1 };
+        if w == window && n >= r.per_second {
+            return false;
+        }
+        match c
+            .window
+            .compare_exchange_weak(cur, window << 32 | next, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+}
+
 /// The service time `slowdown` adds by now: its rate times the seconds since the endpoint's
 /// first request (so a test's latency starts from the configured service time however long the
 /// target waited for it), capped with the longest delay a query may ask for.
@@ -283,6 +304,19 @@ async fn endpoint(
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({ "error": "invalid_signature", "detail": e.to_string() }),
             );
+        }
+    }
+
+    if let Some(r) = &ep.rate_limit {
+        if !admit(r, &s.counters[idx]) {
+            let secs = r.retry_after.as_secs() + u64::from(r.retry_after.subsec_nanos() > 0);
+            let mut resp = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                serde_json::json!({ "error": "rate limited", "limit_per_second": r.per_second }),
+            );
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            return resp;
         }
     }
 

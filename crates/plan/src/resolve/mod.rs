@@ -458,6 +458,7 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
         max_body: 1 << 20,
         follow_redirects: 10,
         cookies: CookieMode::Clear,
+        on_429: On429::Count,
     };
     let Some(h) = raw else { return Ok(o) };
     if let Some(n) = &h.follow_redirects {
@@ -473,6 +474,19 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
                     &c.referenced,
                     format!("http.cookies: `{other}` is not a cookie mode"),
                     "use clear (the default: emptied at each iteration), keep or off",
+                ))
+            }
+        };
+    }
+    if let Some(c) = &h.on_429 {
+        o.on_429 = match rs.string(c)?.as_str() {
+            "count" => On429::Count,
+            "wait" => On429::Wait,
+            other => {
+                return Err(rs.errs.hint(
+                    &c.referenced,
+                    format!("http.on_429: `{other}` is not understood"),
+                    "use count (the default: go on at once) or wait (honour Retry-After)",
                 ))
             }
         };
