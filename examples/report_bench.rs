@@ -76,6 +76,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 scenarios: vec!["s".into()],
                 planned_s: (b - a) as f64,
                 peak: *vus as f64,
+                variant_of: None,
+                variant: None,
             })
             .collect(),
         steps: steps.clone(),

@@ -48,7 +48,8 @@ pub fn analyze_dir_with_seconds(dir: &Path) -> Result<Analysis, RunDirError> {
 fn read(dir: &Path, seconds: bool) -> Result<Analysis, RunDirError> {
     let meta = read_meta(dir)?;
     let mut pass = Pass::new(&meta);
-    pass.seconds = seconds.then(Seconds::default);
+    // A/B variants are judged on per-second values: folded for them too.
+    pass.seconds = (seconds || super::ab::has_variants(&meta)).then(Seconds::default);
     let skipped = for_each_interval(dir, |iv| pass.interval(&iv))?;
     let monitors_skipped = for_each_monitor(dir, "monitors.jsonl", |r| pass.monitor(&r))?;
     // The generator's own samples: unreadable lines only cost its health figures.
@@ -182,6 +183,9 @@ impl Pass {
         ));
         // An unreadable capacity result is left out, as an unreadable capacity.json is.
         summary.capacity = capacity.and_then(|v| serde_json::from_value::<Capacity>(v).ok());
+        if let Some(secs) = &self.seconds {
+            summary.variants = super::ab::tables(&meta, &summary, secs);
+        }
         let server = series::server_series(&self.joint.server, &self.charted);
         Analysis {
             meta,

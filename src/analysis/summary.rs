@@ -241,5 +241,6 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
         capacity: None,
         generator: None,
         hosts: super::hosts::hosts(meta, aggs),
+        variants: Vec::new(),
     }
 }

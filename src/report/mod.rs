@@ -8,6 +8,7 @@
 //! [`update`] adds a report's "Update" sections, one per later run. [`escape`] holds the only
 //! escaping functions, used for every value that came from a plan or a target.
 
+pub mod ab;
 pub mod charts;
 pub mod compare;
 pub mod document;

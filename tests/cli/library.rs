@@ -68,6 +68,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             mix: vec![Weighted { scenario: 0, weight: 1 }],
             load,
             grace: Duration::from_secs(5),
+            variant: None,
         }],
         thresholds: vec![],
         monitors: vec![],

@@ -294,3 +294,65 @@ fn a_bad_on_429_points_at_its_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("plan.yaml:4:11") && err.contains("on_429"), "{err}");
 }
+
+/// The seed's cache test as an A/B plan: one phase in two variants, back to back, against the
+/// built-in target's cached endpoint (`Cache-Control: no-cache` skips its cache). The with-cache
+/// variant is faster, and the table shows the improvement with its significance.
+#[test]
+fn cache_ab_variants_show_the_improvement_with_its_significance() {
+    let d = tmp();
+    let cfg = write(
+        d.path(),
+        "cache.yaml",
+        "endpoints:\n  - { name: lead, method: GET, path: /leads/:id, service_time: { fixed: 30ms }, cache: { hit_ratio: 0.9, hit_time: { fixed: 2ms } } }\n",
+    );
+    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let p = format!(
+        "name: cache-ab\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: lead, request: GET /leads/7 }}\nphases:\n  - name: cache\n    scenario: s\n    vus: 4\n    duration: 8s\n    variants:\n      without-cache: {{ headers: {{ Cache-Control: no-cache }} }}\n      with-cache: {{}}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &p, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(phase_names(&s), ["cache[without-cache]", "cache[with-cache]"]);
+    let v = &s["variants"][0];
+    assert_eq!(
+        (v["phase"].as_str(), v["baseline"].as_str(), v["variant"].as_str()),
+        (Some("cache"), Some("without-cache"), Some("with-cache")),
+        "{v}"
+    );
+    let rows = v["rows"].as_array().unwrap();
+    let lead = rows
+        .iter()
+        .find(|r| r["step"] == "s/lead")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let (without, with) = (
+        lead["baseline_avg_ms"].as_f64().unwrap(),
+        lead["variant_avg_ms"].as_f64().unwrap(),
+    );
+    assert!(without > 25.0 && with < without / 2.0, "without {without} with {with}");
+    let imp = lead["improvement_pct"].as_f64().unwrap();
+    assert!((60.0..95.0).contains(&imp), "{lead}");
+    assert_eq!(lead["significant"], true, "{lead}");
+    assert!(lead["p_value"].as_f64().unwrap() < 0.05, "{lead}");
+    assert_eq!(rows[0]["step"], "all");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("## A/B variants") && report.contains("without-cache (avg)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_single_variant_points_at_its_line() {
+    let d = tmp();
+    let p = write(
+        d.path(),
+        "plan.yaml",
+        "name: x\ntarget: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - name: p\n    scenario: s\n    vus: 1\n    duration: 1s\n    variants:\n      only: {}\n",
+    );
+    let out = stampede(&["validate", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plan.yaml:13:") && err.contains("at least two"), "{err}");
+}

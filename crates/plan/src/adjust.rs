@@ -120,6 +120,7 @@ mod tests {
                 mix: vec![],
                 load,
                 grace: Duration::from_secs(30),
+                variant: None,
             }],
             thresholds: vec![],
             monitors: vec![],

@@ -448,6 +448,18 @@ pub struct Phase {
     /// How long iterations in flight may run on after the phase's time is up (or a VU is ramped
     /// down) before they are cancelled. Default 30s.
     pub grace: Duration,
+    /// One variant of an A/B phase (`variants:`): which plan phase and which variant.
+    pub variant: Option<Variant>,
+}
+
+/// A phase run once per variant, back to back: `<phase>[<variant>]`, the first the baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The phase's name in the plan.
+    pub of: String,
+    pub name: String,
+    /// 0 for the baseline (the first written).
+    pub index: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -86,6 +86,12 @@ pub struct PhaseMeta {
     pub planned_s: f64,
     /// Peak VUs (closed) or peak arrival rate per second (open).
     pub peak: f64,
+    /// An A/B variant (`variants:`): the plan's phase it is a variant of, and its name. The
+    /// variants of one phase are consecutive, the baseline first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// A threshold as stored: enough to evaluate it again from the run directory alone.

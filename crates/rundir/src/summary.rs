@@ -61,6 +61,37 @@ pub struct Summary {
     /// One row per origin the steps called, over the whole run (the third-party table).
     #[serde(default)]
     pub hosts: Vec<HostRow>,
+    /// A/B: each variant of a phase against its baseline (the first variant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<AbTable>,
+}
+
+/// One variant against the baseline of its phase (the seed's with/without table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbTable {
+    /// The plan's phase; its variants ran as `<phase>[<variant>]`.
+    pub phase: String,
+    pub baseline: String,
+    pub variant: String,
+    /// The whole phase (`step` "all") first, then one row per step both ran.
+    pub rows: Vec<AbRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbRow {
+    pub step: String,
+    pub baseline_avg_ms: Option<f64>,
+    pub variant_avg_ms: Option<f64>,
+    pub baseline_p95_ms: Option<f64>,
+    pub variant_p95_ms: Option<f64>,
+    /// How much lower the variant's average latency is, in percent of the baseline's
+    /// (negative: slower).
+    pub improvement_pct: Option<f64>,
+    /// The paired sign-flip test over per-second averages (second i of one against second i of
+    /// the other), Holm-corrected over the table's rows.
+    pub p_value: Option<f64>,
+    pub significant: bool,
+    pub seconds: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

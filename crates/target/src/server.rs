@@ -324,8 +324,14 @@ async fn endpoint(
     let (service_time, u_cache, u_err) =
         s.with_rng(|r| (ep.service_time.sample(r), r.random::<f64>(), r.random::<f64>()));
 
+    // `Cache-Control: no-cache` asks for a fresh answer, as a CDN or a cache-aside layer honours it.
+    let no_cache = parts
+        .headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("no-cache"));
     if let Some(c) = &ep.cache {
-        if s.cache.enabled() {
+        if s.cache.enabled() && !no_cache {
             let counters = &s.counters[idx];
             if cache::is_hit(c, in_flight, u_cache) {
                 counters.cache_hits.fetch_add(1, Ordering::Relaxed);

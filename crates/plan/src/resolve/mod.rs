@@ -9,6 +9,7 @@ mod phase;
 mod sql;
 mod step;
 mod threshold;
+mod variant;
 mod ws;
 
 use check::*;
@@ -344,6 +345,8 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     let scenario_names = NameSet::new(scenarios.iter().map(|s: &Scenario| s.name.as_str()).collect());
 
     let mut phases: Vec<Phase> = Vec::new();
+    // The scenarios A/B variants run, appended after the plan's own.
+    let mut variant_scenarios: Vec<Scenario> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, p) in raw.phases.iter().enumerate() {
         let phase = resolve_phase(rs, i, p, &scenario_names)?;
@@ -354,9 +357,21 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                 format!("phase `{}` is defined twice; phase names must be unique", phase.name),
             ));
         }
-        phases.push(phase);
+        match &p.value.variants {
+            None => phases.push(phase),
+            Some(v) => phases.extend(variant::expand(
+                rs,
+                &phase,
+                v,
+                &scenarios,
+                &mut variant_scenarios,
+                &names,
+            )?),
+        }
     }
 
+    drop(scenario_names);
+    scenarios.extend(variant_scenarios);
     let step_names = NameSet::new(
         scenarios
             .iter()
