@@ -281,17 +281,20 @@ fn the_hosts_table_counts_exactly_the_429s_a_rate_limited_host_answered() {
     );
 }
 
-#[test]
-fn a_bad_on_429_points_at_its_line() {
+/// `stampede validate` on `plan`: exit 2, and its message.
+fn refused(plan: &str) -> String {
     let d = tmp();
-    let p = write(
-        d.path(),
-        "plan.yaml",
-        "name: x\ntarget: http://127.0.0.1:1\nhttp:\n  on_429: later\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n",
-    );
+    let p = write(d.path(), "plan.yaml", plan);
     let out = stampede(&["validate", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_on_429_points_at_its_line() {
+    let err = refused(
+        "name: x\ntarget: http://127.0.0.1:1\nhttp:\n  on_429: later\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n",
+    );
     assert!(err.contains("plan.yaml:4:11") && err.contains("on_429"), "{err}");
 }
 
@@ -345,14 +348,8 @@ fn cache_ab_variants_show_the_improvement_with_its_significance() {
 
 #[test]
 fn a_single_variant_points_at_its_line() {
-    let d = tmp();
-    let p = write(
-        d.path(),
-        "plan.yaml",
+    let err = refused(
         "name: x\ntarget: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - name: p\n    scenario: s\n    vus: 1\n    duration: 1s\n    variants:\n      only: {}\n",
     );
-    let out = stampede(&["validate", p.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("plan.yaml:13:") && err.contains("at least two"), "{err}");
 }
