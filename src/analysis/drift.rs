@@ -19,6 +19,9 @@ pub const MIN_ERROR_RATE_CHANGE: f64 = 0.005;
 pub const MIN_MEMORY_GROWTH: f64 = 0.05;
 /// Still growing at a quarter of the phase's rate in its last third: not levelling off.
 const STILL_GROWING: f64 = 0.25;
+/// Memory is judged in phases at least this long: a few seconds of a machine's used memory (other
+/// processes, the page cache) say nothing about a leak.
+const MIN_MEMORY_PHASE_S: f64 = 10.0;
 /// Memory is judged on the means of this many blocks of its samples (see [`trend_of_blocks`]).
 const MEMORY_BLOCKS: usize = 12;
 const MIB: f64 = 1024.0 * 1024.0;
@@ -53,7 +56,7 @@ pub fn phase_drift(secs: &[&Sec], server: &Samples, host_memory: Option<f64>) ->
     let error_rate = error_drift(trend(&errs)?);
     let memory: Vec<MemoryDrift> = server
         .iter()
-        .filter(|(k, _)| is_memory(k))
+        .filter(|(k, _)| is_memory(k) && to - from >= MIN_MEMORY_PHASE_S)
         .filter_map(|(k, pts)| {
             let inside: Vec<(f64, f64)> = pts
                 .iter()
