@@ -125,7 +125,8 @@ pub struct Generator {
     /// Open-model arrivals dropped over all phases.
     pub dropped_arrivals: u64,
     /// CPU over 80% of its cores for 3 samples or more, or timers late by more than 25 ms at
-    /// p99: latency figures include the generator's own queueing.
+    /// p99 in 3 seconds or more (and a tenth of them): latency figures include the generator's
+    /// own queueing.
     pub limited: bool,
     /// When it first was (seconds since the run start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
