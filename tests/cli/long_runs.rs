@@ -41,6 +41,10 @@ fn latency_growing_a_millisecond_a_second_is_degrading_in_a_60s_phase() {
     assert_eq!(dr["latency"]["verdict"], "degrading", "{dr}");
     assert_eq!(dr["latency"]["significant"], true);
     let slope = dr["latency"]["slope_ms_per_h"].as_f64().unwrap();
+    eprintln!(
+        "1 ms/s: {} p50 {slope} ms/h (p {}), p95 {} ms/h",
+        dr["verdict"], dr["latency"]["p_value"], dr["latency_p95"]["slope_ms_per_h"]
+    );
     assert!(
         (2900.0..4300.0).contains(&slope),
         "1 ms/s is 3600 ms/h, measured {slope}"
@@ -120,6 +124,16 @@ fn a_flat_system_is_stable_a_linear_rss_leaks_and_a_plateau_warms_up() {
             .clone()
     };
     let l = mem("leak.rss_bytes");
+    eprintln!(
+        "flat: latency {} (p {}); leak: {} {} MiB/h, limit in {} h; warm: {} {}%",
+        dr["latency"]["verdict"],
+        dr["latency"]["p_value"],
+        l["verdict"],
+        l["slope_mib_per_h"],
+        l["reaches_limit_h"],
+        mem("warm.rss_bytes")["verdict"],
+        mem("warm.rss_bytes")["growth_pct"]
+    );
     assert_eq!(l["verdict"], "leak_suspected", "{l}");
     let mib_h = l["slope_mib_per_h"].as_f64().unwrap();
     // 10 MiB/s is 36,000 MiB/h (the interpreter's own allocations aside).
@@ -188,6 +202,7 @@ fn a_generator_pinned_to_one_core_with_too_many_vus_is_the_limit() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
     let g = &s["generator"];
+    eprintln!("pinned: {g}");
     assert_eq!(g["cores"], 1.0, "{g}");
     assert_eq!(g["limited"], true, "{g}");
     assert_eq!(s["verdict"], "passed_with_conditions", "{s}");
@@ -252,6 +267,7 @@ fn the_hosts_table_counts_exactly_the_429s_a_rate_limited_host_answered() {
         .find(|h| h["host"] == b.as_str())
         .unwrap_or_else(|| panic!("{hosts:?}"));
     assert!(truth > 10, "the limit was hit: {truth}");
+    eprintln!("429s: target answered {truth}, table {}", row["rate_limited"]);
     assert_eq!(row["rate_limited"].as_u64(), Some(truth), "{row}");
     assert_eq!(row["steps"], serde_json::json!(["third-party"]));
     assert!(row["success_rate"].as_f64().unwrap() < 0.9, "{row}");
@@ -335,6 +351,10 @@ fn cache_ab_variants_show_the_improvement_with_its_significance() {
     );
     assert!(without > 25.0 && with < without / 2.0, "without {without} with {with}");
     let imp = lead["improvement_pct"].as_f64().unwrap();
+    eprintln!(
+        "cache A/B: without {without} ms, with {with} ms, improvement {imp}%, p {}",
+        lead["p_value"]
+    );
     assert!((60.0..95.0).contains(&imp), "{lead}");
     assert_eq!(lead["significant"], true, "{lead}");
     assert!(lead["p_value"].as_f64().unwrap() < 0.05, "{lead}");
