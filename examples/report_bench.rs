@@ -4,6 +4,9 @@
 //!
 //!     cargo run --example report_bench            # debug build (deps optimized, see Cargo.toml)
 //!     cargo run --example report_bench -- DIR     # keep the run directory in DIR
+//!     STAMPEDE_BENCH_HOURS=24 cargo run --release --example report_bench   # a 24-hour run
+//!
+//! `bench/long-run.sh` runs it for 1 and 24 hours under a memory cap and records the figures.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,7 +17,14 @@ use stampede::recorder::{new_hist, Interval, StepInterval};
 use stampede::report::{charts, html, junit, load, markdown};
 use stampede::rundir::{PhaseMeta, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
 
-const SECONDS: u64 = 3_600;
+/// The run's length: `STAMPEDE_BENCH_HOURS` hours (default 1), its three phases a third each.
+fn seconds() -> u64 {
+    let hours: u64 = std::env::var("STAMPEDE_BENCH_HOURS")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(1);
+    hours.max(1) * 3_600
+}
 const ENDPOINTS: usize = 20;
 const PER_SECOND: u64 = 50;
 
@@ -47,10 +57,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = keep.clone().unwrap_or(tmp);
     std::fs::create_dir_all(&dir)?;
     let steps: Vec<String> = (0..ENDPOINTS).map(|i| format!("endpoint-{i:02}")).collect();
+    let third = seconds() / 3;
     let phases = [
-        ("baseline", 0u64, 1_200u64, 20u64),
-        ("steady", 1_200, 2_400, 60),
-        ("peak", 2_400, 3_600, 120),
+        ("baseline", 0u64, third, 20u64),
+        ("steady", third, 2 * third, 60),
+        ("peak", 2 * third, 3 * third, 120),
     ];
     let meta = RunMeta {
         schema: RUN_SCHEMA.into(),
@@ -76,9 +87,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 scenarios: vec!["s".into()],
                 planned_s: (b - a) as f64,
                 peak: *vus as f64,
+                variant_of: None,
+                variant: None,
             })
             .collect(),
         steps: steps.clone(),
+        step_hosts: Default::default(),
         thresholds: vec![
             threshold("p95 < 500ms", "p95", 500.0),
             threshold("avg < 300ms", "avg", 300.0),
@@ -97,8 +111,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("intervals.jsonl"))?);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // Past the first POOL seconds of a phase its lines repeat (with their own `seq` and `t`):
+    // encoding a day of histograms would take the writer longer than the reading it measures.
+    const POOL: u64 = 600;
     for (name, a, b, vus) in phases {
+        let mut pool: Vec<String> = Vec::new();
         for sec in a..b {
+            if sec - a >= POOL {
+                let tail = &pool[((sec - a) % POOL) as usize];
+                writeln!(out, "{{\"phase\":\"{name}\",\"seq\":{},\"t\":{}.0,{tail}", sec - a, sec)?;
+                continue;
+            }
             let mut ivs = Vec::with_capacity(ENDPOINTS);
             for (i, s) in steps.iter().enumerate() {
                 let mut latency = new_hist();
@@ -146,9 +169,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 backoffs: 0,
                 backoff_ms: 0,
                 ws_open: 0,
+                late: stampede_rundir::hist::new_hist(),
                 steps: ivs,
             };
-            writeln!(out, "{}", iv.to_json_line()?)?;
+            let line = iv.to_json_line()?;
+            writeln!(out, "{line}")?;
+            // Everything after `"t":…,`: the part that repeats.
+            let tail = line.split_once(",\"dur\"").map(|(_, t)| format!("\"dur\"{t}"));
+            pool.push(tail.ok_or("an interval line without dur")?);
         }
     }
     out.flush()?;
@@ -156,10 +184,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "wrote {} ({} intervals x {ENDPOINTS} endpoints) in {:.2}s",
         dir.display(),
-        SECONDS,
+        seconds(),
         t.elapsed().as_secs_f64()
     );
 
+    if std::env::var_os("STAMPEDE_BENCH_WRITE_ONLY").is_some() {
+        return Ok(());
+    }
     measure(&dir, keep.is_none())
 }
 
@@ -179,8 +210,8 @@ fn measure(dir: &std::path::Path, remove: bool) -> Result<(), Box<dyn std::error
     let all = total.elapsed();
     println!(
         "read + summarize + model ({} intervals, {} histograms decoded): {:.3}s",
-        SECONDS,
-        SECONDS as usize * ENDPOINTS * 2,
+        seconds(),
+        seconds() as usize * ENDPOINTS * 2,
         model.as_secs_f64()
     );
     println!(
@@ -193,6 +224,18 @@ fn measure(dir: &std::path::Path, remove: bool) -> Result<(), Box<dyn std::error
         xml.len()
     );
     println!("total (run directory -> all formats): {:.3}s", all.as_secs_f64());
+    let bytes: u64 = std::fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let hours = seconds() as f64 / 3600.0;
+    println!(
+        "run directory: {:.1} MB for {hours:.0} h: {:.1} MB per hour",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / hours
+    );
     if remove {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -91,6 +91,8 @@ pub fn phase_meta(plan: &Plan, index: usize) -> PhaseMeta {
         scenarios,
         planned_s,
         peak,
+        variant_of: p.variant.as_ref().map(|v| v.of.clone()),
+        variant: p.variant.as_ref().map(|v| v.name.clone()),
     }
 }
 

@@ -160,6 +160,7 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
             .map(|&i| crate::describe::phase_meta(plan, i))
             .collect(),
         steps: program_steps,
+        step_hosts: program.step_hosts(),
         thresholds: plan.thresholds.iter().map(crate::describe::threshold_spec).collect(),
         notes: opts.notes.clone(),
         note: opts.note.clone(),
@@ -217,6 +218,8 @@ pub struct Session {
     writer: RunWriter,
     fanout: Fanout,
     monitors: Option<Monitors>,
+    /// The generator's own health (`generator.jsonl`), sampled in every run.
+    generator: Option<crate::monitor::generator::Generator>,
     /// Interval and monitor times are seconds since this instant, across phases.
     clock: Instant,
     workers: usize,
@@ -289,6 +292,10 @@ impl Session {
         } else {
             Some(Monitors::start(&plan.monitors, clock, writer.monitor_log()?, false))
         };
+        let generator = Some(crate::monitor::generator::Generator::start(
+            clock,
+            writer.generator_log()?,
+        ));
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         if let Some(log) = writer.take_interval_log() {
             outputs.push(Box::new(IntervalWriter::new(log)));
@@ -306,6 +313,7 @@ impl Session {
                 write_error: None,
             },
             monitors,
+            generator,
             clock,
             workers: opts.workers.max(1),
             segment: opts.segment,
@@ -441,6 +449,9 @@ impl Session {
     pub async fn finish(mut self) -> Result<RunOutcome, RunError> {
         if let Some(m) = self.monitors.take() {
             m.stop().await;
+        }
+        if let Some(g) = self.generator.take() {
+            g.stop().await;
         }
         self.meta.status = if self.fanout.aborted {
             RunStatus::Aborted

@@ -6,10 +6,14 @@
 //! together (and, when asked for, the per-second values [`compare`] tests), and everything that reads a run (the
 //! runner's final summary, `stampede summary`, `compare`, the history, the reports) goes through it.
 
+mod ab;
 mod aggregate;
 pub mod compare;
+mod drift;
 mod estimate;
 pub mod findings;
+mod generator;
+mod hosts;
 mod pass;
 pub mod seconds;
 pub mod series;
@@ -17,12 +21,15 @@ pub mod significance;
 mod sql;
 mod summary;
 mod thresholds;
+pub mod trend;
+mod windows;
 mod ws;
 
 pub use aggregate::{aggregate, aggregate_into, PhaseAgg, StepAgg};
 pub use pass::{analyze, analyze_dir, analyze_dir_with_seconds, summarize_dir, Analysis};
 pub use summary::{
-    Capacity, CapacityStep, Finding, LatencyMs, PhaseSummary, Priority, Projection, ServerMetric, StepSummary, Summary,
-    ThresholdResult, Usl, Verdict, SUMMARY_SCHEMA,
+    AbRow, AbTable, Capacity, CapacityStep, Drift, DriftVerdict, ErrorRateDrift, Finding, Generator, HostRow,
+    LatencyDrift, LatencyMs, MemoryDrift, MemoryGrowth, MemoryVerdict, PhaseSummary, Priority, Projection,
+    ServerMetric, StepSummary, Summary, ThresholdResult, Usl, Verdict, Window, SUMMARY_SCHEMA,
 };
 pub use thresholds::{evaluate, measure};

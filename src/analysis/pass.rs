@@ -12,10 +12,10 @@ use super::aggregate::{aggregate_into, PhaseAgg};
 use super::findings::{self, fmt_t};
 use super::seconds::Seconds;
 use super::series::{self, ServerSeries, Timeline, TimelineBuilder};
-use super::summary::{summarize_aggs, Capacity, Summary};
+use super::summary::{summarize_aggs, Capacity, Summary, Verdict};
 use crate::monitor::MonitorRecord;
 use crate::recorder::Interval;
-use crate::rundir::{for_each_interval, read_capacity, read_meta, Run, RunDirError, RunMeta};
+use crate::rundir::{for_each_interval, read_capacity, read_meta, LoadModel, Run, RunDirError, RunMeta};
 
 /// What one read of a run directory yields.
 #[derive(Debug, Clone)]
@@ -48,9 +48,12 @@ pub fn analyze_dir_with_seconds(dir: &Path) -> Result<Analysis, RunDirError> {
 fn read(dir: &Path, seconds: bool) -> Result<Analysis, RunDirError> {
     let meta = read_meta(dir)?;
     let mut pass = Pass::new(&meta);
-    pass.seconds = seconds.then(Seconds::default);
+    // A/B variants are judged on per-second values: folded for them too.
+    pass.seconds = (seconds || super::ab::has_variants(&meta)).then(Seconds::default);
     let skipped = for_each_interval(dir, |iv| pass.interval(&iv))?;
-    let monitors_skipped = for_each_monitor(dir, |r| pass.monitor(&r))?;
+    let monitors_skipped = for_each_monitor(dir, "monitors.jsonl", |r| pass.monitor(&r))?;
+    // The generator's own samples: unreadable lines only cost its health figures.
+    let _ = for_each_monitor(dir, "generator.jsonl", |r| pass.generator.record(&r));
     let explain = crate::rundir::explain::read_explain(dir);
     Ok(pass.finish(meta, &skipped, &monitors_skipped, read_capacity(dir), explain))
 }
@@ -91,6 +94,7 @@ struct Pass {
     charted: BTreeSet<String>,
     /// Monitor failures, as warnings, in the order they happened.
     monitor_failures: Vec<String>,
+    generator: super::generator::GeneratorFold,
 }
 
 impl Pass {
@@ -104,12 +108,14 @@ impl Pass {
             levels: super::estimate::Levels::new(meta),
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),
+            generator: Default::default(),
         }
     }
 
     fn interval(&mut self, iv: &Interval) {
         aggregate_into(&mut self.aggs, iv);
         self.joint.add_interval(iv);
+        self.generator.interval(iv);
         self.chart.add(iv);
         self.levels.add(iv);
         if let Some(s) = &mut self.seconds {
@@ -141,8 +147,21 @@ impl Pass {
         self.joint.finish();
         let mut summary = summarize_aggs(&meta, &self.aggs, skipped);
         let mut server = findings::server_metrics(&self.joint.secs, &self.joint.server);
+        let host_memory = (meta.memory_bytes > 0).then_some(meta.memory_bytes as f64);
+        let mut drifts = Vec::new();
         for p in &mut summary.phases {
             p.server = server.remove(&p.name).unwrap_or_default();
+            let secs: Vec<&findings::Sec> = self.joint.secs.iter().filter(|s| s.phase == p.name).collect();
+            if let Some(first) = secs.first() {
+                p.windows = super::windows::windows(&secs, first.t, &self.joint.server);
+            }
+            // A ramp's latency follows its load: drift is judged under steady load only.
+            if !matches!(p.model, Some(LoadModel::RampingVus | LoadModel::RampingRate)) {
+                p.drift = super::drift::phase_drift(&secs, &self.joint.server, host_memory);
+            }
+            if let Some(d) = &p.drift {
+                drifts.push((p.name.clone(), d.clone()));
+            }
         }
         if let Some(e) = &explain {
             super::sql::attach_explain(&mut summary, e);
@@ -153,12 +172,27 @@ impl Pass {
                 .iter()
                 .map(|(line, e)| format!("monitors.jsonl:{line}: skipped an unreadable record ({e})")),
         );
-        summary.findings = findings::findings(&self.joint.input(&meta.thresholds, meta.cores));
+        summary.generator = self.generator.finish();
+        if let Some(c) = summary.generator.as_ref().and_then(super::generator::condition) {
+            summary.conditions.push(c);
+            if summary.verdict == Verdict::Passed {
+                summary.verdict = Verdict::PassedWithConditions;
+            }
+        }
+        summary.findings = findings::findings(&self.joint.input(
+            &meta.thresholds,
+            meta.cores,
+            &drifts,
+            summary.generator.as_ref(),
+        ));
         // An unreadable capacity result is left out, as an unreadable capacity.json is.
         summary.capacity = capacity.and_then(|v| serde_json::from_value::<Capacity>(v).ok());
         // A capacity search's own answer needs no estimate beside it.
         if summary.capacity.is_none() {
             summary.capacity_estimate = self.levels.finish(&meta);
+        }
+        if let Some(secs) = &self.seconds {
+            summary.variants = super::ab::tables(&meta, &summary, secs);
         }
         let server = series::server_series(&self.joint.server, &self.charted);
         Analysis {
@@ -174,8 +208,12 @@ impl Pass {
 /// Streams `monitors.jsonl` to `f` one record at a time and returns the unreadable lines with
 /// their numbers; no file is no records. Read here, line by line, because the run directory's
 /// own reader returns the file's records all at once, and a soak's would not fit.
-fn for_each_monitor(dir: &Path, mut f: impl FnMut(MonitorRecord)) -> Result<Vec<(usize, String)>, RunDirError> {
-    let path = dir.join("monitors.jsonl");
+fn for_each_monitor(
+    dir: &Path,
+    name: &str,
+    mut f: impl FnMut(MonitorRecord),
+) -> Result<Vec<(usize, String)>, RunDirError> {
+    let path = dir.join(name);
     let io = |source| RunDirError::Io {
         path: path.display().to_string(),
         source,

@@ -209,6 +209,7 @@ mod tests {
             backoffs: 0,
             backoff_ms: 0,
             ws_open: 0,
+            late: stampede_rundir::hist::new_hist(),
             steps,
         }
     }

@@ -260,6 +260,7 @@ pub(crate) mod tests {
             backoffs: 0,
             backoff_ms: 0,
             ws_open: 0,
+            late: stampede_rundir::hist::new_hist(),
             steps: Vec::new(),
         }
     }

@@ -150,7 +150,7 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
 
 /// The complementary error function (Numerical Recipes' `erfcc`: relative error below 1.2e-7
 /// everywhere, which keeps small p-values accurate too).
-fn erfc(x: f64) -> f64 {
+pub(crate) fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
     let poly = -1.265_512_23

@@ -137,6 +137,8 @@ fn phase_summary(run_meta: &RunMeta, agg: &PhaseAgg) -> PhaseSummary {
         steps: agg.steps.iter().map(|s| step_summary(s, agg)).collect(),
         thresholds,
         server: Vec::new(),
+        windows: Vec::new(),
+        drift: None,
     }
 }
 
@@ -252,5 +254,8 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
         findings: Vec::new(),
         capacity: None,
         capacity_estimate: None,
+        generator: None,
+        hosts: super::hosts::hosts(meta, aggs),
+        variants: Vec::new(),
     }
 }

@@ -130,6 +130,7 @@ fn phase_for(opts: &SearchOptions, name: String, load: f64) -> Phase {
         }],
         load,
         grace: STEP_GRACE,
+        variant: None,
     }
 }
 
@@ -329,6 +330,7 @@ pub async fn search(
             }],
             load,
             grace: STEP_GRACE,
+            variant: None,
         };
         let run = session.run_phase(phase, |_, _| false).await?;
         out.interrupted |= run.interrupted;

@@ -142,6 +142,7 @@ mod tests {
             backoffs: 0,
             backoff_ms: 0,
             ws_open: 0,
+            late: stampede_rundir::hist::new_hist(),
             steps: vec![StepInterval {
                 name: "w".into(),
                 requests: n,

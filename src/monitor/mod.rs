@@ -14,6 +14,7 @@
 //! | `postgres.rs` | PostgreSQL through `tokio-postgres` |
 //! | `redis.rs` | Redis `INFO` through a tiny RESP client |
 
+pub mod generator;
 mod host;
 mod postgres;
 mod process;

@@ -13,18 +13,18 @@ use super::{round3, MonitorError, Series};
 
 /// Linux's clock ticks per second for `/proc/<pid>/stat` times (`getconf CLK_TCK`); 100 on every
 /// mainstream architecture, assumed to avoid a libc dependency.
-const TICKS_PER_SEC: f64 = 100.0;
-const PAGE_SIZE: f64 = 4096.0;
+pub(super) const TICKS_PER_SEC: f64 = 100.0;
+pub(super) const PAGE_SIZE: f64 = 4096.0;
 /// The kernel's `comm` keeps 15 bytes of the executable name.
 const COMM_LEN: usize = 15;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Proc {
+pub(super) struct Proc {
     /// utime + stime, in ticks.
-    cpu_ticks: u64,
+    pub(super) cpu_ticks: u64,
     /// Start time after boot, in ticks: changes when a pid is reused by a new process.
     start: u64,
-    rss_pages: u64,
+    pub(super) rss_pages: u64,
 }
 
 pub struct Processes {
@@ -73,7 +73,7 @@ impl Processes {
     }
 }
 
-fn read_stat(pid: u32) -> Option<Proc> {
+pub(super) fn read_stat(pid: u32) -> Option<Proc> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
 }

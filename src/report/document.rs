@@ -242,6 +242,10 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
     }
     blocks.extend(super::sql::blocks(s));
     blocks.extend(super::ws::blocks(s));
+    blocks.extend(super::long::blocks(s));
+    blocks.extend(super::hosts::blocks(s));
+    blocks.extend(super::ab::blocks(s));
+    blocks.extend(super::long::generator_blocks(s));
     if let Some((c, estimate)) = s.capacity_answer() {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
         blocks.push(title(2, "Capacity"));

@@ -8,13 +8,16 @@
 //! [`update`] adds a report's "Update" sections, one per later run. [`escape`] holds the only
 //! escaping functions, used for every value that came from a plan or a target.
 
+pub mod ab;
 pub mod charts;
 pub mod compare;
 mod conclusion;
 pub mod document;
 pub mod escape;
+pub mod hosts;
 pub mod html;
 pub mod junit;
+pub mod long;
 pub mod markdown;
 pub mod model;
 mod observe;

@@ -300,6 +300,7 @@ fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
             duration: Duration::from_secs(secs),
         },
         grace: Duration::from_secs(2),
+        variant: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

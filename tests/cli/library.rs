@@ -57,6 +57,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             follow_redirects: 10,
             cookies: CookieMode::Clear,
             tls: Default::default(),
+            on_429: Default::default(),
         },
         scenarios: vec![Scenario {
             name: "s".into(),
@@ -68,6 +69,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             mix: vec![Weighted { scenario: 0, weight: 1 }],
             load,
             grace: Duration::from_secs(5),
+            variant: None,
         }],
         thresholds: vec![],
         monitors: vec![],

@@ -14,6 +14,7 @@ mod httpbin;
 mod import;
 mod library;
 mod lifecycle;
+mod long_runs;
 mod measurement;
 mod monitors;
 mod report;

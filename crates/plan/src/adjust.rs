@@ -113,6 +113,7 @@ mod tests {
                 follow_redirects: 10,
                 cookies: CookieMode::Clear,
                 tls: Default::default(),
+                on_429: Default::default(),
             },
             scenarios: vec![],
             phases: vec![Phase {
@@ -120,6 +121,7 @@ mod tests {
                 mix: vec![],
                 load,
                 grace: Duration::from_secs(30),
+                variant: None,
             }],
             thresholds: vec![],
             monitors: vec![],

@@ -98,6 +98,8 @@ pub struct HttpOptions {
     /// `http.tls`: a CA to trust besides the public roots, a client certificate (mTLS), a
     /// server name to send and verify instead of the URL's host.
     pub tls: TlsFiles,
+    /// What a VU does after a 429 (default: count it and go on).
+    pub on_429: On429,
 }
 
 /// `http.tls` as read at load: the PEM files' contents (checked to hold what they should), so
@@ -110,6 +112,18 @@ pub struct TlsFiles {
     pub client: Option<(Vec<Vec<u8>>, Vec<u8>)>,
     /// SNI and the name the certificate must carry, instead of the URL's host.
     pub server_name: Option<String>,
+}
+
+/// What a VU does after a `429 Too Many Requests` (`http.on_429`). Either way the 429 is
+/// counted (`status_429`, the hosts table's `rate_limited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum On429 {
+    /// Go on at once, as a client without back-off would.
+    #[default]
+    Count,
+    /// Honour `Retry-After` (seconds, at most 60; 1 s without one) before the VU's next step,
+    /// as a well-behaved client of a third-party API does. The wait is not latency.
+    Wait,
 }
 
 /// What a VU's cookie jar does (`http.cookies`).
@@ -471,6 +485,18 @@ pub struct Phase {
     /// How long iterations in flight may run on after the phase's time is up (or a VU is ramped
     /// down) before they are cancelled. Default 30s.
     pub grace: Duration,
+    /// One variant of an A/B phase (`variants:`): which plan phase and which variant.
+    pub variant: Option<Variant>,
+}
+
+/// A phase run once per variant, back to back: `<phase>[<variant>]`, the first the baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The phase's name in the plan.
+    pub of: String,
+    pub name: String,
+    /// 0 for the baseline (the first written).
+    pub index: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

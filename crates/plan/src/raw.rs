@@ -111,6 +111,7 @@ pub struct RawHttp {
     pub follow_redirects: Option<Any>,
     pub cookies: Option<S<String>>,
     pub tls: Option<S<RawTls>>,
+    pub on_429: Option<S<String>>,
 }
 
 /// `http.tls`: files relative to the plan, and the name to verify the server's certificate by.
@@ -273,6 +274,41 @@ pub struct RawPhase {
     pub iterations: Option<Any>,
     pub max_duration: Option<Any>,
     pub grace: Option<Any>,
+    /// A/B: the phase runs once per variant, back to back, in the order written.
+    pub variants: Option<S<Ordered<RawVariant>>>,
+}
+
+/// What a variant changes in its phase's requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariant {
+    /// Added to every HTTP request (replacing a header of the same name).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Any>,
+}
+
+/// A mapping in the order the plan writes it (variants: the first is the baseline).
+#[derive(Debug)]
+pub struct Ordered<V>(pub Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+            type Value = Ordered<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of names to variants")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Ordered<V>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, V>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]

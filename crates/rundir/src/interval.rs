@@ -28,6 +28,9 @@ pub struct Interval {
     pub backoff_ms: u64,
     /// WebSocket connections open at the interval's end (a gauge; 0 without WebSocket steps).
     pub ws_open: u64,
+    /// How late the load threads' timers fired this second (µs), merged over threads: the
+    /// generator's own queueing (empty in run directories written before it).
+    pub late: Hist,
     pub steps: Vec<StepInterval>,
 }
 
@@ -253,6 +256,8 @@ struct Record {
     backoff_ms: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     ws_open: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    late: Option<String>,
     #[serde(default)]
     steps: Vec<StepRecord>,
 }
@@ -298,6 +303,7 @@ impl Interval {
             backoffs: self.backoffs,
             backoff_ms: self.backoff_ms,
             ws_open: self.ws_open,
+            late: (!self.late.is_empty()).then(|| encode_hist(&self.late)),
             steps: self
                 .steps
                 .iter()
@@ -342,7 +348,12 @@ impl Interval {
                 counters: s.counters,
             });
         }
+        let mut late = super::hist::new_growable();
+        if let Some(l) = &rec.late {
+            record_buckets(&mut late, &decode_buckets(l)?);
+        }
         Ok(Interval {
+            late,
             phase: rec.phase,
             seq: rec.seq,
             t: rec.t,
@@ -380,6 +391,7 @@ mod tests {
             backoffs: 2,
             backoff_ms: 30,
             ws_open: 0,
+            late: new_hist(),
             steps: vec![StepInterval {
                 name: "s".into(),
                 requests: 1,

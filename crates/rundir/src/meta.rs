@@ -48,6 +48,10 @@ pub struct RunMeta {
     pub segment: String,
     pub phases: Vec<PhaseMeta>,
     pub steps: Vec<String>,
+    /// The origin each HTTP or WebSocket step called (`scheme://authority`), by step name: the
+    /// summary's `hosts` rows.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub step_hosts: std::collections::BTreeMap<String, String>,
     pub thresholds: Vec<ThresholdSpec>,
     /// How this run departs from its plan (e.g. phases compressed by `--quick`).
     #[serde(default)]
@@ -105,6 +109,12 @@ pub struct PhaseMeta {
     pub planned_s: f64,
     /// Peak VUs (closed) or peak arrival rate per second (open).
     pub peak: f64,
+    /// An A/B variant (`variants:`): the plan's phase it is a variant of, and its name. The
+    /// variants of one phase are consecutive, the baseline first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// A threshold as stored: enough to evaluate it again from the run directory alone.

@@ -59,6 +59,16 @@ pub struct Summary {
     /// `capacity` instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_estimate: Option<CapacityEstimate>,
+    /// The load generator's own health (`generator.jsonl` and the intervals' `late`); absent
+    /// for run directories written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<Generator>,
+    /// One row per origin the steps called, over the whole run (the third-party table).
+    #[serde(default)]
+    pub hosts: Vec<HostRow>,
+    /// A/B: each variant of a phase against its baseline (the first variant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<AbTable>,
 }
 
 impl Summary {
@@ -89,6 +99,76 @@ pub struct CapacityEstimate {
     /// seed's words (the first level both past the knee and breaking the SLO).
     #[serde(default)]
     pub overloaded: Option<f64>,
+}
+
+/// One variant against the baseline of its phase (the seed's with/without table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbTable {
+    /// The plan's phase; its variants ran as `<phase>[<variant>]`.
+    pub phase: String,
+    pub baseline: String,
+    pub variant: String,
+    /// The whole phase (`step` "all") first, then one row per step both ran.
+    pub rows: Vec<AbRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbRow {
+    pub step: String,
+    pub baseline_avg_ms: Option<f64>,
+    pub variant_avg_ms: Option<f64>,
+    pub baseline_p95_ms: Option<f64>,
+    pub variant_p95_ms: Option<f64>,
+    /// How much lower the variant's average latency is, in percent of the baseline's
+    /// (negative: slower).
+    pub improvement_pct: Option<f64>,
+    /// The paired sign-flip test over per-second averages (second i of one against second i of
+    /// the other), Holm-corrected over the table's rows.
+    pub p_value: Option<f64>,
+    pub significant: bool,
+    pub seconds: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostRow {
+    /// `scheme://authority`.
+    pub host: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub success_rate: f64,
+    pub avg_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Answers `429 Too Many Requests`.
+    pub rate_limited: u64,
+    /// The steps that called it.
+    pub steps: Vec<String>,
+}
+
+/// The load generator's own health over the run: whether it, not the system, was the limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generator {
+    /// CPU of the cores stampede may use (100 = all of them busy), highest 1 s sample.
+    pub cpu_percent_max: Option<f64>,
+    pub rss_max_bytes: Option<f64>,
+    /// How late the load threads' timers fired (the delay arrivals and iteration starts saw).
+    pub late_ms_p99: Option<f64>,
+    pub late_ms_max: Option<f64>,
+    /// The cores stampede could run on (`taskset`, cpusets).
+    pub cores: Option<f64>,
+    pub open_sockets_max: Option<f64>,
+    pub threads_max: Option<f64>,
+    /// Open-model arrivals dropped over all phases.
+    pub dropped_arrivals: u64,
+    /// CPU over 80% of its cores for 3 samples or more, or timers late by more than 25 ms at
+    /// p99 in 3 seconds or more (and a tenth of them): latency figures include the generator's
+    /// own queueing.
+    pub limited: bool,
+    /// When it first was (seconds since the run start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_from_s: Option<f64>,
+    /// Why, in words (also the verdict's condition).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 named_enum! {
@@ -271,6 +351,130 @@ pub struct PhaseSummary {
     /// Server-side series over this phase, from the monitors.
     #[serde(default)]
     pub server: Vec<ServerMetric>,
+    /// The phase in time windows (the soak table): the seed's 0-30 min, 30-60 min, then hourly
+    /// for a phase over an hour, else up to 5 equal windows.
+    #[serde(default)]
+    pub windows: Vec<Window>,
+    /// Whether latency, errors and memory trended over the phase (None when it had fewer than
+    /// 8 points to judge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+}
+
+/// One time window of a phase. Times are seconds since the phase's start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Window {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    /// None when no request completed in the window.
+    pub avg_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub error_rate: f64,
+    /// Each memory series' growth from its first sample in the phase to its last in the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<MemoryGrowth>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryGrowth {
+    /// `monitor.series`, e.g. `app.rss_bytes`.
+    pub series: String,
+    pub bytes: f64,
+    /// `bytes` over the phase-start value, in percent (None when that was 0).
+    pub pct: Option<f64>,
+}
+
+named_enum! {
+    /// A trend's judgement: significant and large enough to matter, in which direction.
+    pub enum DriftVerdict {
+        Stable = "stable",
+        Degrading = "degrading",
+        Improving = "improving",
+    }
+}
+
+named_enum! {
+    /// What a memory series did over a phase.
+    pub enum MemoryVerdict {
+        /// No significant growth large enough to matter.
+        Stable = "stable",
+        /// Grew and was still growing in the phase's last third: a leak until shown otherwise.
+        LeakSuspected = "leak_suspected",
+        /// Grew, then levelled off (caches, pools filling up).
+        WarmsUp = "warms_up",
+        /// Shrank significantly.
+        Shrinking = "shrinking",
+    }
+}
+
+/// The drift of a phase: one trend test per series (docs/reports.md, "Drift").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drift {
+    /// Degrading when any latency or error trend degrades or a memory leak is suspected,
+    /// improving when one improves and none degrades, else stable.
+    pub verdict: DriftVerdict,
+    /// The median (p50) latency per point.
+    pub latency: LatencyDrift,
+    /// The p95 latency per point.
+    pub latency_p95: LatencyDrift,
+    pub error_rate: ErrorRateDrift,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<MemoryDrift>,
+    /// Points the phase was judged on, and the seconds each covers.
+    pub points: usize,
+    pub point_s: f64,
+    /// `mann_kendall_ar1`: Mann-Kendall, variance corrected for lag-1 autocorrelation.
+    pub test: String,
+    pub alpha: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyDrift {
+    /// Theil-Sen slope.
+    pub slope_ms_per_h: f64,
+    /// The fitted line at the phase's start and end.
+    pub start_ms: f64,
+    pub end_ms: f64,
+    /// end over start, in percent.
+    pub change_pct: f64,
+    pub p_value: f64,
+    pub significant: bool,
+    pub verdict: DriftVerdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorRateDrift {
+    /// Theil-Sen slope of the error rate (a fraction) per hour.
+    pub slope_per_h: f64,
+    pub start: f64,
+    pub end: f64,
+    pub p_value: f64,
+    pub significant: bool,
+    pub verdict: DriftVerdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryDrift {
+    pub series: String,
+    /// Theil-Sen slope over the whole phase, and over its last third.
+    pub slope_mib_per_h: f64,
+    pub last_third_mib_per_h: f64,
+    /// The means of the phase's first and last twelfth of samples.
+    pub start_bytes: f64,
+    pub end_bytes: f64,
+    pub growth_pct: Option<f64>,
+    pub p_value: f64,
+    pub significant: bool,
+    pub verdict: MemoryVerdict,
+    /// The limit it grows towards, when known (the host's memory, a `*_limit_bytes` series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<f64>,
+    /// Leak suspected and limit known: hours from the phase's end until the limit at the last
+    /// third's rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaches_limit_h: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -104,7 +104,16 @@ impl RunWriter {
     /// Opens `monitors.jsonl` for the monitors' records (only when the plan has monitors, so a
     /// run without them keeps the layout it had).
     pub fn monitor_log(&self) -> Result<MonitorLog, RunDirError> {
-        let path = self.dir.join("monitors.jsonl");
+        self.record_log("monitors.jsonl")
+    }
+
+    /// `generator.jsonl`: the load generator's own samples, in the monitors' record form.
+    pub fn generator_log(&self) -> Result<MonitorLog, RunDirError> {
+        self.record_log("generator.jsonl")
+    }
+
+    fn record_log(&self, name: &str) -> Result<MonitorLog, RunDirError> {
+        let path = self.dir.join(name);
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)

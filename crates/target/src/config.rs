@@ -100,6 +100,19 @@ pub struct EndpointConfig {
     pub push_interval: Duration,
     /// WebSocket faults on purpose, so a test knows the truth.
     pub ws_faults: crate::ws::Faults,
+    /// Added to the service time per second since the endpoint's first request: a system that
+    /// degrades steadily (a leak, table bloat), so drift detection can be tested against the truth.
+    pub slowdown: Duration,
+    /// At most this many requests a second (fixed 1 s windows); beyond, 429 with `Retry-After`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A third-party API's rate limit, so a test knows how many 429s it answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: u64,
+    /// Sent as `Retry-After` in whole seconds (rounded up; default 1 s).
+    pub retry_after: Duration,
 }
 
 /// Random failures, optionally only when the server is busy (load-caused errors).
@@ -211,6 +224,19 @@ struct RawEndpoint {
     /// WebSocket endpoints: close each connection (code 1012) after this long.
     #[serde(default)]
     close_after: Option<Dur>,
+    /// Service time added per second since the endpoint's first request.
+    #[serde(default)]
+    slowdown: Option<Dur>,
+    #[serde(default)]
+    rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_second: u64,
+    #[serde(default)]
+    retry_after: Option<Dur>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -604,6 +630,17 @@ impl Validator<'_> {
             cache,
             push_interval,
             ws_faults,
+            slowdown: e.slowdown.map_or(Duration::ZERO, |d| d.0),
+            rate_limit: match &e.rate_limit {
+                None => None,
+                Some(r) if r.per_second == 0 => {
+                    return Err(self.err(at, "rate_limit.per_second must be at least 1"));
+                }
+                Some(r) => Some(RateLimit {
+                    per_second: r.per_second,
+                    retry_after: r.retry_after.map_or(Duration::from_secs(1), |d| d.0),
+                }),
+            },
         })
     }
 

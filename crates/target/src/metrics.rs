@@ -23,6 +23,11 @@ pub struct EndpointCounters {
     by_status: Box<[AtomicU64]>,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
+    /// When the endpoint answered its first request: the clock of `slowdown`.
+    pub(crate) first: std::sync::OnceLock<std::time::Instant>,
+    /// `rate_limit`: the current 1 s window (seconds since `first`) and requests in it, packed
+    /// as window << 32 | count so one compare-and-swap keeps them consistent.
+    pub(crate) window: AtomicU64,
 }
 
 impl EndpointCounters {
@@ -31,6 +36,8 @@ impl EndpointCounters {
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            first: std::sync::OnceLock::new(),
+            window: AtomicU64::new(0),
         }
     }
 

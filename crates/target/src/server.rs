@@ -243,6 +243,40 @@ async fn handle(s: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
+/// Whether a request fits in the endpoint's rate limit: at most `per_second` per 1 s window
+/// (counted from the endpoint's first request).
+fn admit(r: &crate::config::RateLimit, c: &crate::metrics::EndpointCounters) -> bool {
+    let window = c.first.get_or_init(std::time::Instant::now).elapsed().as_secs() & 0xffff_ffff;
+    let mut cur = c.window.load(Ordering::Relaxed);
+    loop {
+        let (w, n) = (cur >> 32, cur & 0xffff_ffff);
+        let next = if w == window { n + 1 } else { 1 };
+        if w == window && n >= r.per_second {
+            return false;
+        }
+        match c
+            .window
+            .compare_exchange_weak(cur, window << 32 | next, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// The service time `slowdown` adds by now: its rate times the seconds since the endpoint's
+/// first request (so a test's latency starts from the configured service time however long the
+/// target waited for it), capped with the longest delay a query may ask for.
+fn slowdown(ep: &EndpointConfig, c: &crate::metrics::EndpointCounters) -> Duration {
+    if ep.slowdown.is_zero() {
+        return Duration::ZERO;
+    }
+    let since = c.first.get_or_init(std::time::Instant::now).elapsed();
+    ep.slowdown
+        .mul_f64(since.as_secs_f64())
+        .min(Duration::from_millis(MAX_DELAY_MS))
+}
+
 async fn endpoint(
     s: &Shared,
     idx: usize,
@@ -273,12 +307,31 @@ async fn endpoint(
         }
     }
 
+    if let Some(r) = &ep.rate_limit {
+        if !admit(r, &s.counters[idx]) {
+            let secs = r.retry_after.as_secs() + u64::from(r.retry_after.subsec_nanos() > 0);
+            let mut resp = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                serde_json::json!({ "error": "rate limited", "limit_per_second": r.per_second }),
+            );
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            return resp;
+        }
+    }
+
     // All random draws for this request at once: one short lock.
     let (service_time, u_cache, u_err) =
         s.with_rng(|r| (ep.service_time.sample(r), r.random::<f64>(), r.random::<f64>()));
 
+    // `Cache-Control: no-cache` asks for a fresh answer, as a CDN or a cache-aside layer honours it.
+    let no_cache = parts
+        .headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("no-cache"));
     if let Some(c) = &ep.cache {
-        if s.cache.enabled() {
+        if s.cache.enabled() && !no_cache {
             let counters = &s.counters[idx];
             if cache::is_hit(c, in_flight, u_cache) {
                 counters.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -302,6 +355,7 @@ async fn endpoint(
         ),
         _ => service_time,
     };
+    let service_time = service_time + slowdown(ep, &s.counters[idx]);
 
     let pool = ep.service.and_then(|i| s.pools.get(i));
     let _worker = match pool {

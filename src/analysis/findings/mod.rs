@@ -16,6 +16,9 @@
 //! - `drift`: memory or latency drifting upward over a long phase (slope per hour) → possible
 //!   leak;
 //! - `locks`: PostgreSQL sessions waiting on locks while statements slowed;
+//! - `drift`: latency degrading or memory suspected of leaking over a phase, as the phase's
+//!   drift judged it (trend test, slope per hour);
+//! - `generator`: the load generator, not the system, was the limit (its CPU, late timers);
 //! - `configuration`: errors that come from configuration, not load.
 //!
 //! `statements.rs` is not a rule: it names how each SQL statement's latency changed during a
@@ -24,6 +27,7 @@
 mod configuration;
 mod cpu;
 mod drift;
+mod generator;
 mod hit_ratio;
 mod locks;
 mod restarts;
@@ -33,7 +37,7 @@ mod statements;
 use crate::describe::SpecTerms;
 use std::collections::BTreeMap;
 
-use super::summary::{Finding, ServerMetric};
+use super::summary::{Drift, Finding, Generator, ServerMetric};
 use crate::monitor::MonitorRecord;
 use crate::recorder::{new_hist, Hist, Interval};
 use crate::rundir::hist::Buckets;
@@ -61,6 +65,7 @@ pub const RULES: &[&dyn Rule] = &[
     &hit_ratio::HitRatio,
     &drift::Drift,
     &locks::LockWaits,
+    &generator::GeneratorLimit,
     &configuration::ConfigurationErrors,
 ];
 
@@ -76,6 +81,10 @@ pub struct Input<'a> {
     pub cores: usize,
     /// The SQL steps' names, indexed by [`Sec::sql`].
     pub statements: &'a [String],
+    /// Each judged phase's drift (analysis::drift), by phase name.
+    pub drifts: &'a [(String, Drift)],
+    /// The load generator's own health, when recorded.
+    pub generator: Option<&'a Generator>,
 }
 
 /// Saturated for at least this many samples, so one busy scrape is not a finding.
@@ -84,12 +93,13 @@ const MIN_SATURATED_SAMPLES: usize = 2;
 /// One second of the client side, all steps merged.
 pub struct Sec {
     pub(crate) t: f64,
-    dur: f64,
-    phase: String,
+    pub(crate) dur: f64,
+    pub(crate) phase: String,
     vus: u64,
-    requests: u64,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
     kinds: BTreeMap<String, u64>,
-    latency: Hist,
+    pub(crate) latency: Hist,
     /// Each SQL step's latency this second (the index of its name in
     /// [`JointTimeline::statements`], its non-zero buckets): what lets a database finding say
     /// which statement slowed, and by how much, while the database was short of something.
@@ -116,12 +126,13 @@ impl JointTimeline {
     pub fn add_interval(&mut self, iv: &Interval) {
         let mut latency = crate::recorder::new_growable();
         let mut kinds = BTreeMap::new();
-        let mut requests = 0;
+        let (mut requests, mut errors) = (0, 0);
         let mut sql = Vec::new();
         let rows = crate::recorder::Count::SqlRows.name();
         for s in &iv.steps {
             s.add_latency_to(&mut latency);
             requests += s.requests;
+            errors += s.errors;
             for (k, n) in &s.kinds {
                 *kinds.entry(k.clone()).or_default() += n;
             }
@@ -142,6 +153,7 @@ impl JointTimeline {
             phase: iv.phase.clone(),
             vus: iv.vus,
             requests,
+            errors,
             kinds,
             latency,
             sql,
@@ -177,13 +189,21 @@ impl JointTimeline {
         }
     }
 
-    pub fn input<'a>(&'a self, thresholds: &'a [ThresholdSpec], cores: usize) -> Input<'a> {
+    pub fn input<'a>(
+        &'a self,
+        thresholds: &'a [ThresholdSpec],
+        cores: usize,
+        drifts: &'a [(String, Drift)],
+        generator: Option<&'a Generator>,
+    ) -> Input<'a> {
         Input {
             secs: &self.secs,
             server: &self.server,
             thresholds,
             cores,
             statements: &self.statements,
+            drifts,
+            generator,
         }
     }
 }
@@ -223,8 +243,18 @@ fn value_near(pts: &[(f64, f64)], t: f64) -> Option<f64> {
         .map(|p| p.1)
 }
 
+/// Whether a server series (`monitor.series`) is memory whose growth may be a leak: the host's
+/// used memory, a process's resident set, Redis's used memory, a Prometheus process's RSS.
+pub(crate) fn is_memory(key: &str) -> bool {
+    let name = key.split('{').next().unwrap_or(key);
+    name.ends_with("mem_used_bytes")
+        || name.ends_with("rss_bytes")
+        || name.ends_with("used_memory_bytes")
+        || name.ends_with("resident_memory_bytes")
+}
+
 /// Phase time ranges: name → (first t, last t + dur).
-fn phase_ranges(secs: &[Sec]) -> Vec<(String, f64, f64)> {
+pub(crate) fn phase_ranges(secs: &[Sec]) -> Vec<(String, f64, f64)> {
     let mut out: Vec<(String, f64, f64)> = Vec::new();
     for s in secs {
         match out.iter_mut().find(|p| p.0 == s.phase) {
@@ -416,6 +446,7 @@ pub(crate) mod tests {
             phase: phase.into(),
             vus: 10,
             requests,
+            errors: kinds.iter().map(|(_, n)| n).sum(),
             kinds: kinds.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
             latency,
             sql: Vec::new(),
@@ -430,6 +461,8 @@ pub(crate) mod tests {
             thresholds: &[],
             cores: 1,
             statements: &[],
+            drifts: &[],
+            generator: None,
         }
     }
 

@@ -97,7 +97,9 @@ impl PhaseCollector {
         let mut steps: BTreeMap<usize, StepInterval> = BTreeMap::new();
         let (mut vus, mut waiting, mut iterations, mut dropped) = (0, 0, 0, 0);
         let (mut backoffs, mut backoff_ms, mut ws_open) = (0, 0, 0);
+        let mut late = stampede_rundir::hist::new_growable();
         for part in p.parts {
+            let _ = late.add(&part.late);
             vus += part.vus;
             waiting += part.waiting;
             iterations += part.iterations;
@@ -146,6 +148,7 @@ impl PhaseCollector {
             backoffs,
             backoff_ms,
             ws_open,
+            late,
             steps: steps.into_values().collect(),
         }
     }

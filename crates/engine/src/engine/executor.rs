@@ -144,6 +144,11 @@ async fn deadline_or_stop(deadline: Instant, stop: &CancellationToken) {
 
 /// Sends the shard's interval every second, aligned to the phase start, and a last, partial
 /// one when the phase ends.
+/// How often the flush task also measures its own lateness: a timer on the worker's thread that
+/// fires late says the thread was busy (or the machine's cores were), and every VU, arrival and
+/// iteration start on it waited as long. 100 wake-ups a second, off the per-request path.
+const LATENESS_PROBE: Duration = Duration::from_millis(10);
+
 async fn flush_loop(
     worker: Rc<Worker>,
     phase: usize,
@@ -152,13 +157,23 @@ async fn flush_loop(
     done: CancellationToken,
 ) {
     let mut seq = 0u64;
+    let mut probe = start;
     loop {
         let next = start + Duration::from_secs(seq + 1);
+        let due = (probe + LATENESS_PROBE).min(next);
         tokio::select! {
-            _ = sleep_until(next) => {
-                let data = worker.shard.borrow_mut().take();
-                let _ = out.send(WorkerMsg::Interval { worker: worker.index, phase, seq, data, ended: None });
-                seq += 1;
+            _ = sleep_until(due) => {
+                let now = Instant::now();
+                let mut shard = worker.shard.borrow_mut();
+                shard.record_late(now.saturating_duration_since(due));
+                // The next probe counts from the wake-up, so one stall is counted once.
+                probe = now;
+                if due >= next {
+                    let data = shard.take();
+                    drop(shard);
+                    let _ = out.send(WorkerMsg::Interval { worker: worker.index, phase, seq, data, ended: None });
+                    seq += 1;
+                }
             }
             _ = done.cancelled() => {
                 let data = worker.shard.borrow_mut().take();

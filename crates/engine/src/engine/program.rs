@@ -152,6 +152,39 @@ impl Program {
         self.steps.iter().map(|s| s.name.clone()).collect()
     }
 
+    /// Each HTTP or WebSocket step's origin as `scheme://authority` (a WebSocket step's parts,
+    /// its connect attempts and named replies, with it), by step name: the hosts table's rows.
+    pub fn step_hosts(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut last: Option<String> = None;
+        for s in &self.steps {
+            let origin = match &s.exec {
+                Exec::Http(p) => Some((p.origin, "http")),
+                Exec::Ws(p) => Some((p.origin, "ws")),
+                Exec::Sql(_) => {
+                    last = None;
+                    None
+                }
+                Exec::Part => None,
+            };
+            if let Some((i, ws)) = origin {
+                last = self.origins.get(i).map(|o| {
+                    let scheme = match (ws == "ws", o.tls) {
+                        (false, false) => "http",
+                        (false, true) => "https",
+                        (true, false) => "ws",
+                        (true, true) => "wss",
+                    };
+                    format!("{scheme}://{}", o.authority)
+                });
+            }
+            if let Some(h) = &last {
+                out.insert(s.name.clone(), h.clone());
+            }
+        }
+        out
+    }
+
     /// Whether any step needs TLS (the TLS configuration is built only then).
     pub fn needs_tls(&self) -> bool {
         self.origins.iter().any(|o| o.tls)

@@ -37,6 +37,9 @@ pub struct Vu {
     pub cookie: Vec<u8>,
     /// The VU's cookies (RFC 6265), per `http.cookies`.
     pub jar: Jar,
+    /// A wait the last response asked for (`http.on_429: wait` and its `Retry-After`), taken
+    /// before the VU's next step.
+    pub hold: Option<std::time::Duration>,
     /// Connect failures in a row (reset by any step that got through), for the back-off.
     connect_failures: u32,
     /// This iteration's row of each data feeder (`usize::MAX`: not drawn yet), so that all
@@ -76,6 +79,7 @@ impl Vu {
             path: Vec::new(),
             cookie: Vec::new(),
             jar: Jar::default(),
+            hold: None,
             rows: vec![usize::MAX; program.plan.feeders.len()],
             connect_failures: 0,
         }

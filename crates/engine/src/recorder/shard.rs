@@ -120,6 +120,10 @@ pub struct Shard {
     pub waiting: u64,
     /// WebSocket connections open now (a gauge the WebSocket steps keep).
     pub ws_open: u64,
+    /// How late the worker's timers fired (µs; the flush task's 10 ms probe): the delay every
+    /// arrival release and iteration start on this thread saw, so the generator's own queueing
+    /// is told from the system's.
+    pub late: Hist,
 }
 
 /// A snapshot of one worker's interval, sent to the collector.
@@ -133,6 +137,7 @@ pub struct WorkerInterval {
     pub vus: u64,
     pub waiting: u64,
     pub ws_open: u64,
+    pub late: Hist,
 }
 
 impl Shard {
@@ -147,7 +152,13 @@ impl Shard {
             vus: 0,
             waiting: 0,
             ws_open: 0,
+            late: new_hist(),
         }
+    }
+
+    /// Records how late a timer of this worker fired.
+    pub fn record_late(&mut self, late: std::time::Duration) {
+        self.late.saturating_record(late.as_micros() as u64);
     }
 
     /// Adds `n` to counter `c` of step `step`.
@@ -232,7 +243,9 @@ impl Shard {
             vus: self.vus,
             waiting: self.waiting,
             ws_open: self.ws_open,
+            late: self.late.clone(),
         };
+        self.late.reset();
         self.iterations = 0;
         self.dropped = 0;
         self.backoffs = 0;

@@ -10,6 +10,7 @@ mod sql;
 mod step;
 mod threshold;
 mod tls;
+mod variant;
 mod ws;
 
 use check::*;
@@ -345,6 +346,8 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     let scenario_names = NameSet::new(scenarios.iter().map(|s: &Scenario| s.name.as_str()).collect());
 
     let mut phases: Vec<Phase> = Vec::new();
+    // The scenarios A/B variants run, appended after the plan's own.
+    let mut variant_scenarios: Vec<Scenario> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, p) in raw.phases.iter().enumerate() {
         let phase = resolve_phase(rs, i, p, &scenario_names)?;
@@ -355,9 +358,21 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                 format!("phase `{}` is defined twice; phase names must be unique", phase.name),
             ));
         }
-        phases.push(phase);
+        match &p.value.variants {
+            None => phases.push(phase),
+            Some(v) => phases.extend(variant::expand(
+                rs,
+                &phase,
+                v,
+                &scenarios,
+                &mut variant_scenarios,
+                &names,
+            )?),
+        }
     }
 
+    drop(scenario_names);
+    scenarios.extend(variant_scenarios);
     let step_names = NameSet::new(
         scenarios
             .iter()
@@ -489,6 +504,7 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
         follow_redirects: 10,
         cookies: CookieMode::Clear,
         tls: TlsFiles::default(),
+        on_429: On429::Count,
     };
     let Some(h) = raw else { return Ok(o) };
     if let Some(t) = &h.tls {
@@ -507,6 +523,19 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
                     &c.referenced,
                     format!("http.cookies: `{other}` is not a cookie mode"),
                     "use clear (the default: emptied at each iteration), keep or off",
+                ))
+            }
+        };
+    }
+    if let Some(c) = &h.on_429 {
+        o.on_429 = match rs.string(c)?.as_str() {
+            "count" => On429::Count,
+            "wait" => On429::Wait,
+            other => {
+                return Err(rs.errs.hint(
+                    &c.referenced,
+                    format!("http.on_429: `{other}` is not understood"),
+                    "use count (the default: go on at once) or wait (honour Retry-After)",
                 ))
             }
         };

@@ -217,5 +217,11 @@ pub(super) fn resolve_phase(rs: &Resolver, index: usize, p: &S<RawPhase>, scenar
         Some(g) => rs.duration(g, "grace")?,
         None => Duration::from_secs(30),
     };
-    Ok(Phase { name, mix, load, grace })
+    Ok(Phase {
+        name,
+        mix,
+        load,
+        grace,
+        variant: None,
+    })
 }

@@ -74,6 +74,32 @@ struct Progress {
 
 /// Runs HTTP step `id` (prepared as `prep`) for `vu`: its request, and the redirects it leads
 /// to, as one sample.
+/// The longest `Retry-After` honoured: a VU parked for an hour would end the test for it.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A `Retry-After` in seconds (RFC 9110 §10.2.3; an HTTP date, or none, waits 1 s), capped.
+fn retry_after(value: Option<&[u8]>) -> std::time::Duration {
+    let secs = value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    std::time::Duration::from_secs(secs).min(MAX_RETRY_AFTER)
+}
+
+#[cfg(test)]
+#[test]
+fn retry_after_values() {
+    use std::time::Duration;
+    assert_eq!(retry_after(Some(b"2")), Duration::from_secs(2));
+    assert_eq!(retry_after(Some(b" 0 ")), Duration::ZERO);
+    assert_eq!(
+        retry_after(Some(b"Wed, 21 Oct 2015 07:28:00 GMT")),
+        Duration::from_secs(1)
+    );
+    assert_eq!(retry_after(None), Duration::from_secs(1));
+    assert_eq!(retry_after(Some(b"86400")), MAX_RETRY_AFTER);
+}
+
 pub async fn run(
     worker: &Worker,
     vu: &mut Vu,
@@ -140,6 +166,10 @@ pub async fn run(
             sample.code = resp.status;
             if !step.expect_status.iter().any(|r| r.contains(resp.status)) {
                 sample.error = Some(ErrorKind::Status(resp.status));
+            }
+            if resp.status == 429 && program.plan.http.on_429 == stampede_plan::On429::Wait {
+                let headers = headers_of(&resp, &conns[session]);
+                vu.hold = Some(retry_after(headers.get(&http::header::RETRY_AFTER)));
             }
             let mut view = View::new(resp.status, headers_of(&resp, &conns[session]), &vu.body);
             if sample.error.is_none() {

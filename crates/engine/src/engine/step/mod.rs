@@ -102,6 +102,15 @@ pub async fn run(
         Exec::Http(prep) => {
             let sample = http::run(worker, vu, id, prep, started, kill).await;
             worker.shard.borrow_mut().record(&sample);
+            if let Some(wait) = vu.hold.take() {
+                // Honouring a 429's Retry-After (`http.on_429: wait`): not timed, and it ends
+                // early when the phase stops.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.cancelled() => {}
+                    _ = kill.cancelled() => {}
+                }
+            }
             sample.error
         }
         Exec::Ws(prep) => ws::run(worker, vu, id, prep, started, stop, kill).await,
