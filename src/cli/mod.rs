@@ -27,6 +27,7 @@ mod pick;
 mod report;
 pub mod run;
 mod runs;
+mod start_at;
 mod summary;
 mod target;
 mod validate;

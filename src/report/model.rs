@@ -556,7 +556,7 @@ pub fn build(analysis: Analysis) -> Report {
             cores: meta.cores,
             memory_bytes: meta.memory_bytes,
             workers: meta.workers,
-            segment: meta.segment.clone(),
+            segment: meta.segment.to_string(),
         },
         phases_run: summary.phases.iter().map(|p| p.name.clone()).collect(),
         notes: meta.notes.clone(),

@@ -28,7 +28,7 @@ pub mod summary;
 mod writer;
 
 pub use interval::{admits, keep_sample, ErrorSample, Interval, StepInterval, SAMPLES_KEPT};
-pub use meta::{LoadModel, PhaseMeta, Resolved, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
+pub use meta::{Generator, LoadModel, PhaseMeta, Resolved, RunMeta, RunStatus, Segment, ThresholdSpec, RUN_SCHEMA};
 pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
 pub use writer::{write_atomic, write_json_atomic, IntervalLog, MonitorLog, RunWriter};
 
