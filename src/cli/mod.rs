@@ -23,6 +23,7 @@ mod compare;
 mod demo;
 mod host;
 mod live;
+mod merge;
 mod pick;
 mod report;
 pub mod run;
@@ -75,6 +76,9 @@ enum Command {
     /// Compare two runs per phase and step: avg, p50, p95, p99, throughput, error rate before →
     /// after, with whether each change is statistically significant.
     Compare(compare::CompareArgs),
+    /// Merge the shares of a distributed run (`run --segment I/N`) into one run directory,
+    /// judged as one run: histograms added second by second, thresholds on the merged data.
+    Merge(merge::MergeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -96,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::report(a),
         Command::Runs(a) => runs::runs(a),
         Command::Compare(a) => compare::compare(a),
+        Command::Merge(a) => merge::merge(a),
     };
     ExitCode::from(code)
 }

@@ -223,7 +223,7 @@ pub const RUNS_DIR: &str = "runs";
 /// Adds the run to `runs/index.sqlite` when its directory is directly under `runs/` (a run
 /// written elsewhere with `--out` is not part of that history). Failures only warn: the index
 /// is a cache that `stampede runs` rebuilds from the directories.
-fn register(dir: &std::path::Path) {
+pub(crate) fn register(dir: &std::path::Path) {
     let runs = std::path::Path::new(RUNS_DIR);
     let (Ok(runs), Some(Ok(parent))) = (runs.canonicalize(), dir.parent().map(|p| p.canonicalize())) else {
         return;

@@ -12,6 +12,7 @@ pub mod charts;
 pub mod compare;
 pub mod document;
 pub mod escape;
+pub mod generators;
 pub mod html;
 pub mod junit;
 pub mod markdown;

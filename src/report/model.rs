@@ -45,6 +45,9 @@ pub struct Report {
     /// Later runs compared with the one before them (`stampede report RUN --update LATER`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub updates: Vec<super::update::Update>,
+    /// A merged run's shares (`stampede merge`): segment, host, start, counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<crate::rundir::Generator>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -588,6 +591,7 @@ pub fn build(analysis: Analysis) -> Report {
         server_series: server,
         summary,
         updates: Vec::new(),
+        generators: meta.generators.clone(),
     }
 }
 
