@@ -14,6 +14,7 @@ mod httpbin;
 mod library;
 mod lifecycle;
 mod measurement;
+mod merge;
 mod monitors;
 mod report;
 mod target;
