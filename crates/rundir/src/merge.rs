@@ -294,51 +294,60 @@ pub fn merge(shares: &[Share], dir: &Path) -> Result<Merged, MergeError> {
             }),
         }
     };
-    let mut readers = Vec::with_capacity(shares.len());
-    let mut heads = Vec::with_capacity(shares.len());
-    for s in shares {
-        let mut r = Intervals::open(&s.dir)?;
-        let head = match r.next_interval()? {
-            Some(iv) => Some((key(s, &iv)?, iv)),
-            None => None,
+    // Each share is read and decoded on a thread of its own (decoding is most of the work),
+    // a few seconds ahead of the merge, which takes them in order.
+    std::thread::scope(|scope| -> Result<(), MergeError> {
+        let mut feeds = Vec::with_capacity(shares.len());
+        for s in shares {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Interval, RunDirError>>(16);
+            let handle = scope.spawn(move || read_ahead(&s.dir, tx));
+            feeds.push((rx, handle));
+        }
+        let next = |i: usize, feeds: &[Feed<'_>]| -> Result<Option<((usize, u64), Interval)>, MergeError> {
+            match feeds[i].0.recv() {
+                Ok(Ok(iv)) => Ok(Some((key(&shares[i], &iv)?, iv))),
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => Ok(None),
+            }
         };
-        readers.push(r);
-        heads.push(head);
-    }
-    // A k-way merge on (phase, second): every share writes its intervals in that order.
-    loop {
-        let Some(next) = heads.iter().flatten().map(|(k, _)| *k).min() else {
-            break;
-        };
-        let mut same = Vec::new();
-        for (i, head) in heads.iter_mut().enumerate() {
-            if head.as_ref().is_some_and(|(k, _)| *k == next) {
-                if let Some((_, iv)) = head.take() {
-                    let g = &mut meta.generators[i];
-                    g.seconds += 1;
-                    g.dropped += iv.dropped;
-                    for st in &iv.steps {
-                        g.requests += st.requests;
-                        g.errors += st.errors;
+        let mut heads = Vec::with_capacity(shares.len());
+        for i in 0..shares.len() {
+            heads.push(next(i, &feeds)?);
+        }
+        // A k-way merge on (phase, second): every share writes its intervals in that order.
+        loop {
+            let Some(least) = heads.iter().flatten().map(|(k, _)| *k).min() else {
+                break;
+            };
+            let mut same = Vec::new();
+            for i in 0..heads.len() {
+                if heads[i].as_ref().is_some_and(|(k, _)| *k == least) {
+                    if let Some((_, iv)) = heads[i].take() {
+                        let g = &mut meta.generators[i];
+                        g.seconds += 1;
+                        g.dropped += iv.dropped;
+                        for st in &iv.steps {
+                            g.requests += st.requests;
+                            g.errors += st.errors;
+                        }
+                        same.push(iv);
                     }
-                    same.push(iv);
+                    heads[i] = next(i, &feeds)?;
                 }
-                *head = match readers[i].next_interval()? {
-                    Some(iv) => Some((key(&shares[i], &iv)?, iv)),
-                    None => None,
-                };
+            }
+            log.append(&merge_second(&same))?;
+        }
+        for (s, (rx, handle)) in shares.iter().zip(feeds) {
+            drop(rx);
+            for (line, e) in handle.join().unwrap_or_default() {
+                merged.warnings.push(format!(
+                    "{}: intervals.jsonl:{line}: skipped an unreadable record ({e})",
+                    s.dir.display()
+                ));
             }
         }
-        log.append(&merge_second(&same))?;
-    }
-    for (s, r) in shares.iter().zip(&readers) {
-        for (line, e) in &r.skipped {
-            merged.warnings.push(format!(
-                "{}: intervals.jsonl:{line}: skipped an unreadable record ({e})",
-                s.dir.display()
-            ));
-        }
-    }
+        Ok(())
+    })?;
     drop(log);
     merge_monitors(shares, &meta.generators, dir)?;
     let explain = first.dir.join("explain.json");
@@ -348,6 +357,40 @@ pub fn merge(shares: &[Share], dir: &Path) -> Result<Merged, MergeError> {
     }
     writer.write_meta(&meta)?;
     Ok(merged)
+}
+
+/// A share's intervals as its reading thread sends them, and the thread (which returns the
+/// lines it could not read).
+type Feed<'s> = (
+    std::sync::mpsc::Receiver<Result<Interval, RunDirError>>,
+    std::thread::ScopedJoinHandle<'s, Vec<(usize, String)>>,
+);
+
+/// Reads `dir`'s intervals into `tx` until the end, an error (sent too) or a receiver that is
+/// gone (the merge failed elsewhere); returns the unreadable lines.
+fn read_ahead(dir: &Path, tx: std::sync::mpsc::SyncSender<Result<Interval, RunDirError>>) -> Vec<(usize, String)> {
+    let mut r = match Intervals::open(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return Vec::new();
+        }
+    };
+    loop {
+        match r.next_interval() {
+            Ok(Some(iv)) => {
+                if tx.send(Ok(iv)).is_err() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                break;
+            }
+        }
+    }
+    r.skipped
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
