@@ -20,6 +20,34 @@ pub struct MergeArgs {
     /// The merged run directory to write (it must not exist).
     #[arg(long, value_name = "OUT")]
     out: PathBuf,
+    /// Wait up to this long for every share to finish (its meta.json no longer `running`), e.g.
+    /// when started beside the shares (the Kubernetes merge Job).
+    #[arg(long, value_name = "DURATION", value_parser = super::run::parse_duration_arg)]
+    wait: Option<std::time::Duration>,
+}
+
+/// Waits until every directory holds a finished run, polling every 2 s; names those that have
+/// not when the time is up.
+fn wait_for(dirs: &[PathBuf], limit: std::time::Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let pending: Vec<String> = dirs
+            .iter()
+            .filter(|d| crate::rundir::read_meta(d).map_or(true, |m| m.status == crate::rundir::RunStatus::Running))
+            .map(|d| d.display().to_string())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "after waiting {} s, these shares have not finished: {}",
+                limit.as_secs(),
+                pending.join(", ")
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 /// Checks the shares, merges them, writes the merged run's summary and reports, and exits as
@@ -36,6 +64,9 @@ pub fn merge(a: MergeArgs) -> u8 {
 }
 
 fn merged(a: &MergeArgs) -> Result<u8, Box<dyn std::error::Error>> {
+    if let Some(limit) = a.wait {
+        wait_for(&a.dirs, limit)?;
+    }
     let shares = check(&a.dirs)?;
     let staging = Staging::create(&a.out)?;
     let result = merge_shares(&shares, staging.dir())?;

@@ -22,6 +22,7 @@ mod capacity;
 mod compare;
 mod demo;
 mod host;
+mod k8s;
 mod live;
 mod merge;
 mod pick;
@@ -79,6 +80,9 @@ enum Command {
     /// Merge the shares of a distributed run (`run --segment I/N`) into one run directory,
     /// judged as one run: histograms added second by second, thresholds on the merged data.
     Merge(merge::MergeArgs),
+    /// Print the Kubernetes manifests of a distributed run: the plan in a ConfigMap, an Indexed
+    /// Job of generators (one segment each, one start), and a Job merging their runs.
+    K8s(k8s::K8sArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Runs(a) => runs::runs(a),
         Command::Compare(a) => compare::compare(a),
         Command::Merge(a) => merge::merge(a),
+        Command::K8s(a) => k8s::k8s(a),
     };
     ExitCode::from(code)
 }
