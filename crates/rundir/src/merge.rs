@@ -303,7 +303,7 @@ pub fn merge(shares: &[Share], dir: &Path) -> Result<Merged, MergeError> {
             let handle = scope.spawn(move || read_ahead(&s.dir, tx));
             feeds.push((rx, handle));
         }
-        let next = |i: usize, feeds: &[Feed<'_>]| -> Result<Option<((usize, u64), Interval)>, MergeError> {
+        let next = |i: usize, feeds: &[Feed<'_>]| -> Result<Option<Keyed>, MergeError> {
             match feeds[i].0.recv() {
                 Ok(Ok(iv)) => Ok(Some((key(&shares[i], &iv)?, iv))),
                 Ok(Err(e)) => Err(e.into()),
@@ -315,14 +315,11 @@ pub fn merge(shares: &[Share], dir: &Path) -> Result<Merged, MergeError> {
             heads.push(next(i, &feeds)?);
         }
         // A k-way merge on (phase, second): every share writes its intervals in that order.
-        loop {
-            let Some(least) = heads.iter().flatten().map(|(k, _)| *k).min() else {
-                break;
-            };
+        while let Some(least) = heads.iter().flatten().map(|(k, _)| *k).min() {
             let mut same = Vec::new();
-            for i in 0..heads.len() {
-                if heads[i].as_ref().is_some_and(|(k, _)| *k == least) {
-                    if let Some((_, iv)) = heads[i].take() {
+            for (i, head) in heads.iter_mut().enumerate() {
+                if head.as_ref().is_some_and(|(k, _)| *k == least) {
+                    if let Some((_, iv)) = head.take() {
                         let g = &mut meta.generators[i];
                         g.seconds += 1;
                         g.dropped += iv.dropped;
@@ -332,7 +329,7 @@ pub fn merge(shares: &[Share], dir: &Path) -> Result<Merged, MergeError> {
                         }
                         same.push(iv);
                     }
-                    heads[i] = next(i, &feeds)?;
+                    *head = next(i, &feeds)?;
                 }
             }
             log.append(&merge_second(&same))?;
@@ -358,6 +355,9 @@ pub fn merge(shares: &[Share], dir: &Path) -> Result<Merged, MergeError> {
     writer.write_meta(&meta)?;
     Ok(merged)
 }
+
+/// An interval and its place in the merge: (phase index, second).
+type Keyed = ((usize, u64), Interval);
 
 /// A share's intervals as its reading thread sends them, and the thread (which returns the
 /// lines it could not read).
