@@ -2,7 +2,7 @@
 //! `stampede merge`d into one run judged as a whole. Loopback only, except the multi-host test,
 //! whose traffic stays in network namespaces it makes itself.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -369,25 +369,14 @@ fn a_run_over_several_hosts_merges_into_one() {
         println!("SKIPPED a_run_over_several_hosts_merges_into_one: network namespaces cannot be made here ({e})");
         return;
     }
-    let mut target = Command::new("ip")
+    let mut target = Command::new("ip");
+    target
         .args(["netns", "exec", &format!("{tag}t")])
         .arg(env!("CARGO_BIN_EXE_stampede"))
-        .args(["target", "--profile", "test", "--listen", "10.77.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(target.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_default()
-        .to_string();
-    let killed = KillOnDrop(target);
-    assert!(url.starts_with("http://10.77.0.1:"), "{first}");
+        .args(["target", "--profile", "test", "--listen", "10.77.0.1:0"]);
+    let target = crate::target::target_from(target);
+    let url = target.url.clone();
+    assert!(url.starts_with("http://10.77.0.1:"), "{url}");
 
     let d = tmp();
     let plan_path = write(d.path(), "plan.yaml", &plan("  - p95 < 1s\n"));
@@ -446,15 +435,6 @@ fn a_run_over_several_hosts_merges_into_one() {
         .map(|g| g["requests"].as_u64().unwrap())
         .sum();
     assert_eq!(per_gen, requests);
-    drop(killed);
+    drop(target);
     drop(ns);
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
