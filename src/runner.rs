@@ -37,6 +37,9 @@ pub struct RunnerOptions {
     pub start_at: Option<SystemTime>,
     /// SHA-256 of the plan file, recorded for `stampede merge`.
     pub plan_sha256: Option<String>,
+    /// `--share-dir`: where every share of the run writes (`share-I`), read by this one's
+    /// `abort_on_fail` to judge all shares together.
+    pub share_dir: Option<PathBuf>,
     pub seed: u64,
     /// Print the live progress line to stderr.
     pub progress: bool,
@@ -207,7 +210,12 @@ pub async fn run_plan(
     now: fn() -> String,
 ) -> Result<RunOutcome, RunError> {
     let mut session = Session::open((*plan).clone(), &opts, host, controls, now)?;
-    session.add_output(Box::new(AbortRules::from_plan(&plan)));
+    let rules = AbortRules::from_plan(&plan);
+    let rules = match &opts.share_dir {
+        Some(dir) => rules.across(crate::output::peers::Peers::new(dir, opts.segment)),
+        None => rules,
+    };
+    session.add_output(Box::new(rules));
     // A run directory that stops taking writes (a full disk) stops the run; what was measured
     // is still summarised, and the failure travels with the outcome.
     let unwritten = match session.wait_for_start().await {

@@ -180,6 +180,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         segment: crate::rundir::Segment::WHOLE,
         start_at: None,
         plan_sha256: None,
+        share_dir: None,
         seed: a.seed,
         progress: !a.quiet && !a.json,
         notes: vec![format!(

@@ -108,6 +108,7 @@ pub fn demo(a: DemoArgs) -> u8 {
         segment: crate::rundir::Segment::WHOLE,
         start_at: None,
         plan_sha256: None,
+        share_dir: None,
         seed: 1,
         progress: !a.quiet,
         notes,

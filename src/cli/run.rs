@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// after every check: give every share of a distributed run the same time.
     #[arg(long, value_name = "TIME|+DURATION", value_parser = parse_start)]
     start_at: Option<std::time::SystemTime>,
+    /// With --segment: write this share's run to DIR/share-I, and judge `abort_on_fail`
+    /// thresholds on every share's numbers under DIR together (a directory all shares see).
+    #[arg(long, value_name = "DIR", requires = "segment", conflicts_with = "out")]
+    share_dir: Option<PathBuf>,
     /// Seed for the random choices of templates, think times and scenario mixes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -171,15 +175,21 @@ pub fn run(a: RunArgs) -> u8 {
     if phases.is_empty() {
         phases = (0..plan.phases.len()).collect();
     }
-    let out = a.out.clone().unwrap_or_else(|| default_out(&plan.name));
+    let segment = a.segment.unwrap_or(Segment::WHOLE);
+    let out = match (&a.out, &a.share_dir) {
+        (Some(out), _) => out.clone(),
+        (None, Some(dir)) => crate::output::peers::share_dir(dir, segment.index),
+        (None, None) => default_out(&plan.name),
+    };
     let opts = RunnerOptions {
         plan_file: a.plan.display().to_string(),
         phases,
         out,
         workers: a.workers.unwrap_or_else(host::cores).max(1),
-        segment: a.segment.unwrap_or(Segment::WHOLE),
+        segment,
         start_at: a.start_at,
         plan_sha256: plan_sha256(&a.plan),
+        share_dir: a.share_dir.clone(),
         seed: a.seed,
         progress: !a.quiet,
         notes,

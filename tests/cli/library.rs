@@ -89,6 +89,7 @@ pub fn options(out: std::path::PathBuf, workers: usize) -> RunnerOptions {
         segment: stampede::rundir::Segment::WHOLE,
         start_at: None,
         plan_sha256: None,
+        share_dir: None,
         seed: 1,
         progress: false,
         notes: vec![],

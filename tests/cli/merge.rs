@@ -48,13 +48,28 @@ fn run_shares(
     delays: &[u32],
     prefix: &dyn Fn(usize) -> Vec<String>,
 ) -> Vec<(Output, PathBuf)> {
+    run_shares_in(dir, plan, url, delays, prefix, None)
+}
+
+/// [`run_shares`], with `--share-dir` instead of `--out` when `shared` is given.
+fn run_shares_in(
+    dir: &Path,
+    plan: &Path,
+    url: &str,
+    delays: &[u32],
+    prefix: &dyn Fn(usize) -> Vec<String>,
+    shared: Option<&Path>,
+) -> Vec<(Output, PathBuf)> {
     let at = common_start();
     let n = delays.len();
     let children: Vec<(Child, PathBuf)> = delays
         .iter()
         .enumerate()
         .map(|(i, delay)| {
-            let out = dir.join(format!("share{i}"));
+            let out = match shared {
+                Some(s) => s.join(format!("share-{i}")),
+                None => dir.join(format!("share{i}")),
+            };
             let pre = prefix(i);
             let mut c = match pre.split_first() {
                 Some((p, rest)) => {
@@ -68,8 +83,10 @@ fn run_shares(
                 .args(["run", plan.to_str().unwrap(), "--quiet", "--workers", "1"])
                 .args(["--segment", &format!("{i}/{n}"), "--start-at", &at])
                 .args(["--var", &format!("BASE_URL={url}"), "--var", &format!("DELAY={delay}")])
-                .arg("--out")
-                .arg(&out)
+                .args(match shared {
+                    Some(s) => ["--share-dir".into(), s.display().to_string()],
+                    None => ["--out".into(), out.display().to_string()],
+                })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             (c.spawn().expect("spawn a share"), out)
@@ -297,6 +314,48 @@ fn shares_that_are_not_one_run_are_refused() {
     }
     let ok = merge(&[&a, &b, &c], &out);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+}
+
+/// With `--share-dir`, `abort_on_fail` judges every share's numbers together: three shares of
+/// about 45 requests/s each pass `rps < 100` alone, the whole (about 135/s) does not, so all
+/// three stop early as aborted.
+#[test]
+fn abort_on_fail_judges_every_share_together_with_a_share_dir() {
+    let t = crate::target::start_target("test");
+    let d = tmp();
+    let text_plan =
+        plan("  - { check: rps < 100, abort_on_fail: true, delay: 2s }\n").replace("duration: 2s", "duration: 20s");
+    let plan_path = write(d.path(), "plan.yaml", &text_plan);
+    let shared = d.path().join("shares");
+    let started = Instant::now();
+    let shares = run_shares_in(
+        d.path(),
+        &plan_path,
+        &t.url,
+        &[20, 20, 20],
+        &|_| Vec::new(),
+        Some(&shared),
+    );
+    let took = started.elapsed();
+    let mut own_rps = Vec::new();
+    for (o, dir) in &shares {
+        assert_eq!(o.status.code(), Some(1), "{}", text(o));
+        let s = summary_json(dir);
+        assert_eq!(s["status"], "aborted", "{s}");
+        own_rps.push(s["phases"][0]["rps"].as_f64().unwrap());
+    }
+    println!("shares' own rps {own_rps:?}, all stopped after {took:?}");
+    assert!(own_rps.iter().all(|r| *r < 100.0), "alone, each passes: {own_rps:?}");
+    assert!(took < Duration::from_secs(12), "stopped early: {took:?}");
+    let stderr: String = shares
+        .iter()
+        .map(|(o, _)| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    assert!(stderr.contains("rps < 100 (all 3 shares)"), "{stderr}");
+    let dirs: Vec<&Path> = shares.iter().map(|(_, d)| d.as_path()).collect();
+    let m = merge(&dirs, &d.path().join("merged"));
+    assert_eq!(m.status.code(), Some(1), "{}", text(&m));
+    assert_eq!(summary_json(&d.path().join("merged"))["status"], "aborted");
 }
 
 /// Network namespaces made (and removed, even on failure) by the multi-host test.
