@@ -62,7 +62,7 @@ impl Output for AbortRules {
                 }
                 let n = peers.shares();
                 match peers.phase(phase.name, phase.agg.duration_s) {
-                    Some(agg) => (&*agg, format!(" (all {n} shares)")),
+                    Some(agg) => (agg, format!(" (all {n} shares)")),
                     None => (phase.agg, String::new()),
                 }
             }
