@@ -202,10 +202,11 @@ pub fn manifests(plan: &Plan, plan_text: &str, files: &[PlanFile], o: &K8sOption
         { "name": "plan", "mountPath": "/plan", "readOnly": true },
         { "name": "runs", "mountPath": "/runs" }
     ]);
-    // A share whose own thresholds fail (exit 1) is not a failed pod: only the merged run is
+    // `--share-dir`: the share writes `{runs}/share-I` and judges `abort_on_fail` on every
+    // share's numbers there. A share whose own thresholds fail (exit 1) is not a failed pod: only the merged run is
     // judged. Any other exit (2: it could not run; 130: stopped) fails the Job.
     let share = format!(
-        "stampede run /plan/plan.yaml --segment $(JOB_COMPLETION_INDEX)/{n} --start-at {start} --workers {cpu} --out {runs}/share-$(JOB_COMPLETION_INDEX) --quiet; code=$?; if [ $code -eq 1 ]; then exit 0; fi; exit $code",
+        "stampede run /plan/plan.yaml --segment $(JOB_COMPLETION_INDEX)/{n} --start-at {start} --workers {cpu} --share-dir {runs} --quiet; code=$?; if [ $code -eq 1 ]; then exit 0; fi; exit $code",
         start = o.start_at,
         cpu = o.cpu
     );
