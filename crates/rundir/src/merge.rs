@@ -32,7 +32,7 @@ pub enum MergeError {
     RunDir(#[from] RunDirError),
     #[error("nothing to merge: give the run directories of every share")]
     NoInput,
-    #[error("{dir}: meta.json has no plan_sha256 (written by a stampede before 0.1 merges): cannot check that it ran the same plan")]
+    #[error("{dir}: meta.json has no plan_sha256 (written before stampede recorded it): cannot check that it ran the same plan")]
     NoPlanHash { dir: String },
     #[error(
         "{dir} ran another plan than {first} (plan_sha256 {sha} vs {first_sha}): merge only the shares of one run"
