@@ -438,7 +438,9 @@ fn a_run_over_several_hosts_merges_into_one() {
     assert!(url.starts_with("http://10.77.0.1:"), "{url}");
 
     let d = tmp();
-    let plan_path = write(d.path(), "plan.yaml", &plan("  - p95 < 1s\n"));
+    // Each generator samples its own host: kept per source in the merged run.
+    let text_plan = plan("  - p95 < 1s\n").replace("phases:\n", "monitors:\n  - { host: true }\nphases:\n");
+    let plan_path = write(d.path(), "plan.yaml", &text_plan);
     let started = Instant::now();
     let hosts = |i: usize| -> Vec<String> {
         // Each generator its own hostname too (a UTS namespace), as on separate machines.
@@ -494,6 +496,18 @@ fn a_run_over_several_hosts_merges_into_one() {
         .map(|g| g["requests"].as_u64().unwrap())
         .sum();
     assert_eq!(per_gen, requests);
+    let monitors = std::fs::read_to_string(out.join("monitors.jsonl")).unwrap();
+    for g in ["gen-0", "gen-1", "gen-2"] {
+        assert!(monitors.contains(&format!("\"monitor\":\"host@{g}\"")), "{monitors}");
+    }
+    let server: Vec<&str> = s["phases"][0]["server"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .filter(|n| n.ends_with(".cpu_percent"))
+        .collect();
+    assert_eq!(server.len(), 3, "one CPU series per generator: {server:?}");
     drop(target);
     drop(ns);
 }
