@@ -511,3 +511,38 @@ fn a_run_over_several_hosts_merges_into_one() {
     drop(target);
     drop(ns);
 }
+
+/// A start that cannot be kept is refused before anything is sent or written (exit 2).
+#[test]
+fn a_bad_start_at_is_refused_before_anything_runs() {
+    let d = tmp();
+    let plan_path = write(d.path(), "plan.yaml", &plan("  - p95 < 1s\n"));
+    let out = d.path().join("run");
+    for (bad, says) in [
+        ("2020-01-01T00:00:00Z", "s ago"),
+        ("+soon", "not a duration"),
+        ("07:00", "RFC 3339"),
+        ("2999-01-01T00:00:00Z", "ahead"),
+    ] {
+        let o = stampede(&[
+            "run",
+            plan_path.to_str().unwrap(),
+            "--var",
+            "BASE_URL=http://127.0.0.1:9",
+            "--start-at",
+            bad,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{bad}: {}", text(&o));
+        assert!(!out.exists());
+    }
+    let o = stampede(&[
+        "run",
+        plan_path.to_str().unwrap(),
+        "--share-dir",
+        d.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "--share-dir needs --segment: {}", text(&o));
+}
