@@ -2,7 +2,6 @@
 //! `stampede merge`d into one run judged as a whole. Loopback only, except the multi-host test,
 //! whose traffic stays in network namespaces it makes itself.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -105,22 +104,9 @@ fn merge(dirs: &[&Path], out: &Path) -> Output {
     bin().args(&args).output().unwrap()
 }
 
-/// `GET path` on a `http://host:port` URL: the body (HTTP/1.0, so the server closes).
-fn http_get(url: &str, path: &str) -> String {
-    let addr = url.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
 /// Requests the target answered on its `fixed` endpoint, from its own counters.
 fn target_saw(url: &str) -> u64 {
-    let stats: serde_json::Value = serde_json::from_str(&http_get(url, "/_admin/stats")).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&crate::target::fetch(url, "/_admin/stats")).unwrap();
     stats["endpoints"]["fixed"]["requests"].as_u64().unwrap()
 }
 

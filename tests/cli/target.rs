@@ -129,8 +129,8 @@ fn metrics_are_prometheus_text() {
     }
 }
 
-/// A plain HTTP/1.1 GET over a TcpStream.
-fn fetch(url: &str, path: &str) -> String {
+/// A plain HTTP/1.1 GET over a TcpStream: the body.
+pub fn fetch(url: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
