@@ -45,20 +45,23 @@ fn the_manifests_are_kubernetes_objects_whose_pods_make_one_merged_run() {
     std::fs::create_dir(d.path().join("data")).unwrap();
     write(&d.path().join("data"), "ids.csv", "id\n007\n42\n");
     let plan = write(d.path(), "plan.yaml", &k8s_plan(&t.url));
-    let out = stampede(&[
-        "k8s",
-        plan.to_str().unwrap(),
-        "--parallelism",
-        "3",
-        "--image",
-        "registry.example/stampede:test",
-        "--namespace",
-        "load",
-        "--start-at",
-        "+3s",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let yaml = String::from_utf8(out.stdout).unwrap();
+    let print = |start: &str| {
+        let out = stampede(&[
+            "k8s",
+            plan.to_str().unwrap(),
+            "--parallelism",
+            "3",
+            "--image",
+            "registry.example/stampede:test",
+            "--namespace",
+            "load",
+            "--start-at",
+            start,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let yaml = print("+2m");
     let objects = checked(&yaml);
     let kinds: Vec<&str> = objects
         .as_array()
@@ -100,7 +103,13 @@ fn the_manifests_are_kubernetes_objects_whose_pods_make_one_merged_run() {
     );
 
     // Each pod's command as Kubernetes runs it: $(JOB_COMPLETION_INDEX) expanded to the pod's
-    // index, the ConfigMap at /plan and the volume at /runs (here directories of the test's own).
+    // index, the ConfigMap at /plan and the volume at /runs (here directories of the test's own),
+    // from manifests printed now for a start 2 s away (the check above may take longer).
+    let fresh: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&print("+2s")).unwrap();
+    let (generators, merge) = (
+        &fresh[2]["spec"]["template"]["spec"]["containers"][0],
+        &fresh[3]["spec"]["template"]["spec"]["containers"][0],
+    );
     let cmd = generators["command"].as_array().unwrap();
     assert_eq!(cmd[..2], [serde_json::json!("/bin/sh"), serde_json::json!("-c")]);
     let script = cmd[2].as_str().unwrap();

@@ -143,12 +143,12 @@ fn threshold(s: &serde_json::Value, expr: &str) -> bool {
 /// Three shares at 1, 10 and 100 ms against one target: the merged run counts what the target
 /// answered, its percentiles are those of every sample together (far from the average of the
 /// shares' percentiles), and its thresholds, judged on the merged numbers, give the exit code:
-/// the slow share fails `p95 < 50ms` alone, the whole passes it; the whole fails `p99 < 50ms`.
+/// the slow share fails `p95 < 80ms` alone, the whole passes it; the whole fails `p99 < 80ms`.
 #[test]
 fn three_shares_merge_into_one_run_judged_as_a_whole() {
     let t = crate::target::start_target("test");
     let d = tmp();
-    let plan_path = write(d.path(), "plan.yaml", &plan("  - p95 < 50ms\n  - p99 < 50ms\n"));
+    let plan_path = write(d.path(), "plan.yaml", &plan("  - p95 < 80ms\n  - p99 < 80ms\n"));
     let shares = run_shares(d.path(), &plan_path, &t.url, &[1, 10, 100], &|_| Vec::new());
     let codes: Vec<Option<i32>> = shares.iter().map(|(o, _)| o.status.code()).collect();
     for (o, _) in &shares {
@@ -203,13 +203,13 @@ fn three_shares_merge_into_one_run_judged_as_a_whole() {
         shares_s.iter().map(|x| lat(x, "p50")).collect::<Vec<_>>()
     );
     assert!(
-        lat(&s, "p50") < 5.0 && mean_p50 > 30.0,
+        lat(&s, "p50") < mean_p50 / 3.0,
         "p50 {} vs the shares' mean {mean_p50}",
         lat(&s, "p50")
     );
-    assert!(!threshold(&shares_s[2], "p95 < 50ms"));
-    assert!(threshold(&s, "p95 < 50ms"), "the slow share is 2% of the samples: {s}");
-    assert!(!threshold(&s, "p99 < 50ms"));
+    assert!(!threshold(&shares_s[2], "p95 < 80ms"));
+    assert!(threshold(&s, "p95 < 80ms"), "the slow share is 2% of the samples: {s}");
+    assert!(!threshold(&s, "p99 < 80ms"));
     assert_eq!(s["verdict"], "failed");
 
     // An ordinary run directory: report and compare read it unchanged, and list the generators.
@@ -494,6 +494,10 @@ fn a_run_over_several_hosts_merges_into_one() {
         .filter(|n| n.ends_with(".cpu_percent"))
         .collect();
     assert_eq!(server.len(), 3, "one CPU series per generator: {server:?}");
+    println!(
+        "3 generators in network namespaces ({gens:?}) against {url}: merged {requests} requests, the target answered {}",
+        stats["endpoints"]["fixed"]["requests"]
+    );
     drop(target);
     drop(ns);
 }
