@@ -81,6 +81,15 @@ fn the_manifests_are_kubernetes_objects_whose_pods_make_one_merged_run() {
         (Some(3), Some(3))
     );
     assert_eq!(generators["run_as_non_root"], true);
+    let merge_args: Vec<&str> = merge["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(merge_args[..2], ["stampede", "merge"]);
+    assert_eq!(merge_args.iter().filter(|a| a.contains("/share-")).count(), 3);
+    assert!(merge_args.contains(&"--wait"), "{merge_args:?}");
     assert_eq!(generators["anti_affinity"], true);
     assert_eq!(generators["env"], serde_json::json!(["JOB_COMPLETION_INDEX"]));
     // 3 VUs over 3 pods: the base and one VU's worth.
