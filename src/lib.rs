@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod cli;
 pub mod describe;
 pub mod history;
+pub mod import;
 pub mod k8s;
 pub mod monitor;
 pub mod output;

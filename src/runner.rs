@@ -177,6 +177,11 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
         note: opts.note.clone(),
         resolved: Vec::new(),
         generators: Vec::new(),
+        about: crate::rundir::About {
+            objectives: plan.about.objectives.clone(),
+            environment: plan.about.environment.clone(),
+            software: plan.about.software.clone(),
+        },
     }
 }
 

@@ -89,6 +89,7 @@ pub fn write_run(dir: &Path, s: &Synthetic) -> Result<(), Box<dyn std::error::Er
         notes: vec!["synthetic run written by examples/synthetic".into()],
         note: None,
         resolved: vec![],
+        about: Default::default(),
         generators: vec![],
     };
     std::fs::write(dir.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;

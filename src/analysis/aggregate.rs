@@ -58,6 +58,28 @@ impl PhaseAgg {
         }
     }
 
+    /// Adds another aggregate's numbers to this one (histograms added, counters summed), as if
+    /// its intervals had been added here: how the seconds of neighbouring load levels of a ramp
+    /// become one level of a capacity estimate.
+    pub fn absorb(&mut self, other: &PhaseAgg) {
+        if self.start_t.is_nan() || other.start_t < self.start_t {
+            self.start_t = other.start_t;
+        }
+        self.duration_s += other.duration_s;
+        self.iterations += other.iterations;
+        self.dropped += other.dropped;
+        self.backoffs += other.backoffs;
+        self.backoff_ms += other.backoff_ms;
+        self.vus_max = self.vus_max.max(other.vus_max);
+        self.ws_open_max = self.ws_open_max.max(other.ws_open_max);
+        for s in &other.steps {
+            match self.steps.iter_mut().find(|a| a.name == s.name) {
+                Some(a) => a.add(s),
+                None => self.steps.push(s.to_aggregate()),
+            }
+        }
+    }
+
     pub fn requests(&self) -> u64 {
         self.steps.iter().map(|s| s.requests).sum()
     }

@@ -8,6 +8,7 @@
 
 mod aggregate;
 pub mod compare;
+mod estimate;
 pub mod findings;
 mod pass;
 pub mod seconds;

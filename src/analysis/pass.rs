@@ -85,6 +85,8 @@ struct Pass {
     chart: TimelineBuilder,
     /// Folded only when asked for.
     seconds: Option<Seconds>,
+    /// The run's seconds by load level, for `capacity_estimate`.
+    levels: super::estimate::Levels,
     /// The server series keys worth a chart (see [`series::charted`]).
     charted: BTreeSet<String>,
     /// Monitor failures, as warnings, in the order they happened.
@@ -99,6 +101,7 @@ impl Pass {
             joint: findings::JointTimeline::default(),
             chart: TimelineBuilder::new(meta.phases.iter().map(|p| p.planned_s).sum()),
             seconds: None,
+            levels: super::estimate::Levels::new(meta),
             charted: BTreeSet::new(),
             monitor_failures: Vec::new(),
         }
@@ -108,6 +111,7 @@ impl Pass {
         aggregate_into(&mut self.aggs, iv);
         self.joint.add_interval(iv);
         self.chart.add(iv);
+        self.levels.add(iv);
         if let Some(s) = &mut self.seconds {
             s.add(iv);
         }
@@ -152,6 +156,10 @@ impl Pass {
         summary.findings = findings::findings(&self.joint.input(&meta.thresholds, meta.cores));
         // An unreadable capacity result is left out, as an unreadable capacity.json is.
         summary.capacity = capacity.and_then(|v| serde_json::from_value::<Capacity>(v).ok());
+        // A capacity search's own answer needs no estimate beside it.
+        if summary.capacity.is_none() {
+            summary.capacity_estimate = self.levels.finish(&meta);
+        }
         let server = series::server_series(&self.joint.server, &self.charted);
         Analysis {
             meta,

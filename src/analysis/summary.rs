@@ -237,5 +237,6 @@ pub(crate) fn summarize_aggs(meta: &RunMeta, aggs: &[PhaseAgg], skipped: &[(usiz
             .collect(),
         findings: Vec::new(),
         capacity: None,
+        capacity_estimate: None,
     }
 }

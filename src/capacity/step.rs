@@ -62,9 +62,16 @@ pub fn measure(
     let ivs: Vec<&Interval> = measured(intervals, warmup_n, until).collect();
     let mut agg = PhaseAgg::new(phase);
     ivs.iter().for_each(|iv| agg.add(iv));
+    row(load, &agg, slo, p95_stable(phase, &ivs))
+}
+
+/// The row of a load level from its aggregate (a search's step, or the seconds of an ordinary
+/// run at one load: `analysis::estimate`); `None` when it holds no time.
+pub fn row(load: f64, agg: &PhaseAgg, slo: &[ThresholdSpec], p95_stable: bool) -> Option<CapacityStep> {
     if agg.duration_s <= 0.0 {
         return None;
     }
+    let phase = agg.name.as_str();
     let all = agg.merged(None);
     let ms = |us: u64| r3(us as f64 / 1000.0);
     let q = |p: f64| {
@@ -83,7 +90,7 @@ pub fn measure(
     };
     let mut breached: Vec<String> = slo
         .iter()
-        .filter(|t| !evaluate(t, &agg).1)
+        .filter(|t| !evaluate(t, agg).1)
         .map(|t| t.expr.clone())
         .collect();
     if all.requests == 0 {
@@ -107,7 +114,7 @@ pub fn measure(
         duration_s: r3(agg.duration_s),
         goodput_rps: r3(goodput),
         concurrency: r3(throughput * avg_ms / 1000.0),
-        p95_stable: p95_stable(phase, &ivs),
+        p95_stable,
         breached,
     })
 }

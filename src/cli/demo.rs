@@ -15,25 +15,120 @@ const DEMO_PLAN: &str = include_str!("../../examples/voice-gateway.yaml");
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The run directory to write (default: runs/<timestamp>-voice-gateway).
+    /// The run directory of the first run, whose report tells the whole story (default:
+    /// runs/<timestamp>-voice-gateway); the two update runs go beside it (`DIR-quick-wins`,
+    /// `DIR-upgrade`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Length each phase is compressed to (the full suite takes 10.5 minutes).
-    #[arg(long, default_value = "20s", value_parser = super::run::parse_duration_arg)]
+    /// Length each phase is compressed to (the full suite takes 10.5 minutes per run).
+    #[arg(long, default_value = "15s", value_parser = super::run::parse_duration_arg)]
     phase_length: std::time::Duration,
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
 }
 
-/// Starts the built-in `voice-gateway` target on a free loopback port, runs the voice suite
-/// against it (each phase compressed), writes the run directory and prints the summary. Exits 0
-/// when the suite ran, whatever its verdict: the verdict is the demo's result, not an error.
+/// One chapter of the voice seed's story: the system as configured, and why this run exists.
+struct Chapter {
+    /// The run's note (`stampede run --note`), the title of its update section.
+    note: &'static str,
+    /// Beside the first run's directory: `<out><suffix>`.
+    suffix: &'static str,
+    /// The built-in target as reconfigured for this chapter.
+    configure: fn(&mut stampede_target::Config),
+}
+
+/// The seed's three runs: the suite as found, after the quick wins (more PHP workers, the
+/// crashing workers fixed), after the server upgrade (more cores, so more workers again).
+const CHAPTERS: &[Chapter] = &[
+    Chapter {
+        note: "Initial suite: PHP-FPM 8 workers",
+        suffix: "",
+        configure: |_| {},
+    },
+    Chapter {
+        note: "Quick wins: PHP-FPM workers 8 → 12, crashing workers fixed",
+        suffix: "-quick-wins",
+        configure: |c| {
+            set_workers(c, 12);
+            c.endpoints.iter_mut().for_each(|e| e.errors = None);
+        },
+    },
+    Chapter {
+        note: "Server upgrade: 10 → 14 cores, PHP-FPM workers 12 → 17",
+        suffix: "-upgrade",
+        configure: |c| {
+            set_workers(c, 17);
+            c.endpoints.iter_mut().for_each(|e| e.errors = None);
+        },
+    },
+];
+
+fn set_workers(c: &mut stampede_target::Config, n: usize) {
+    c.services.iter_mut().for_each(|s| s.workers = n);
+}
+
+/// Tells the voice seed's story on the built-in `voice-gateway` target: the suite (each phase
+/// compressed) against the target as configured, then against it reconfigured with the quick
+/// wins, then with more cores; each run noted; the first run's report ends with one Update
+/// section per later run (before/after tables, findings gone and new, the new capacity
+/// estimate). Exits 0 when the story ran, whatever the verdicts: they are the demo's result.
 pub fn demo(a: DemoArgs) -> u8 {
-    let Some(config) = stampede_target::profile("voice-gateway") else {
-        eprintln!("error: the built-in voice-gateway profile is missing");
-        return EXIT_FAILED;
+    let mut first: Option<PathBuf> = None;
+    let mut later: Vec<String> = Vec::new();
+    for (i, chapter) in CHAPTERS.iter().enumerate() {
+        let Some(mut config) = stampede_target::profile("voice-gateway") else {
+            eprintln!("error: the built-in voice-gateway profile is missing");
+            return EXIT_FAILED;
+        };
+        (chapter.configure)(&mut config);
+        outln!("\n== {} of {}: {} ==", i + 1, CHAPTERS.len(), chapter.note);
+        let out = match (&first, &a.out) {
+            (Some(f), _) => PathBuf::from(format!("{}{}", f.display(), chapter.suffix)),
+            (None, Some(o)) => o.clone(),
+            (None, None) => default_out("voice-gateway"),
+        };
+        match run_chapter(config, chapter.note, &out, &a) {
+            Ok(()) => {}
+            Err(code) => return code,
+        }
+        match &first {
+            None => first = Some(out),
+            Some(_) => later.push(out.display().to_string()),
+        }
+    }
+    let Some(first) = first else { return EXIT_FAILED };
+    let report = match super::report::with_updates(
+        &first,
+        &later,
+        super::pick::parse_tolerance(crate::analysis::compare::DEFAULT_TOLERANCE).unwrap_or(5.0),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
     };
+    match crate::report::write_report_files(&first, &report) {
+        Ok((md, html)) => {
+            outln!("\nthe story in one report, with {} update sections:", later.len());
+            outln!("report: {}", md.display());
+            outln!("report: {}", html.display());
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    }
+    outln!(
+        "The first run's target saturates by construction (8 workers, ~55 concurrent calls): its peak phase is meant to fail its targets, as in the seed report."
+    );
+    EXIT_OK
+}
+
+/// Starts the target as configured on a free loopback port, runs the suite against it into
+/// `out` with `note`, stops the target.
+fn run_chapter(config: stampede_target::Config, note: &str, out: &std::path::Path, a: &DemoArgs) -> Result<(), u8> {
     // The target runs on its own runtime and threads, like a separate server would.
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -66,17 +161,33 @@ pub fn demo(a: DemoArgs) -> u8 {
         Ok(Ok(url)) => url,
         Ok(Err(e)) => {
             eprintln!("error: the built-in target did not start: {e}");
-            return EXIT_FAILED;
+            return Err(EXIT_FAILED);
         }
         Err(_) => {
             eprintln!("error: the built-in target did not start");
-            return EXIT_FAILED;
+            return Err(EXIT_FAILED);
         }
     };
     outln!("built-in target `voice-gateway` listening on {url}");
+    let outcome = run_suite(&url, note, out, a);
+    let _ = stop_tx.send(());
+    let _ = server_thread.join();
+    match outcome? {
+        o if o.status == RunStatus::Interrupted => Err(EXIT_INTERRUPTED),
+        o => {
+            if o.summary.verdict == Verdict::Failed {
+                outln!("verdict: failed (the demo goes on: a failed target is the finding)");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The suite against `url`, compressed, with the demo's monitors.
+fn run_suite(url: &str, note: &str, out: &std::path::Path, a: &DemoArgs) -> Result<crate::runner::RunOutcome, u8> {
     let env = |k: &str| std::env::var(k).ok().filter(|_| k != "BASE_URL");
     let opts = stampede_plan::LoadOptions {
-        vars: vec![("BASE_URL".into(), url.clone())],
+        vars: vec![("BASE_URL".into(), url.to_string())],
         env: &env,
     };
     let mut plan = match stampede_plan::load_str(
@@ -88,22 +199,21 @@ pub fn demo(a: DemoArgs) -> u8 {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_INVALID;
+            return Err(EXIT_INVALID);
         }
     };
     let mut notes = vec![format!(
         "demo: run against the built-in `voice-gateway` target at {url}"
     )];
     notes.extend(stampede_plan::adjust::compress(&mut plan, a.phase_length));
-    if let Err(e) = add_demo_monitors(&mut plan, &url) {
+    if let Err(e) = add_demo_monitors(&mut plan, url) {
         eprintln!("error: {e}");
-        return EXIT_FAILED;
+        return Err(EXIT_FAILED);
     }
-    let out = a.out.unwrap_or_else(|| default_out(&plan.name));
     let opts = RunnerOptions {
         plan_file: "examples/voice-gateway.yaml".into(),
         phases: (0..plan.phases.len()).collect(),
-        out,
+        out: out.to_path_buf(),
         workers: host::cores(),
         segment: crate::rundir::Segment::WHOLE,
         start_at: None,
@@ -113,23 +223,9 @@ pub fn demo(a: DemoArgs) -> u8 {
         progress: !a.quiet,
         notes,
         http_debug: None,
-        note: None,
+        note: Some(note.to_string()),
     };
-    let outcome = execute_outcome(Arc::new(plan), opts);
-    let _ = stop_tx.send(());
-    let _ = server_thread.join();
-    match outcome {
-        Err(code) => code,
-        Ok(o) if o.status == RunStatus::Interrupted => EXIT_INTERRUPTED,
-        Ok(o) => {
-            if o.summary.verdict == Verdict::Failed {
-                outln!(
-                    "The demo target saturates by construction (8 workers, ~55 concurrent calls): the peak phase is meant to fail its targets, as in the seed report."
-                );
-            }
-            EXIT_OK
-        }
-    }
+    execute_outcome(Arc::new(plan), opts)
 }
 
 /// Families of the built-in target's `/metrics` the demo keeps: pools, queues, rejections,

@@ -22,6 +22,7 @@ mod capacity;
 mod compare;
 mod demo;
 mod host;
+mod import;
 mod k8s;
 mod live;
 mod merge;
@@ -83,6 +84,8 @@ enum Command {
     /// Print the Kubernetes manifests of a distributed run: the plan in a ConfigMap, an Indexed
     /// Job of generators (one segment each, one start), and a Job merging their runs.
     K8s(k8s::K8sArgs),
+    /// Write a plan from a HAR recording or a curl command line.
+    Import(import::ImportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Compare(a) => compare::compare(a),
         Command::Merge(a) => merge::merge(a),
         Command::K8s(a) => k8s::k8s(a),
+        Command::Import(a) => import::run(a),
     };
     ExitCode::from(code)
 }

@@ -38,7 +38,7 @@ pub struct ReportArgs {
 
 /// The report of `dir` with one update section per later run; every run must be finished and
 /// none given twice.
-fn with_updates(dir: &std::path::Path, later: &[String], tolerance: f64) -> Result<Report, String> {
+pub(crate) fn with_updates(dir: &std::path::Path, later: &[String], tolerance: f64) -> Result<Report, String> {
     let runs_dir = std::path::Path::new(super::run::RUNS_DIR);
     let mut dirs = vec![dir.to_path_buf()];
     for u in later {

@@ -31,6 +31,13 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         return out;
     }
     let pts = &r.timeline.points;
+    // One time axis for every time chart: from the start to the last point of any of them.
+    let end = pts
+        .iter()
+        .map(|p| p.t + r.timeline.bucket_s)
+        .chain(r.server_series.iter().flat_map(|s| s.points.iter().map(|p| p.0)))
+        .fold(0.0, f64::max);
+    let span = Some((0.0, end));
     let series = |name: &str, f: &dyn Fn(&crate::analysis::series::TimePoint) -> f64, axis: Axis, dashed: bool| Line {
         name: name.into(),
         points: pts.iter().map(|p| (p.t, f(p))).collect(),
@@ -52,6 +59,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
             series("VUs", &|p| p.vus as f64, Axis::Right, true),
         ],
         markers: markers(r),
+        x_range: span,
     };
     out.push(RenderedChart {
         stem: "latency".into(),
@@ -71,6 +79,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
             series("errors/s", &|p| p.errors_per_s, Axis::Right, true),
         ],
         markers: markers(r),
+        x_range: span,
     };
     out.push(RenderedChart {
         stem: "throughput".into(),
@@ -91,6 +100,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
                 series("message p95", &|p| opt(p.ws_p95_ms), Axis::Right, true),
             ],
             markers: markers(r),
+            x_range: span,
         };
         out.push(RenderedChart {
             stem: "websocket".into(),
@@ -119,6 +129,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
                 series("p95", &|p| opt(p.p95_ms), Axis::Right, true),
             ],
             markers: markers(r),
+            x_range: span,
         };
         out.push(RenderedChart {
             stem: format!("server-{}-{}", i + 1, super::escape::file_name(&sv.name)),
@@ -126,7 +137,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
             svg: render(&c),
         });
     }
-    if let Some(cap) = &r.summary.capacity {
+    if let Some((cap, _)) = r.summary.capacity_answer() {
         out.extend(capacity_charts(cap));
     }
     for (i, p) in r.summary.phases.iter().enumerate() {
@@ -166,6 +177,7 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
             y2_ticks: Ticks::Number(""),
             lines,
             markers: Vec::new(),
+            x_range: None,
         };
         out.push(RenderedChart {
             // Numbered, so two phases whose names differ only in punctuation keep their files apart.
@@ -205,6 +217,7 @@ fn capacity_charts(cap: &crate::analysis::Capacity) -> Vec<RenderedChart> {
         y2_ticks: Ticks::Number(""),
         lines: vec![line("throughput", &|s| s.throughput_rps, false)],
         markers: Vec::new(),
+        x_range: None,
     };
     let latency = Chart {
         title: "Capacity: latency vs load".into(),
@@ -220,6 +233,7 @@ fn capacity_charts(cap: &crate::analysis::Capacity) -> Vec<RenderedChart> {
             line("p99", &|s| s.p99_ms, true),
         ],
         markers: Vec::new(),
+        x_range: None,
     };
     vec![
         RenderedChart {

@@ -43,7 +43,7 @@ fn verdict_word(c: &MetricChange) -> &'static str {
     match c.verdict {
         ChangeVerdict::Regressed => "regressed",
         ChangeVerdict::Improved => "improved",
-        ChangeVerdict::Unchanged if c.significant => "unchanged (within tolerance)",
+        ChangeVerdict::Unchanged if c.significant => "unchanged (not shown beyond the tolerance)",
         ChangeVerdict::Unchanged => "unchanged",
     }
 }

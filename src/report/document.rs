@@ -204,6 +204,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
         .map(|i| if i == 0 { Align::Left } else { Align::Right })
         .collect();
     blocks.push(Block::Table { head, rows, align });
+    blocks.extend(about_blocks(&r.about));
     if !r.sla.is_empty() {
         blocks.push(title(2, "SLA"));
         let rows = r
@@ -242,17 +243,22 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
     blocks.extend(super::generators::blocks(&r.generators));
     blocks.extend(super::sql::blocks(s));
     blocks.extend(super::ws::blocks(s));
-    if let Some(c) = &s.capacity {
+    if let Some((c, estimate)) = s.capacity_answer() {
         let fmt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
         blocks.push(title(2, "Capacity"));
         blocks.push(Block::Paragraph(vec![text(&c.statement)]));
-        blocks.push(bullets([vec![own(format!(
+        let mut facts = vec![vec![own(format!(
             "SLO capacity: {} · saturation: {} · recommended: {} · peak throughput: {:.1} req/s",
             fmt(c.slo_capacity),
             fmt(c.saturation),
             fmt(c.recommended),
             c.peak_throughput_rps
-        ))]]));
+        ))]];
+        if let Some(e) = estimate {
+            facts.push(vec![own("Basis: "), text(&e.basis)]);
+            facts.push(vec![own("Uncertainty: "), text(&e.uncertainty)]);
+        }
+        blocks.push(bullets(facts));
         let rows = c
             .steps
             .iter()
@@ -301,6 +307,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
             .collect();
         blocks.push(Block::List { numbered: true, items });
     }
+    blocks.extend(super::conclusion::blocks(r));
     if !s.warnings.is_empty() {
         blocks.push(title(2, "Warnings"));
         blocks.push(bullets(s.warnings.iter().map(|w| vec![text(w)])));
@@ -354,6 +361,16 @@ fn phase(i: usize, p: &PhaseSummary, r: &Report) -> Vec<Block> {
             own(": "),
             text(&pr.assessment),
         ]);
+    }
+    if let Some(pr) = pr.filter(|pr| !pr.observations.is_empty()) {
+        let mut t = vec![strong("Observations"), own(": ")];
+        for (i, o) in pr.observations.iter().enumerate() {
+            if i > 0 {
+                t.push(own("; "));
+            }
+            t.push(text(o));
+        }
+        facts.push(t);
     }
     let mut blocks = vec![
         heading(3, vec![own(format!("{}. ", i + 1)), text(&p.name)]),
@@ -429,17 +446,49 @@ fn phase(i: usize, p: &PhaseSummary, r: &Report) -> Vec<Block> {
             .server
             .iter()
             .map(|m| {
-                let with_unit = |v: String| vec![own(v), text(&m.unit)];
+                let q = |v: f64| super::quantity::quantity(v, &m.unit);
                 vec![
                     vec![text(&m.name)],
-                    with_unit(format!("{:.0}-{:.0}", m.min, m.max)),
-                    with_unit(format!("{:.1}", m.min)),
-                    with_unit(format!("{:.1}", m.avg)),
-                    with_unit(format!("{:.1}", m.max)),
+                    vec![own(format!("{} – {}", q(m.min), q(m.max)))],
+                    vec![own(q(m.min))],
+                    vec![own(q(m.avg))],
+                    vec![own(q(m.max))],
                 ]
             })
             .collect();
         blocks.push(table(&["Metric", "range", "min", "avg", "max"], 1, rows));
     }
     blocks
+}
+
+/// The plan's `about:` as the seeds open: the objectives as a list, the test environment and
+/// the software versions as tables (left out when the plan has none).
+fn about_blocks(a: &crate::rundir::About) -> Vec<Block> {
+    let mut out = Vec::new();
+    if !a.objectives.is_empty() {
+        out.push(title(2, "Test objectives"));
+        out.push(bullets(a.objectives.iter().map(|o| vec![text(o)])));
+    }
+    let rows = |pairs: &[(String, String)]| -> Vec<Vec<Text>> {
+        pairs.iter().map(|(k, v)| vec![vec![text(k)], vec![text(v)]]).collect()
+    };
+    if !a.environment.is_empty() || !a.software.is_empty() {
+        out.push(title(2, "Test environment"));
+        if !a.environment.is_empty() {
+            out.push(Block::Table {
+                head: vec![vec![own("Component")], vec![own("Specification")]],
+                rows: rows(&a.environment),
+                align: vec![Align::Left, Align::Left],
+            });
+        }
+        if !a.software.is_empty() {
+            out.push(title(3, "Software"));
+            out.push(Block::Table {
+                head: vec![vec![own("Component")], vec![own("Version")]],
+                rows: rows(&a.software),
+                align: vec![Align::Left, Align::Left],
+            });
+        }
+    }
+    out
 }

@@ -14,6 +14,7 @@ const CSS: &str = r#"
 :root{--fg:#1f2328;--bg:#fff;--mut:#59636e;--bd:#d1d9e0;--alt:#f6f8fa;--ok:#1a7f37;--warn:#9a6700;--bad:#d1242f}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--mut:#9198a1;--bd:#3d444d;--alt:#161b22;--ok:#3fb950;--warn:#d29922;--bad:#f85149}}
 *{box-sizing:border-box}
+.badge{display:inline-block;min-width:1.3em;padding:0 .3em;border-radius:.65em;color:#fff;font-weight:600;font-size:.85em;line-height:1.35em;text-align:center;vertical-align:baseline}.badge.pass{background:var(--ok)}.badge.near{background:var(--warn)}.badge.fail{background:var(--bad)}
 body{margin:0 auto;max-width:1100px;padding:16px;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 h1{font-size:1.6em;margin:.2em 0 .4em}h2{border-bottom:1px solid var(--bd);padding-bottom:.2em;margin-top:1.6em}
 .meta{color:var(--mut);margin:0;padding-left:1.2em}
@@ -154,10 +155,38 @@ fn block(out: &mut String, b: &Block) {
     }
 }
 
+/// Our status icons as CSS badges, so a machine without an emoji font shows them too (the
+/// Markdown keeps the emoji); the rest of our text escaped.
+const BADGES: [(&str, &str, &str); 3] = [("✅", "pass", "✓"), ("⚠️", "near", "!"), ("❌", "fail", "✗")];
+
+fn own_html(out: &mut String, t: &str) {
+    let mut rest = t;
+    'outer: while !rest.is_empty() {
+        for (icon, class, mark) in BADGES {
+            if let Some(i) = rest.find(icon) {
+                // The earliest icon first: cut before it only if no other icon comes sooner.
+                if BADGES.iter().any(|(o, _, _)| rest.find(o).is_some_and(|j| j < i)) {
+                    continue;
+                }
+                out.push_str(&esc(&rest[..i]));
+                let _ = write!(
+                    out,
+                    "<span class=\"badge {class}\" role=\"img\" aria-label=\"{class}\">{mark}</span>"
+                );
+                rest = &rest[i + icon.len()..];
+                continue 'outer;
+            }
+        }
+        out.push_str(&esc(rest));
+        break;
+    }
+}
+
 fn spans(out: &mut String, text: &[Span]) {
     for s in text {
         match s {
-            Span::Text(t) | Span::Own(t) => out.push_str(&esc(t)),
+            Span::Text(t) => out.push_str(&esc(t)),
+            Span::Own(t) => own_html(out, t),
             Span::Strong(inner) => {
                 out.push_str("<b>");
                 spans(out, inner);
@@ -172,5 +201,18 @@ fn spans(out: &mut String, text: &[Span]) {
                 out.push_str("</span>");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod badge_tests {
+    #[test]
+    fn status_icons_become_badges_and_the_rest_is_escaped() {
+        let mut out = String::new();
+        super::own_html(&mut out, "p95 ✅ <b> ⚠️ near ❌");
+        assert_eq!(
+            out,
+            "p95 <span class=\"badge pass\" role=\"img\" aria-label=\"pass\">✓</span> &lt;b&gt; <span class=\"badge near\" role=\"img\" aria-label=\"near\">!</span> near <span class=\"badge fail\" role=\"img\" aria-label=\"fail\">✗</span>"
+        );
     }
 }

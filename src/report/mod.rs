@@ -10,6 +10,7 @@
 
 pub mod charts;
 pub mod compare;
+mod conclusion;
 pub mod document;
 pub mod escape;
 pub mod generators;
@@ -17,7 +18,9 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+mod observe;
 pub mod plain;
+mod quantity;
 pub mod sql;
 pub mod svg;
 pub mod terminal;
@@ -112,11 +115,16 @@ pub fn write_run_reports(dir: &Path) -> Result<(PathBuf, PathBuf), ReportError> 
 /// [`write_run_reports`] from the analysis the run just made of its directory (the runner's),
 /// so the directory is not read and analysed a second time.
 pub fn write_reports_of(dir: &Path, analysis: crate::analysis::Analysis) -> Result<(PathBuf, PathBuf), ReportError> {
-    let report = build(analysis);
+    write_report_files(dir, &build(analysis))
+}
+
+/// Writes a built report (e.g. with update sections) as the run directory's `report.md` (+
+/// `charts/`) and `report.html`.
+pub fn write_report_files(dir: &Path, report: &Report) -> Result<(PathBuf, PathBuf), ReportError> {
     let md = dir.join("report.md");
-    write_markdown(&report, &md)?;
+    write_markdown(report, &md)?;
     let html_path = dir.join("report.html");
-    write(&html_path, &render(&report, Format::Html)?)?;
+    write(&html_path, &render(report, Format::Html)?)?;
     Ok((md, html_path))
 }
 

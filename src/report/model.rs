@@ -28,6 +28,9 @@ pub struct Report {
     pub environment: Environment,
     pub phases_run: Vec<String>,
     pub notes: Vec<String>,
+    /// The plan's `about:`: objectives, test environment, software versions.
+    #[serde(skip_serializing_if = "crate::rundir::About::is_empty")]
+    pub about: crate::rundir::About,
     pub verdict: Verdict,
     pub verdict_label: String,
     /// Thresholds that failed, one line each with measured vs limit.
@@ -145,6 +148,8 @@ pub struct PhaseReport {
     pub name: String,
     pub rating: Rating,
     pub assessment: String,
+    /// Sentences from the numbers: scaling against the phase before, slowest endpoint, tail.
+    pub observations: Vec<String>,
     pub errors: ErrorReport,
 }
 
@@ -533,13 +538,16 @@ pub fn build(analysis: Analysis) -> Report {
     let phases = summary
         .phases
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let errors = error_report(p);
             let (rating, assessment) = assess(p, specs, &errors);
+            let before = summary.phases[..i].iter().rev().find(|b| b.requests > 0);
             PhaseReport {
                 name: p.name.clone(),
                 rating,
                 assessment,
+                observations: super::observe::observations(p, before),
                 errors,
             }
         })
@@ -563,6 +571,7 @@ pub fn build(analysis: Analysis) -> Report {
         },
         phases_run: summary.phases.iter().map(|p| p.name.clone()).collect(),
         notes: meta.notes.clone(),
+        about: meta.about.clone(),
         verdict: summary.verdict,
         verdict_label: summary.verdict.label().into(),
         failures: sla_rows

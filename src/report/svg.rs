@@ -59,6 +59,31 @@ pub struct Chart {
     pub lines: Vec<Line>,
     /// Vertical markers: (x, label), e.g. where each phase starts.
     pub markers: Vec<(f64, String)>,
+    /// The x axis's extent when several charts must share one (the run's time axis), else the
+    /// data's own.
+    pub x_range: Option<(f64, f64)>,
+}
+
+/// Legend entries per row, and the longest name that fits one of them; a chart with a longer
+/// name gets one entry per row, names cut at [`LEGEND_WIDE`] characters (the whole name in the
+/// entry's tooltip).
+const LEGEND_PER_ROW: usize = 4;
+/// A chart title longer than this would run past the chart's width: cut (whole in its tooltip).
+const TITLE_CHARS: usize = 95;
+/// An axis title longer than this would run past the plot's height (rotated): cut.
+const Y_LABEL_CHARS: usize = 30;
+const LEGEND_NARROW: usize = 22;
+const LEGEND_WIDE: usize = 100;
+
+/// Cuts `s` to `n` characters with an ellipsis.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
 }
 
 /// Round tick values covering [lo, hi]: steps of 1, 2 or 5 × 10^k, about `n` of them.
@@ -150,12 +175,30 @@ const STYLE: &str = "<style>\
 
 /// The chart as a standalone `<svg>` element (valid as a file and inline in HTML).
 pub fn render(c: &Chart) -> String {
-    let legend_rows = c.lines.len().div_ceil(4).max(1);
+    let names: Vec<String> = c
+        .lines
+        .iter()
+        .map(|l| {
+            if l.axis == Axis::Right {
+                format!("{} (right axis)", l.name)
+            } else {
+                l.name.clone()
+            }
+        })
+        .collect();
+    let per_row = if names.iter().any(|n| n.chars().count() > LEGEND_NARROW) {
+        1
+    } else {
+        LEGEND_PER_ROW
+    };
+    let legend_rows = c.lines.len().div_ceil(per_row).max(1);
     let height = H + (legend_rows.saturating_sub(1)) as f64 * 16.0;
     let plot_w = W - LEFT - RIGHT_PAD;
     let left: Vec<&Line> = c.lines.iter().filter(|l| l.axis == Axis::Left).collect();
     let right: Vec<&Line> = c.lines.iter().filter(|l| l.axis == Axis::Right).collect();
-    let (x0, x1) = range(&c.lines.iter().collect::<Vec<_>>(), |p| p.0);
+    let (x0, x1) = c
+        .x_range
+        .unwrap_or_else(|| range(&c.lines.iter().collect::<Vec<_>>(), |p| p.0));
     let (_, y1) = range(&left, |p| p.1);
     let yt = nice_ticks(0.0, y1, 5);
     let ymax = yt.last().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
@@ -182,8 +225,9 @@ pub fn render(c: &Chart) -> String {
     );
     let _ = write!(
         s,
-        "<text class=\"tx tt\" x=\"{LEFT}\" y=\"20\">{}</text>",
-        esc(&c.title)
+        "<text class=\"tx tt\" x=\"{LEFT}\" y=\"20\"><title>{}</title>{}</text>",
+        esc(&c.title),
+        esc(&cut(&c.title, TITLE_CHARS))
     );
     // Grid and left ticks.
     for v in &yt {
@@ -249,7 +293,7 @@ pub fn render(c: &Chart) -> String {
         s,
         "<text class=\"tx\" transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
         TOP + PLOT_H / 2.0,
-        esc(&c.y_label)
+        esc(&cut(&c.y_label, Y_LABEL_CHARS))
     );
     if let (Some(l), false) = (&c.y2_label, right.is_empty()) {
         let _ = write!(
@@ -293,29 +337,26 @@ pub fn render(c: &Chart) -> String {
             );
         }
     }
-    // Legend, four entries a row.
-    for (i, l) in c.lines.iter().enumerate() {
+    // Legend: four entries a row, or one a row when a name is long.
+    for (i, (l, name)) in c.lines.iter().zip(&names).enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let dash = if l.dashed || i >= PALETTE.len() {
             " stroke-dasharray=\"6 4\""
         } else {
             ""
         };
-        let x = LEFT + (i % 4) as f64 * (plot_w / 4.0);
-        let y = TOP + PLOT_H + 50.0 + (i / 4) as f64 * 16.0;
-        let name = if l.axis == Axis::Right {
-            format!("{} (right axis)", l.name)
-        } else {
-            l.name.clone()
-        };
+        let x = LEFT + (i % per_row) as f64 * (plot_w / per_row as f64);
+        let y = TOP + PLOT_H + 50.0 + (i / per_row) as f64 * 16.0;
+        let shown = cut(name, if per_row == 1 { LEGEND_WIDE } else { LEGEND_NARROW });
         let _ = write!(
             s,
-            "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"2.5\"{dash}/><text class=\"tx\" x=\"{:.1}\" y=\"{y:.1}\">{}</text>",
+            "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-width=\"2.5\"{dash}/><text class=\"tx\" x=\"{:.1}\" y=\"{y:.1}\"><title>{}</title>{}</text>",
             x + 18.0,
             y - 4.0,
             y - 4.0,
             x + 22.0,
-            esc(&name)
+            esc(name),
+            esc(&shown)
         );
     }
     s.push_str("</svg>");
@@ -352,9 +393,53 @@ mod tests {
                 dashed: false,
             }],
             markers: vec![],
+            x_range: None,
         };
         let s = render(&c);
         assert!(!s.contains("<script>"));
         assert!(s.contains("&lt;script&gt;"));
+    }
+}
+
+#[cfg(test)]
+mod legend_tests {
+    use super::*;
+
+    fn chart(name: &str, range: Option<(f64, f64)>) -> Chart {
+        Chart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "a very long axis title naming a server series with labels".into(),
+            y2_label: None,
+            x_ticks: Ticks::Seconds,
+            y_ticks: Ticks::Number(""),
+            y2_ticks: Ticks::Number(""),
+            lines: vec![Line {
+                name: name.into(),
+                points: vec![(0.0, 1.0), (30.0, 2.0)],
+                axis: Axis::Left,
+                dashed: false,
+            }],
+            markers: vec![],
+            x_range: range,
+        }
+    }
+
+    #[test]
+    fn long_names_get_a_row_and_a_tooltip_and_charts_can_share_an_axis() {
+        let long = "target.stampede_target_service_busy_workers{service=\"php-fpm\"}";
+        let svg = render(&chart(long, None));
+        assert!(
+            svg.contains("<title>target.stampede_target_service_busy_workers{service=&quot;php-fpm&quot;}</title>"),
+            "{svg}"
+        );
+        assert!(
+            !svg.contains("a very long axis title naming a server series with labels<"),
+            "the axis title is cut"
+        );
+        // The last tick of the data's own axis is 30 s; of a shared 0-70 s axis, beyond 60 s.
+        assert!(svg.contains(">30s<") && !svg.contains(">1m<"), "{svg}");
+        let shared = render(&chart("p95", Some((0.0, 70.0))));
+        assert!(shared.contains(">1m<"), "{shared}");
     }
 }

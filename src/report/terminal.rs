@@ -242,9 +242,12 @@ pub fn render_summary(s: &Summary) -> String {
     for c in &s.conditions {
         let _ = writeln!(out, "  - {c}");
     }
-    if let Some(c) = &s.capacity {
+    if let Some((c, estimate)) = s.capacity_answer() {
         out.push('\n');
         out.push_str(&render_capacity(c));
+        if let Some(e) = estimate {
+            let _ = writeln!(out, "basis: {}\nuncertainty: {}", e.basis, e.uncertainty);
+        }
     }
     out
 }

@@ -26,6 +26,14 @@ pub struct Update {
     pub findings_new: Vec<String>,
     /// In both.
     pub findings_remaining: Vec<String>,
+    /// The later run's capacity answer in words (its search's, or its estimate), if it has one.
+    pub capacity: Option<String>,
+    /// SLO capacity of the run before and of this run, where each has one.
+    pub slo_capacity_before: Option<f64>,
+    pub slo_capacity_after: Option<f64>,
+    /// The unit of both, and whether each is only a lower bound (the SLO never broke).
+    pub capacity_unit: String,
+    pub at_least: (bool, bool),
 }
 
 /// A run's finding titles, each once, in the summary's order.
@@ -45,6 +53,8 @@ pub fn updates(runs: &[&Analysis], tolerance_pct: f64) -> Vec<Update> {
     runs.windows(2)
         .map(|w| {
             let (resolved, new, remaining) = findings_change(&titles(w[0]), &titles(w[1]));
+            let cap = |a: &Analysis| a.summary.capacity_answer().map(|(c, _)| c.clone());
+            let (before, after) = (cap(w[0]), cap(w[1]));
             Update {
                 note: w[1].meta.note.clone(),
                 started_at: w[1].meta.started_at.clone(),
@@ -52,6 +62,14 @@ pub fn updates(runs: &[&Analysis], tolerance_pct: f64) -> Vec<Update> {
                 findings_resolved: resolved,
                 findings_new: new,
                 findings_remaining: remaining,
+                slo_capacity_before: before.as_ref().and_then(|c| c.slo_capacity),
+                slo_capacity_after: after.as_ref().and_then(|c| c.slo_capacity),
+                capacity_unit: after.as_ref().map(|c| c.unit.clone()).unwrap_or_default(),
+                at_least: (
+                    before.as_ref().is_some_and(|c| c.slo_capacity_is_lower_bound),
+                    after.as_ref().is_some_and(|c| c.slo_capacity_is_lower_bound),
+                ),
+                capacity: after.map(|c| c.statement),
             }
         })
         .collect()
@@ -101,6 +119,26 @@ pub fn blocks(n: usize, u: &Update) -> Vec<Block> {
     if lines.is_empty() {
         out.push(Block::Paragraph(vec![own("No findings before or after.")]));
     } else {
+        out.push(bullets(lines));
+    }
+    if let Some(statement) = &u.capacity {
+        out.push(title(3, "Capacity"));
+        let mut lines = vec![vec![text(statement)]];
+        if let (Some(a), Some(b)) = (u.slo_capacity_before, u.slo_capacity_after) {
+            let bound = |lower: bool| if lower { "at least " } else { "" };
+            // A lower bound on either side leaves the change a bound too.
+            let change = match u.at_least {
+                (false, false) if a > 0.0 => format!(" ({:+.0}%)", (b - a) / a * 100.0),
+                (false, true) if a > 0.0 => format!(" (at least {:+.0}%)", (b - a) / a * 100.0),
+                _ => String::new(),
+            };
+            lines.push(vec![own(format!(
+                "SLO capacity {}{a} → {}{b} {}{change}",
+                bound(u.at_least.0),
+                bound(u.at_least.1),
+                u.capacity_unit
+            ))]);
+        }
         out.push(bullets(lines));
     }
     vec![Block::Section {

@@ -336,3 +336,81 @@ fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
         meta["phases"][1]
     );
 }
+
+/// An ordinary run whose phase ramps 1 → 48 VUs over the 8-worker × 50 ms pool (160 req/s,
+/// knee at 8, p95 < 200 ms up to about 24 VUs) yields `capacity_estimate` from its own
+/// seconds, and its report says it in the Capacity section.
+#[test]
+fn a_ramp_estimates_capacity_from_its_own_seconds() {
+    let t = start_target("test");
+    let d = tmp();
+    let plan = format!(
+        "{}thresholds: [\"p95 < 200ms\"]\nphases:\n  - {{ name: ramp, scenario: work, start_vus: 1, stages: [ {{ target: 48, duration: 30s }} ] }}\n",
+        plan(&t.url)
+    );
+    let plan_path = write(d.path(), "plan.yaml", &plan);
+    let run = d.path().join("run");
+    let out = stampede(&[
+        "run",
+        plan_path.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+        "--workers",
+        "2",
+    ]);
+    assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out));
+    let s = summary_json(&run);
+    let e = &s["capacity_estimate"];
+    assert!(e.is_object(), "no estimate: {}", text(&out));
+    eprintln!("{}\n{}\n{}", e["statement"], e["basis"], e["uncertainty"]);
+    let levels = e["steps"].as_array().unwrap();
+    assert!(levels.len() >= 8, "{} levels", levels.len());
+    let knee = e["saturation"].as_f64().expect("a knee");
+    assert!((5.0..=12.0).contains(&knee), "knee at {knee} VUs, 8 workers");
+    let peak = e["peak_throughput_rps"].as_f64().unwrap();
+    assert!((144.0..=176.0).contains(&peak), "peak {peak} req/s, capacity 160 req/s");
+    let slo = e["slo_capacity"].as_f64().expect("an SLO capacity");
+    assert!((17.0..=31.0).contains(&slo), "SLO capacity {slo} VUs, truth 24");
+    assert!(e["basis"].as_str().unwrap().contains("phase ramp"), "{}", e["basis"]);
+    assert_eq!(e["slo"], serde_json::json!(["p95 < 200ms"]));
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Capacity") && md.contains("estimated from this run's own seconds"),
+        "{md}"
+    );
+}
+
+/// A run at one constant load, or a ramp without a latency threshold, estimates nothing.
+#[test]
+fn one_load_level_or_no_slo_estimates_nothing() {
+    let t = start_target("test");
+    let d = tmp();
+    for (name, tail) in [
+        (
+            "flat",
+            "thresholds: [\"p95 < 200ms\"]\nphases:\n  - { name: flat, scenario: work, vus: 4, duration: 3s }\n",
+        ),
+        (
+            "noslo",
+            "phases:\n  - { name: ramp, scenario: work, start_vus: 1, stages: [ { target: 16, duration: 4s } ] }\n",
+        ),
+    ] {
+        let plan_path = write(d.path(), &format!("{name}.yaml"), &format!("{}{tail}", plan(&t.url)));
+        let run = d.path().join(name);
+        let out = stampede(&[
+            "run",
+            plan_path.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(matches!(out.status.code(), Some(0) | Some(1)), "{}", text(&out));
+        let s = summary_json(&run);
+        assert!(
+            s.get("capacity_estimate").is_none(),
+            "{name}: {}",
+            s["capacity_estimate"]
+        );
+    }
+}

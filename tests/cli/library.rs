@@ -76,6 +76,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
         redacted: serde_json::json!({}),
         secrets: vec![],
         source_name: "lib.yaml".into(),
+        about: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ mod features;
 mod hostile;
 mod http_client;
 mod httpbin;
+mod import;
 mod k8s;
 mod library;
 mod lifecycle;

@@ -213,3 +213,64 @@ fn the_demo_finds_the_saturated_worker_pool() {
         .any(|f| f["title"] == "Errors from configuration, not load"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Worker pool `php-fpm` saturated"));
 }
+
+/// The demo tells the voice seed's whole story: the suite as found, after the quick wins, after
+/// the server upgrade, each run noted; the first run's report ends with two Update sections
+/// (before/after tables, findings, the new capacity estimate), its outline pinned by a golden
+/// file, and its HTML renders in Chromium.
+#[test]
+fn the_demo_tells_the_whole_story_in_one_report() {
+    let d = tmp();
+    let (_out, s) = demo(d.path(), "4s");
+    assert_eq!(s["note"], "Initial suite: PHP-FPM 8 workers");
+    assert!(
+        s["capacity_estimate"]["statement"].as_str().is_some(),
+        "{}",
+        s["capacity_estimate"]
+    );
+    let first = d.path().join("demo");
+    for (suffix, note) in [("-quick-wins", "Quick wins"), ("-upgrade", "Server upgrade")] {
+        let later = summary_json(&d.path().join(format!("demo{suffix}")));
+        assert!(later["note"].as_str().unwrap().starts_with(note), "{}", later["note"]);
+    }
+    let md = std::fs::read_to_string(first.join("report.md")).unwrap();
+    let updates: Vec<&str> = md.split("\n## Update ").skip(1).collect();
+    assert_eq!(updates.len(), 2, "{md}");
+    assert!(updates[0].starts_with("1: Quick wins") && updates[1].starts_with("2: Server upgrade"));
+    for u in &updates {
+        assert!(
+            u.contains("| Metric |") && u.contains("### Findings") && u.contains("### Capacity"),
+            "{u}"
+        );
+    }
+    // Section by section, the report reads like the seed: its outline is pinned.
+    let outline: String = md
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| {
+            let l = l.split(" (20").next().unwrap_or(l);
+            format!("{l}\n")
+        })
+        .collect();
+    let golden = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cli/golden/demo-outline.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &outline).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert_eq!(
+        expected, outline,
+        "the demo report's outline changed (rerun with UPDATE_GOLDEN=1 to accept)"
+    );
+    let profile = d.path().join("chromium-profile");
+    let dom = crate::report::headless(&profile)
+        .arg("--dump-dom")
+        .arg(format!("file://{}", first.join("report.html").display()))
+        .output()
+        .expect("start chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("Update 2: Server upgrade") && dom.contains("Update 1: Quick wins"),
+        "{}",
+        &dom[..dom.len().min(2000)]
+    );
+}

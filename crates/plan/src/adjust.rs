@@ -128,6 +128,7 @@ mod tests {
             redacted: serde_json::Value::Null,
             secrets: vec![],
             source_name: String::new(),
+            about: Default::default(),
         }
     }
 

@@ -40,6 +40,28 @@ pub struct Plan {
     pub secrets: Vec<String>,
     /// The original file name, for messages.
     pub source_name: String,
+    /// `about:`: what the report says before its numbers (empty when the plan has none).
+    pub about: About,
+}
+
+/// The test's objectives and environment, as the seed reports open with them: shown by the
+/// report as a list and two tables, kept in plan order.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct About {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<String>,
+    /// (component, what it is): "Server" → "VPS 2000, 10 cores, 16 GB".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<(String, String)>,
+    /// (component, version): "PHP" → "8.2".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<(String, String)>,
+}
+
+impl About {
+    pub fn is_empty(&self) -> bool {
+        self.objectives.is_empty() && self.environment.is_empty() && self.software.is_empty()
+    }
 }
 
 /// scheme://host:port of an HTTP endpoint, prepared once.

@@ -32,6 +32,20 @@ pub struct RawPlan {
     /// Named PostgreSQL databases that `sql:` steps use.
     #[serde(default)]
     pub databases: BTreeMap<String, S<RawDatabase>>,
+    /// What the report says of the test before its numbers: objectives and environment.
+    pub about: Option<S<RawAbout>>,
+}
+
+/// `about:` objectives, and the environment and software as ordered rows (`- Server: …`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbout {
+    #[serde(default)]
+    pub objectives: Vec<S<String>>,
+    #[serde(default)]
+    pub environment: Vec<S<BTreeMap<String, Any>>>,
+    #[serde(default)]
+    pub software: Vec<S<BTreeMap<String, Any>>>,
 }
 
 #[derive(Debug, Deserialize)]

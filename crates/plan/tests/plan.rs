@@ -630,3 +630,28 @@ fn cookie_is_a_template_function() {
     let e = err(&http_step("        headers: { X-Csrf: \"{{ cookie() }}\" }\n"));
     assert!(e.message.contains("takes 1 argument"), "{e}");
 }
+
+/// `about:` keeps its rows in plan order, substitutes `${VAR}`, and refuses a row that is not
+/// one `name: value` pair, or an unknown key, at its place.
+#[test]
+fn about_keeps_its_rows_in_order_and_refuses_bad_ones_where_they_are() {
+    let base = "target: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - { name: p, scenario: s, vus: 1, duration: 1s }\n";
+    let src = format!(
+        "name: x\nabout:\n  objectives: [\"find the limit\", \"${{GOAL:-hold 100 calls}}\"]\n  environment:\n    - Server: VPS 2000\n    - Database: MySQL 8\n  software:\n    - Zebra: \"1\"\n    - PHP: 8.3\n{base}"
+    );
+    let plan = load_with(&src, &[], &[]).unwrap();
+    assert_eq!(plan.about.objectives, ["find the limit", "hold 100 calls"]);
+    let env: Vec<&str> = plan.about.environment.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(env, ["Server", "Database"], "plan order, not sorted");
+    assert_eq!(
+        plan.about.software,
+        [("Zebra".into(), "1".into()), ("PHP".into(), "8.3".into())]
+    );
+    let bad = format!("name: x\nabout:\n  software:\n    - {{ a: 1, b: 2 }}\n{base}");
+    let e = load_with(&bad, &[], &[]).unwrap_err();
+    assert_eq!((e.line, e.column), (4, 7), "{e}");
+    assert!(e.message.contains("one `name: value` pair"), "{e}");
+    let typo = format!("name: x\nabout:\n  objectivs: []\n{base}");
+    let e = load_with(&typo, &[], &[]).unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+}

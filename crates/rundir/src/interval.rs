@@ -163,6 +163,24 @@ impl StepInterval {
         }
     }
 
+    /// This step's latency as its non-zero buckets (the stored ones when read from disk): a
+    /// compact copy to keep per second.
+    pub fn latency_buckets(&self) -> Buckets {
+        match &self.buckets {
+            Some(b) => b.0.clone(),
+            None => self
+                .latency
+                .iter_recorded()
+                .map(|v| {
+                    (
+                        self.latency.lowest_equivalent(v.value_iterated_to()),
+                        v.count_at_value(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// A copy to accumulate into, with real histograms (built from the buckets of an interval
     /// read from disk) and no bucket cache (which describes only this interval).
     pub fn to_aggregate(&self) -> StepInterval {

@@ -70,6 +70,9 @@ pub struct RunMeta {
     /// one process.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generators: Vec<Generator>,
+    /// The plan's `about:` (objectives, environment, software versions), for the report.
+    #[serde(default, skip_serializing_if = "About::is_empty")]
+    pub about: About,
 }
 
 /// Share `index` of `count` (0-based) of every phase's VUs and arrivals.
@@ -145,6 +148,26 @@ pub struct Generator {
     pub dropped: u64,
     /// Seconds of intervals it recorded.
     pub seconds: u64,
+}
+
+/// What a report says of the test before its numbers, as the plan's `about:` block gave it
+/// (the plan crate's `About`, stored): rows in plan order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct About {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<String>,
+    /// (component, what it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<(String, String)>,
+    /// (component, version).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<(String, String)>,
+}
+
+impl About {
+    pub fn is_empty(&self) -> bool {
+        self.objectives.is_empty() && self.environment.is_empty() && self.software.is_empty()
+    }
 }
 
 /// One origin's name lookup at the start of a run.

@@ -54,6 +54,41 @@ pub struct Summary {
     /// The capacity search's result, when the run directory holds one (`capacity.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// Capacity estimated from the run's own seconds, when its phases ramp the load or step
+    /// through several levels and the plan has an SLO (a run of `stampede capacity` has
+    /// `capacity` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_estimate: Option<CapacityEstimate>,
+}
+
+impl Summary {
+    /// The run's capacity answer: a search's (`capacity`), else the estimate from its own
+    /// seconds, with the estimate's basis. What every report's Capacity section shows.
+    pub fn capacity_answer(&self) -> Option<(&Capacity, Option<&CapacityEstimate>)> {
+        match (&self.capacity, &self.capacity_estimate) {
+            (Some(c), _) => Some((c, None)),
+            (None, Some(e)) => Some((&e.capacity, Some(e))),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Capacity from an ordinary run: the same answer as a search's (`slo_capacity`, `saturation`,
+/// `peak_throughput_rps`, the step table, the statement), with what it was estimated from and
+/// how far to trust it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityEstimate {
+    #[serde(flatten)]
+    pub capacity: Capacity,
+    /// What the estimate rests on, in words: which phases, how many load levels, how long each.
+    pub basis: String,
+    /// How far off it may be, in words (the gap between the last level that met the SLO and the
+    /// first that broke it; levels too short for a stable p95).
+    pub uncertainty: String,
+    /// The load at which the SLO broke and throughput no longer grew: "overloaded" in the
+    /// seed's words (the first level both past the knee and breaking the SLO).
+    #[serde(default)]
+    pub overloaded: Option<f64>,
 }
 
 named_enum! {

@@ -1,6 +1,6 @@
 //! A cache whose hit ratio falls as the load grows.
 
-use super::{fmt_t, phase_of, r3, sec_at, Input, Rule};
+use super::{fmt_t, phase_of, r3, sec_at, secs_at, statements, Input, Rule};
 use crate::analysis::{Finding, Priority};
 
 /// A drop of the hit ratio worth a finding (percentage points / 100).
@@ -39,17 +39,22 @@ impl Rule for HitRatio {
                 continue;
             }
             let first_high = high.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+            let mut evidence = vec![format!(
+                "{:.1}% at ~{:.0} req/s vs {:.1}% at ~{:.0} req/s (busiest third of the samples, from {})",
+                ratio_low * 100.0,
+                avg(low, 0),
+                ratio_high * 100.0,
+                avg(high, 0),
+                fmt_t(first_high)
+            )];
+            // A database's cache: which statements paid for the misses.
+            let busy = secs_at(secs, high.iter().map(|x| x.2));
+            let changes = statements::changes(input, &busy);
+            evidence.extend(statements::lines(&changes, "in the busiest third", 3));
             out.push(Finding {
                 priority: Priority::Medium,
                 title: format!("Cache hit ratio falls under load ({key})"),
-                evidence: vec![format!(
-                    "{:.1}% at ~{:.0} req/s vs {:.1}% at ~{:.0} req/s (busiest third of the samples, from {})",
-                    ratio_low * 100.0,
-                    avg(low, 0),
-                    ratio_high * 100.0,
-                    avg(high, 0),
-                    fmt_t(first_high)
-                )],
+                evidence,
                 recommendation: "Under load more requests miss the cache and hit the backend, which is already the busiest part: check evictions and the cache's memory, warm it before peaks, and look for keys that expire together.".into(),
                 phase: phase_of(secs, first_high),
                 at_s: Some(r3(first_high)),

@@ -15,14 +15,20 @@
 //! - `hit_ratio`: a cache hit ratio lower in the busier seconds than in the quieter ones;
 //! - `drift`: memory or latency drifting upward over a long phase (slope per hour) → possible
 //!   leak;
+//! - `locks`: PostgreSQL sessions waiting on locks while statements slowed;
 //! - `configuration`: errors that come from configuration, not load.
+//!
+//! `statements.rs` is not a rule: it names how each SQL statement's latency changed during a
+//! set of seconds, for the database rules (`saturation`'s PostgreSQL case and `locks`).
 
 mod configuration;
 mod cpu;
 mod drift;
 mod hit_ratio;
+mod locks;
 mod restarts;
 mod saturation;
+mod statements;
 
 use crate::describe::SpecTerms;
 use std::collections::BTreeMap;
@@ -30,6 +36,7 @@ use std::collections::BTreeMap;
 use super::summary::{Finding, ServerMetric};
 use crate::monitor::MonitorRecord;
 use crate::recorder::{new_hist, Hist, Interval};
+use crate::rundir::hist::Buckets;
 use crate::rundir::ThresholdSpec;
 use stampede_plan::{CmpOp, Metric};
 
@@ -53,6 +60,7 @@ pub const RULES: &[&dyn Rule] = &[
     &restarts::Restarts,
     &hit_ratio::HitRatio,
     &drift::Drift,
+    &locks::LockWaits,
     &configuration::ConfigurationErrors,
 ];
 
@@ -66,6 +74,8 @@ pub struct Input<'a> {
     pub thresholds: &'a [ThresholdSpec],
     /// The load generator's cores, for a host monitor that does not report its own.
     pub cores: usize,
+    /// The SQL steps' names, indexed by [`Sec::sql`].
+    pub statements: &'a [String],
 }
 
 /// Saturated for at least this many samples, so one busy scrape is not a finding.
@@ -80,6 +90,11 @@ pub struct Sec {
     requests: u64,
     kinds: BTreeMap<String, u64>,
     latency: Hist,
+    /// Each SQL step's latency this second (the index of its name in
+    /// [`JointTimeline::statements`], its non-zero buckets): what lets a database finding say
+    /// which statement slowed, and by how much, while the database was short of something.
+    /// Only SQL steps, and only their non-zero buckets, so an HTTP soak pays nothing for it.
+    sql: Vec<(usize, Buckets)>,
 }
 
 /// Server series over the run: `monitor.series` → (t, value), in time order.
@@ -92,6 +107,8 @@ pub type Samples = BTreeMap<String, Vec<(f64, f64)>>;
 pub struct JointTimeline {
     pub secs: Vec<Sec>,
     pub server: Samples,
+    /// The SQL steps seen so far, in the order first seen.
+    pub statements: Vec<String>,
 }
 
 impl JointTimeline {
@@ -100,11 +117,23 @@ impl JointTimeline {
         let mut latency = crate::recorder::new_growable();
         let mut kinds = BTreeMap::new();
         let mut requests = 0;
+        let mut sql = Vec::new();
+        let rows = crate::recorder::Count::SqlRows.name();
         for s in &iv.steps {
             s.add_latency_to(&mut latency);
             requests += s.requests;
             for (k, n) in &s.kinds {
                 *kinds.entry(k.clone()).or_default() += n;
+            }
+            if s.requests > 0 && (is_sql(s, &rows) || self.is_sql_part(iv, &s.name, &rows)) {
+                let i = match self.statements.iter().position(|n| *n == s.name) {
+                    Some(i) => i,
+                    None => {
+                        self.statements.push(s.name.clone());
+                        self.statements.len() - 1
+                    }
+                };
+                sql.push((i, s.latency_buckets()));
             }
         }
         self.secs.push(Sec {
@@ -115,7 +144,17 @@ impl JointTimeline {
             requests,
             kinds,
             latency,
+            sql,
         });
+    }
+
+    /// A transaction's statement (`<step>:<statement>`) of an SQL step: its own samples carry
+    /// no row counter, its step's do.
+    fn is_sql_part(&self, iv: &Interval, name: &str, rows: &str) -> bool {
+        let Some((step, _)) = name.rsplit_once(':') else {
+            return false;
+        };
+        self.statements.iter().any(|n| n == step) || iv.steps.iter().any(|s| s.name == step && is_sql(s, rows))
     }
 
     /// Adds one monitor record's values (non-finite ones say nothing and are left out); calls
@@ -144,8 +183,15 @@ impl JointTimeline {
             server: &self.server,
             thresholds,
             cores,
+            statements: &self.statements,
         }
     }
+}
+
+/// An SQL step's second: it counts rows (`sql_rows`, even 0 for an UPDATE), or PostgreSQL
+/// answered with an SQLSTATE.
+fn is_sql(s: &crate::rundir::StepInterval, rows: &str) -> bool {
+    s.counters.contains_key(rows) || s.kinds.keys().any(|k| k.starts_with("sql_"))
 }
 
 /// The index of the client second a server sample at `t` falls in (seconds are sorted and do
@@ -372,6 +418,7 @@ pub(crate) mod tests {
             requests,
             kinds: kinds.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
             latency,
+            sql: Vec::new(),
         }
     }
 
@@ -382,6 +429,7 @@ pub(crate) mod tests {
             server,
             thresholds: &[],
             cores: 1,
+            statements: &[],
         }
     }
 

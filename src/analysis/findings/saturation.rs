@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::statements;
 use super::{fmt_t, impact, phase_of, r3, secs_at, value_near, Input, Rule, Samples, MIN_SATURATED_SAMPLES};
 use crate::analysis::{Finding, Priority};
 
@@ -75,6 +76,10 @@ fn pairs(tl: &Samples) -> Vec<Pair> {
     out
 }
 
+/// What PostgreSQL answers when its connections run out, or a statement waits too long for
+/// one: errors a saturated PostgreSQL causes.
+const POSTGRES_FULL: &[&str] = &["sql_53300", "sql_57014", "sql_08006", "sql_08001"];
+
 fn monitor_of(key: &str) -> &str {
     key.split_once('.').map(|x| x.0).unwrap_or("")
 }
@@ -103,7 +108,11 @@ impl Rule for PoolSaturation {
             let (first, last) = (full[0].0, full[full.len() - 1].0);
             let during = secs_at(secs, full.iter().map(|x| x.0));
             let im = impact(input, &during);
-            let degraded = im.latency_degraded() || im.rps_flat.is_some();
+            // Which SQL statements slowed meanwhile (none for a run without SQL steps).
+            let changes = statements::changes(input, &during);
+            let degraded = im.latency_degraded()
+                || im.rps_flat.is_some()
+                || changes.iter().any(|c| c.ratio() >= statements::SLOWED);
             let load_errors: BTreeMap<String, u64> = during
                 .iter()
                 .flat_map(|s| s.kinds.iter())
@@ -111,7 +120,7 @@ impl Rule for PoolSaturation {
                     matches!(
                         k.as_str(),
                         "timeout" | "connect_timeout" | "status_503" | "status_504" | "status_502"
-                    )
+                    ) || (p.kind == PoolKind::Postgres && POSTGRES_FULL.contains(&k.as_str()))
                 })
                 .fold(BTreeMap::new(), |mut m, (k, n)| {
                     *m.entry(k.clone()).or_default() += n;
@@ -161,6 +170,7 @@ impl Rule for PoolSaturation {
                 fmt_t(last)
             )];
             evidence.extend(im.latency_line("while saturated"));
+            evidence.extend(statements::lines(&changes, "while saturated", 6));
             if let Some((rps, va, vb)) = im.rps_flat {
                 evidence.push(format!(
                     "throughput flat at {rps:.0} req/s while VUs grew from {va} to {vb}: the knee"

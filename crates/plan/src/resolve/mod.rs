@@ -370,6 +370,10 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     }
 
     let monitors = monitor::resolve_monitors(rs, &raw.monitors)?;
+    let about = match &raw.about {
+        Some(a) => resolve_about(rs, a)?,
+        None => About::default(),
+    };
 
     Ok(Plan {
         name,
@@ -386,6 +390,31 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         redacted: Value::Null,
         secrets: Vec::new(),
         source_name: source_name.to_string(),
+        about,
+    })
+}
+
+/// `about:`: each environment or software row a one-entry map (`- PHP: "8.2"`), so the
+/// tables keep the plan's order.
+fn resolve_about(rs: &Resolver, a: &S<crate::raw::RawAbout>) -> R<About> {
+    let rows = |list: &[S<BTreeMap<String, Any>>], what: &str| -> R<Vec<(String, String)>> {
+        list.iter()
+            .map(|row| {
+                let mut it = row.value.iter();
+                match (it.next(), it.next()) {
+                    (Some((k, v)), None) => Ok((k.clone(), rs.scalar(v, &format!("about.{what}.{k}"))?)),
+                    _ => Err(rs.errs.at(
+                        &row.referenced,
+                        format!("about.{what}: each row is one `name: value` pair (e.g. `- PHP: \"8.2\"`)"),
+                    )),
+                }
+            })
+            .collect()
+    };
+    Ok(About {
+        objectives: a.value.objectives.iter().map(|o| rs.string(o)).collect::<R<_>>()?,
+        environment: rows(&a.value.environment, "environment")?,
+        software: rows(&a.value.software, "software")?,
     })
 }
 

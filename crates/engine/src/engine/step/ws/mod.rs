@@ -100,6 +100,8 @@ pub(crate) fn classify(e: &tungstenite::Error) -> ErrorKind {
     match e {
         E::Http(resp) => ErrorKind::WsHandshake(resp.status().as_u16()),
         E::Io(_) | E::ConnectionClosed | E::AlreadyClosed => ErrorKind::Reset,
+        // The connection ended without a close frame: broken (1006), not bad framing.
+        E::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => ErrorKind::Reset,
         E::Url(_) | E::HttpFormat(_) => ErrorKind::InvalidRequest,
         _ => ErrorKind::Protocol,
     }
@@ -109,4 +111,18 @@ pub(crate) fn classify(e: &tungstenite::Error) -> ErrorKind {
 /// is HTTP/1.1.
 pub fn transport(tls: Option<Arc<rustls::ClientConfig>>, connect_timeout: Duration) -> Transport {
     Transport::new(tls, connect_timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::error::ProtocolError;
+
+    #[test]
+    fn a_connection_gone_without_a_close_frame_is_a_reset_not_bad_framing() {
+        let gone = tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(classify(&gone), ErrorKind::Reset);
+        let bad = tungstenite::Error::Protocol(ProtocolError::InvalidOpcode(3));
+        assert_eq!(classify(&bad), ErrorKind::Protocol);
+    }
 }

@@ -1,0 +1,144 @@
+//! `stampede import`: plans from a curl command line and from a HAR recording, validated and
+//! run against httpbin (a real server, started by scripts/test-services.sh); bad input refused
+//! with exit 2 and nothing written.
+
+use serde_json::Value;
+
+use crate::*;
+
+fn httpbin() -> String {
+    env_url("STAMPEDE_TEST_HTTPBIN_URL")
+}
+
+/// Imports, validates, runs; returns the run's summary (every step without error).
+fn import_and_run(d: &std::path::Path, args: &[&str]) -> (String, Value) {
+    let plan = d.join("imported.yaml");
+    let mut a = vec!["import"];
+    a.extend_from_slice(args);
+    a.extend(["-o", plan.to_str().unwrap()]);
+    let out = stampede(&a);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let yaml = std::fs::read_to_string(&plan).unwrap();
+    let v = stampede(&["validate", plan.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}\n{yaml}", text(&v));
+    let run = d.join("run");
+    let out = stampede(&["run", plan.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{yaml}", text(&out));
+    (yaml, summary_json(&run))
+}
+
+#[test]
+fn a_curl_command_becomes_a_plan_that_runs() {
+    let d = tmp();
+    let url = httpbin();
+    // Basic auth (httpbin answers 401 without it), a JSON body, a header, options curl only
+    // prints with: the plan sends what curl would.
+    let cmd = format!("curl -s --compressed -u alice:s3cret '{url}/basic-auth/alice/s3cret' -H 'X-Trace: t1'");
+    let (yaml, s) = import_and_run(d.path(), &["curl", &cmd]);
+    assert!(yaml.contains("auth: { basic: [\"alice\", \"s3cret\"] }"), "{yaml}");
+    assert_eq!(s["phases"][0]["requests"], 1);
+    assert_eq!(s["phases"][0]["errors"], 0);
+    let d2 = tmp();
+    let cmd = format!("curl '{url}/anything/x' \\\n  -H 'Content-Type: application/json' \\\n  --data-raw $'{{\"name\":\"l\\u00e4\",\"n\":[1,2]}}'");
+    let file = write(d2.path(), "cmd.sh", &cmd);
+    let (yaml, s) = import_and_run(d2.path(), &["curl", file.to_str().unwrap()]);
+    assert!(
+        yaml.contains("request: \"POST /anything/x\"") && yaml.contains("json: {"),
+        "{yaml}"
+    );
+    assert_eq!(s["phases"][0]["errors"], 0);
+}
+
+/// A recording as Chromium writes it: a page, its stylesheet and image, two API calls (one
+/// answered 404 when recorded), on one origin.
+fn har(url: &str) -> String {
+    let entry = |t: &str, method: &str, path: &str, kind: &str, status: u16, post: Value| {
+        serde_json::json!({
+            "startedDateTime": t, "time": 50.0, "_resourceType": kind,
+            "request": { "method": method, "url": format!("{url}{path}"), "httpVersion": "HTTP/1.1",
+                         "headers": [ { "name": "Accept", "value": "*/*" }, { "name": "Cookie", "value": "sid=stale" },
+                                      { "name": ":authority", "value": "x" } ],
+                         "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0, "postData": post },
+            "response": { "status": status, "statusText": "", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [],
+                          "content": { "size": 0, "mimeType": "text/html" }, "redirectURL": "", "headersSize": -1, "bodySize": 0 },
+            "cache": {}, "timings": { "send": 0, "wait": 50, "receive": 0 }
+        })
+    };
+    serde_json::json!({ "log": { "version": "1.2", "creator": { "name": "WebInspector", "version": "537.36" }, "pages": [],
+        "entries": [
+            entry("2026-12-02T10:00:00.000Z", "GET", "/html", "document", 200, Value::Null),
+            entry("2026-12-02T10:00:00.100Z", "GET", "/image/png", "image", 200, Value::Null),
+            entry("2026-12-02T10:00:00.120Z", "GET", "/style.css", "stylesheet", 200, Value::Null),
+            entry("2026-12-02T10:00:01.050Z", "POST", "/post", "fetch", 200,
+                  serde_json::json!({ "mimeType": "application/json", "text": "{\"lead\":42}" })),
+            entry("2026-12-02T10:00:01.300Z", "GET", "/status/404", "xhr", 404, Value::Null),
+        ] } })
+    .to_string()
+}
+
+#[test]
+fn a_har_recording_becomes_a_flow_without_its_static_files() {
+    let d = tmp();
+    let file = write(d.path(), "checkout.har", &har(&httpbin()));
+    let (yaml, s) = import_and_run(d.path(), &["har", file.to_str().unwrap()]);
+    let steps: Vec<&str> = s["phases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["GET /html", "POST /post", "GET /status/404"], "{yaml}");
+    assert!(yaml.contains("2 static or non-HTTP requests"), "{yaml}");
+    // The 404 the recording saw is what the plan expects; the pause before the API call is kept.
+    assert!(
+        yaml.contains("expect: [404]") && yaml.contains("think: 1000ms"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("sid=stale") && !yaml.contains(":authority"), "{yaml}");
+    assert!(yaml.contains("json: { \"lead\": 42 }"), "{yaml}");
+    assert_eq!(s["phases"][0]["errors"], 0);
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_2_and_nothing_written() {
+    let d = tmp();
+    let not_har = write(d.path(), "x.har", "{\"log\": 3}");
+    let out_plan = d.path().join("p.yaml");
+    for args in [
+        vec![
+            "import",
+            "har",
+            not_har.to_str().unwrap(),
+            "-o",
+            out_plan.to_str().unwrap(),
+        ],
+        vec!["import", "curl", "curl -s -H 'X: 1'", "-o", out_plan.to_str().unwrap()],
+        vec![
+            "import",
+            "curl",
+            "curl 'http://h/{{ x }}'",
+            "-o",
+            out_plan.to_str().unwrap(),
+        ],
+        vec!["import", "har", "/nonexistent.har"],
+    ] {
+        let out = stampede(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error: "),
+            "{}",
+            text(&out)
+        );
+        assert!(!out_plan.exists(), "{args:?} wrote a plan");
+    }
+    let existing = write(d.path(), "keep.yaml", "mine");
+    let out = stampede(&[
+        "import",
+        "curl",
+        "curl http://127.0.0.1:1/",
+        "-o",
+        existing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
+}
