@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # System packages the tests start for real (none are mocked). Installed only when missing.
 # chromium: the HTML report is checked in a real headless browser (tests/cli/report.rs).
 # python3-venv: httpbin for the HTTP tests runs from a venv (tests/cli/httpbin.rs).
+# python3-kubernetes: the official client's models check `stampede k8s` output (tests/cli/k8s.rs).
+# iproute2: `ip netns` for the multi-host merge test (tests/cli/merge.rs).
 need_pkgs=()
-for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium postgresql redis-server python3-venv}; do
+for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium postgresql redis-server python3-venv python3-kubernetes iproute2}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

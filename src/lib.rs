@@ -11,6 +11,7 @@ pub mod cli;
 pub mod describe;
 pub mod history;
 pub mod import;
+pub mod k8s;
 pub mod monitor;
 pub mod output;
 pub mod report;

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use stampede_plan::Plan;
 use tokio::time::Instant;
@@ -19,7 +19,9 @@ use crate::engine::{self, Controls, EngineOptions, Event, Program};
 use crate::monitor::Monitors;
 use crate::output::{AbortRules, Console, Flow, IntervalWriter, Notice, Output, PhaseView, StopReason, Watch};
 use crate::recorder::Interval;
-use crate::rundir::{Resolved, RunDirError, RunMeta, RunStatus, RunWriter, ThresholdSpec, RUN_SCHEMA};
+use crate::rundir::{
+    MonitorLog, Resolved, RunDirError, RunMeta, RunStatus, RunWriter, Segment, ThresholdSpec, RUN_SCHEMA,
+};
 use crate::transport::dns;
 
 #[derive(Debug, Clone)]
@@ -29,7 +31,15 @@ pub struct RunnerOptions {
     pub phases: Vec<usize>,
     pub out: PathBuf,
     pub workers: usize,
-    pub segment: (u64, u64),
+    pub segment: Segment,
+    /// `--start-at`: the instant every share of a distributed run starts at (the run waits
+    /// for it after every check, so a share that cannot run fails before the others start).
+    pub start_at: Option<SystemTime>,
+    /// SHA-256 of the plan file, recorded for `stampede merge`.
+    pub plan_sha256: Option<String>,
+    /// `--share-dir`: where every share of the run writes (`share-I`), read by this one's
+    /// `abort_on_fail` to judge all shares together.
+    pub share_dir: Option<PathBuf>,
     pub seed: u64,
     /// Print the live progress line to stderr.
     pub progress: bool,
@@ -153,7 +163,9 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
             )
         }),
         workers: opts.workers,
-        segment: format!("{}/{}", opts.segment.0, opts.segment.1),
+        segment: opts.segment,
+        plan_sha256: opts.plan_sha256.clone(),
+        start_at: opts.start_at.map(rfc3339),
         phases: opts
             .phases
             .iter()
@@ -165,12 +177,24 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
         notes: opts.notes.clone(),
         note: opts.note.clone(),
         resolved: Vec::new(),
+        generators: Vec::new(),
         about: crate::rundir::About {
             objectives: plan.about.objectives.clone(),
             environment: plan.about.environment.clone(),
             software: plan.about.software.clone(),
         },
     }
+}
+
+/// `t` as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    let ms = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    };
+    let mut out = Vec::new();
+    crate::engine::push_iso(&mut out, ms);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 pub struct HostFacts {
@@ -192,13 +216,23 @@ pub async fn run_plan(
     now: fn() -> String,
 ) -> Result<RunOutcome, RunError> {
     let mut session = Session::open((*plan).clone(), &opts, host, controls, now)?;
-    session.add_output(Box::new(AbortRules::from_plan(&plan)));
+    let rules = AbortRules::from_plan(&plan);
+    let rules = match &opts.share_dir {
+        Some(dir) => rules.across(crate::output::peers::Peers::new(dir, opts.segment)),
+        None => rules,
+    };
+    session.add_output(Box::new(rules));
     // A run directory that stops taking writes (a full disk) stops the run; what was measured
     // is still summarised, and the failure travels with the outcome.
-    let unwritten = match session.run_planned().await {
-        Ok(()) => None,
-        Err(RunError::RunDir(e)) => Some(e),
-        Err(e) => return Err(e),
+    let unwritten = match session.wait_for_start().await {
+        Err(e) => Some(e),
+        // Stopped while waiting: nothing ran, the run ends as interrupted.
+        Ok(()) if session.stopped() => None,
+        Ok(()) => match session.run_planned().await {
+            Ok(()) => None,
+            Err(RunError::RunDir(e)) => Some(e),
+            Err(e) => return Err(e),
+        },
     };
     let mut outcome = session.finish().await?;
     outcome.unwritten.extend(unwritten);
@@ -218,12 +252,18 @@ pub struct Session {
     writer: RunWriter,
     fanout: Fanout,
     monitors: Option<Monitors>,
-    /// The generator's own health (`generator.jsonl`), sampled in every run.
+    /// The generator's own health (`generator.jsonl`), sampled in every run from the start.
     generator: Option<crate::monitor::generator::Generator>,
+    /// The monitors' and the generator's logs until the run starts (after `--start-at`'s
+    /// wait), then `None`.
+    monitor_log: Option<MonitorLog>,
+    generator_log: Option<MonitorLog>,
+    /// `--start-at`, until waited for.
+    start_at: Option<SystemTime>,
     /// Interval and monitor times are seconds since this instant, across phases.
     clock: Instant,
     workers: usize,
-    segment: (u64, u64),
+    segment: Segment,
     seed: u64,
     http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
     /// The phases `run_planned` runs.
@@ -285,23 +325,18 @@ impl Session {
             };
             writer.write_json("explain.json", &file)?;
         }
-        // One clock for the load and the monitors: both write seconds since this instant.
-        let clock = Instant::now();
-        let monitors = if plan.monitors.is_empty() {
+        let monitor_log = if plan.monitors.is_empty() {
             None
         } else {
-            Some(Monitors::start(&plan.monitors, clock, writer.monitor_log()?, false))
+            Some(writer.monitor_log()?)
         };
-        let generator = Some(crate::monitor::generator::Generator::start(
-            clock,
-            writer.generator_log()?,
-        ));
+        let writer_generator_log = writer.generator_log()?;
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         if let Some(log) = writer.take_interval_log() {
             outputs.push(Box::new(IntervalWriter::new(log)));
         }
         outputs.push(Box::new(Console::new(opts.progress)));
-        Ok(Session {
+        let mut session = Session {
             plan,
             program,
             meta,
@@ -312,9 +347,12 @@ impl Session {
                 aborted: false,
                 write_error: None,
             },
-            monitors,
-            generator,
-            clock,
+            monitors: None,
+            generator: None,
+            monitor_log,
+            generator_log: Some(writer_generator_log),
+            start_at: opts.start_at,
+            clock: Instant::now(),
             workers: opts.workers.max(1),
             segment: opts.segment,
             seed: opts.seed,
@@ -322,7 +360,53 @@ impl Session {
             planned: opts.phases.clone(),
             controls,
             now,
-        })
+        };
+        if session.start_at.is_none() {
+            session.start_clock();
+        }
+        Ok(session)
+    }
+
+    /// Starts the run's one clock for the load and the monitors (both write seconds since
+    /// this instant) and the monitors with it.
+    fn start_clock(&mut self) {
+        self.clock = Instant::now();
+        if let Some(log) = self.monitor_log.take() {
+            self.monitors = Some(Monitors::start(&self.plan.monitors, self.clock, log, false));
+        }
+        if let Some(log) = self.generator_log.take() {
+            self.generator = Some(crate::monitor::generator::Generator::start(self.clock, log));
+        }
+    }
+
+    /// Waits for `--start-at` (a stop from outside ends the wait), then starts the clock there,
+    /// so the seconds of every share of a distributed run count from the same instant and
+    /// merge second by second. A start already past (the checks before it took a while) starts
+    /// at once and says by how much in `meta.json`'s notes.
+    async fn wait_for_start(&mut self) -> Result<(), RunDirError> {
+        let Some(at) = self.start_at.take() else {
+            return Ok(());
+        };
+        match at.duration_since(SystemTime::now()) {
+            Ok(wait) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.controls.stop.cancelled() => {}
+                }
+            }
+            Err(late) if late.duration() >= Duration::from_millis(100) => {
+                let note = format!(
+                    "started {:.1} s after --start-at {}",
+                    late.duration().as_secs_f64(),
+                    rfc3339(at)
+                );
+                self.meta.notes.push(note);
+            }
+            Err(_) => {}
+        }
+        self.start_clock();
+        self.meta.started_at = (self.now)();
+        self.writer.write_meta(&self.meta)
     }
 
     /// Adds an output: from the next phase on it sees every interval, after the default ones.
@@ -419,7 +503,7 @@ impl Session {
         let opts = EngineOptions {
             phases,
             workers: self.workers,
-            segment: self.segment,
+            segment: (self.segment.index, self.segment.count),
             seed,
             clock: Some(self.clock),
             http_debug: self.http_debug.clone(),

@@ -177,7 +177,10 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         phases: Vec::new(),
         out,
         workers: a.workers.unwrap_or_else(host::cores).max(1),
-        segment: (0, 1),
+        segment: crate::rundir::Segment::WHOLE,
+        start_at: None,
+        plan_sha256: None,
+        share_dir: None,
         seed: a.seed,
         progress: !a.quiet && !a.json,
         notes: vec![format!(

@@ -23,11 +23,14 @@ mod compare;
 mod demo;
 mod host;
 mod import;
+mod k8s;
 mod live;
+mod merge;
 mod pick;
 mod report;
 pub mod run;
 mod runs;
+mod start_at;
 mod summary;
 mod target;
 mod validate;
@@ -75,6 +78,12 @@ enum Command {
     /// Compare two runs per phase and step: avg, p50, p95, p99, throughput, error rate before →
     /// after, with whether each change is statistically significant.
     Compare(compare::CompareArgs),
+    /// Merge the shares of a distributed run (`run --segment I/N`) into one run directory,
+    /// judged as one run: histograms added second by second, thresholds on the merged data.
+    Merge(merge::MergeArgs),
+    /// Print the Kubernetes manifests of a distributed run: the plan in a ConfigMap, an Indexed
+    /// Job of generators (one segment each, one start), and a Job merging their runs.
+    K8s(k8s::K8sArgs),
     /// Write a plan from a HAR recording or a curl command line.
     Import(import::ImportArgs),
 }
@@ -98,6 +107,8 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::report(a),
         Command::Runs(a) => runs::runs(a),
         Command::Compare(a) => compare::compare(a),
+        Command::Merge(a) => merge::merge(a),
+        Command::K8s(a) => k8s::k8s(a),
         Command::Import(a) => import::run(a),
     };
     ExitCode::from(code)

@@ -7,7 +7,7 @@ use super::host;
 use super::{load_plan, parse_var, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
 use crate::analysis::Verdict;
 use crate::report::terminal::render_summary;
-use crate::rundir::RunStatus;
+use crate::rundir::{RunStatus, Segment};
 use crate::runner::{run_plan, RunOutcome, RunnerOptions};
 
 #[derive(Debug, Args)]
@@ -27,8 +27,16 @@ pub struct RunArgs {
     #[arg(long)]
     workers: Option<usize>,
     /// Run share I of N of every phase (0-based), for distributed runs.
-    #[arg(long, value_name = "I/N", value_parser = parse_segment)]
-    segment: Option<(u64, u64)>,
+    #[arg(long, value_name = "I/N", value_parser = Segment::parse)]
+    segment: Option<Segment>,
+    /// Start at this instant (RFC 3339, e.g. 2026-12-02T07:00:00Z, or +DURATION, e.g. +30s)
+    /// after every check: give every share of a distributed run the same time.
+    #[arg(long, value_name = "TIME|+DURATION", value_parser = parse_start)]
+    start_at: Option<std::time::SystemTime>,
+    /// With --segment: write this share's run to DIR/share-I, and judge `abort_on_fail`
+    /// thresholds on every share's numbers under DIR together (a directory all shares see).
+    #[arg(long, value_name = "DIR", requires = "segment", conflicts_with = "out")]
+    share_dir: Option<PathBuf>,
     /// Seed for the random choices of templates, think times and scenario mixes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -83,14 +91,20 @@ fn parse_factor(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_segment(s: &str) -> Result<(u64, u64), String> {
-    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
-    let i: u64 = i.trim().parse().map_err(|_| "I must be a whole number")?;
-    let n: u64 = n.trim().parse().map_err(|_| "N must be a whole number")?;
-    if n == 0 || i >= n {
-        return Err(format!("segment {i}/{n}: need 0 <= I < N"));
-    }
-    Ok((i, n))
+fn parse_start(s: &str) -> Result<std::time::SystemTime, String> {
+    super::start_at::parse_start_at(s, std::time::SystemTime::now())
+}
+
+/// SHA-256 of the plan file (hex), which `stampede merge` compares across shares.
+pub(crate) fn plan_sha256(path: &std::path::Path) -> Option<String> {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path).ok()?;
+    Some(
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 fn slug(name: &str) -> String {
@@ -161,13 +175,21 @@ pub fn run(a: RunArgs) -> u8 {
     if phases.is_empty() {
         phases = (0..plan.phases.len()).collect();
     }
-    let out = a.out.clone().unwrap_or_else(|| default_out(&plan.name));
+    let segment = a.segment.unwrap_or(Segment::WHOLE);
+    let out = match (&a.out, &a.share_dir) {
+        (Some(out), _) => out.clone(),
+        (None, Some(dir)) => crate::output::peers::share_dir(dir, segment.index),
+        (None, None) => default_out(&plan.name),
+    };
     let opts = RunnerOptions {
         plan_file: a.plan.display().to_string(),
         phases,
         out,
         workers: a.workers.unwrap_or_else(host::cores).max(1),
-        segment: a.segment.unwrap_or((0, 1)),
+        segment,
+        start_at: a.start_at,
+        plan_sha256: plan_sha256(&a.plan),
+        share_dir: a.share_dir.clone(),
         seed: a.seed,
         progress: !a.quiet,
         notes,
@@ -181,6 +203,15 @@ pub fn run(a: RunArgs) -> u8 {
         }),
         note: a.note.clone(),
     };
+    if let Some(at) = a.start_at {
+        let wait = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        eprintln!(
+            "segment {}: starting at {} (in {:.1} s)",
+            opts.segment,
+            crate::runner::rfc3339(at),
+            wait.as_secs_f64()
+        );
+    }
     execute(Arc::new(plan), opts)
 }
 
@@ -202,7 +233,7 @@ pub const RUNS_DIR: &str = "runs";
 /// Adds the run to `runs/index.sqlite` when its directory is directly under `runs/` (a run
 /// written elsewhere with `--out` is not part of that history). Failures only warn: the index
 /// is a cache that `stampede runs` rebuilds from the directories.
-fn register(dir: &std::path::Path) {
+pub(crate) fn register(dir: &std::path::Path) {
     let runs = std::path::Path::new(RUNS_DIR);
     let (Ok(runs), Some(Ok(parent))) = (runs.canonicalize(), dir.parent().map(|p| p.canonicalize())) else {
         return;

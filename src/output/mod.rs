@@ -10,6 +10,7 @@
 
 mod abort;
 mod console;
+pub mod peers;
 mod rundir;
 
 pub use abort::AbortRules;

@@ -240,6 +240,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
             blocks: phase(i, p, r),
         });
     }
+    blocks.extend(super::generators::blocks(&r.generators));
     blocks.extend(super::sql::blocks(s));
     blocks.extend(super::ws::blocks(s));
     blocks.extend(super::long::blocks(s));

@@ -14,6 +14,7 @@ pub mod compare;
 mod conclusion;
 pub mod document;
 pub mod escape;
+pub mod generators;
 pub mod hosts;
 pub mod html;
 pub mod junit;

@@ -48,6 +48,9 @@ pub struct Report {
     /// Later runs compared with the one before them (`stampede report RUN --update LATER`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub updates: Vec<super::update::Update>,
+    /// A merged run's shares (`stampede merge`): segment, host, start, counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<crate::rundir::Generator>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -564,7 +567,7 @@ pub fn build(analysis: Analysis) -> Report {
             cores: meta.cores,
             memory_bytes: meta.memory_bytes,
             workers: meta.workers,
-            segment: meta.segment.clone(),
+            segment: meta.segment.to_string(),
         },
         phases_run: summary.phases.iter().map(|p| p.name.clone()).collect(),
         notes: meta.notes.clone(),
@@ -597,6 +600,7 @@ pub fn build(analysis: Analysis) -> Report {
         server_series: server,
         summary,
         updates: Vec::new(),
+        generators: meta.generators.clone(),
     }
 }
 

@@ -25,14 +25,17 @@ pub fn start_target(profile: &str) -> Target {
 
 /// Starts `stampede target ARGS --listen 127.0.0.1:0` and reads its URL from the first line.
 pub fn spawn_target(args: &[&str]) -> Target {
-    let mut child = bin()
-        .arg("target")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = bin();
+    c.arg("target").args(args).args(["--listen", "127.0.0.1:0"]);
+    let t = target_from(c);
+    assert!(t.url.starts_with("http://127.0.0.1:"), "{}", t.url);
+    t
+}
+
+/// Starts a command that runs `stampede target` (perhaps inside something, e.g. `ip netns
+/// exec`) and reads its URL from the first line.
+pub fn target_from(mut c: std::process::Command) -> Target {
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -42,7 +45,6 @@ pub fn spawn_target(args: &[&str]) -> Target {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line: {first:?}"))
         .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     Target { child, url }
 }
 
@@ -127,8 +129,8 @@ fn metrics_are_prometheus_text() {
     }
 }
 
-/// A plain HTTP/1.1 GET over a TcpStream.
-fn fetch(url: &str, path: &str) -> String {
+/// A plain HTTP/1.1 GET over a TcpStream: the body.
+pub fn fetch(url: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();

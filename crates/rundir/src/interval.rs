@@ -65,6 +65,10 @@ pub struct StepInterval {
     pub samples: Vec<ErrorSample>,
 }
 
+/// Error messages an interval keeps per step (beyond them, one per kind not yet sampled): the
+/// recorder's shards and collector, and `stampede merge` joining the shares of one second.
+pub const SAMPLES_PER_INTERVAL: usize = 3;
+
 /// Error messages an aggregate keeps per step (beyond them, one per kind not yet sampled).
 pub const SAMPLES_KEPT: usize = 5;
 

@@ -21,15 +21,19 @@ pub mod explain;
 pub mod hist;
 pub mod interval;
 pub mod labels;
+pub mod merge;
 mod meta;
 pub mod monitor;
 mod reader;
 pub mod summary;
+pub mod time;
 mod writer;
 
-pub use interval::{admits, keep_sample, ErrorSample, Interval, StepInterval, SAMPLES_KEPT};
-pub use meta::{About, LoadModel, PhaseMeta, Resolved, RunMeta, RunStatus, ThresholdSpec, RUN_SCHEMA};
-pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Run};
+pub use interval::{admits, keep_sample, ErrorSample, Interval, StepInterval, SAMPLES_KEPT, SAMPLES_PER_INTERVAL};
+pub use meta::{
+    About, Generator, LoadModel, PhaseMeta, Resolved, RunMeta, RunStatus, Segment, ThresholdSpec, RUN_SCHEMA,
+};
+pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Intervals, Run};
 pub use writer::{write_atomic, write_json_atomic, IntervalLog, MonitorLog, RunWriter};
 
 #[derive(Debug, thiserror::Error)]

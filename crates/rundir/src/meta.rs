@@ -44,8 +44,15 @@ pub struct RunMeta {
     #[serde(default)]
     pub target: Option<String>,
     pub workers: usize,
-    /// `i/N` of a distributed run.
-    pub segment: String,
+    /// Which share of a distributed run this is (`0/1` for an ordinary run).
+    pub segment: Segment,
+    /// SHA-256 of the plan file as read (hex): `stampede merge` takes only shares of one plan.
+    /// Absent in run directories written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_sha256: Option<String>,
+    /// The common start the shares of a distributed run waited for (`run --start-at`), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
     pub phases: Vec<PhaseMeta>,
     pub steps: Vec<String>,
     /// The origin each HTTP or WebSocket step called (`scheme://authority`), by step name: the
@@ -63,9 +70,88 @@ pub struct RunMeta {
     /// The origins' names as resolved before the run, and how long each lookup took.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolved: Vec<Resolved>,
+    /// A merged run's shares (`stampede merge`), in segment order; empty for a run made by
+    /// one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<Generator>,
     /// The plan's `about:` (objectives, environment, software versions), for the report.
     #[serde(default, skip_serializing_if = "About::is_empty")]
     pub about: About,
+}
+
+/// Share `index` of `count` (0-based) of every phase's VUs and arrivals.
+///
+/// On disk `{"index", "count"}`; run directories written before that hold the text `"I/N"`,
+/// which reads the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "SegmentRecord")]
+pub struct Segment {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Segment {
+    /// The whole run: one share of one.
+    pub const WHOLE: Segment = Segment { index: 0, count: 1 };
+
+    /// `I/N` with `0 <= I < N`.
+    pub fn parse(s: &str) -> Result<Segment, String> {
+        let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+        let index: u64 = i.trim().parse().map_err(|_| "I must be a whole number")?;
+        let count: u64 = n.trim().parse().map_err(|_| "N must be a whole number")?;
+        Segment::new(index, count)
+    }
+
+    pub fn new(index: u64, count: u64) -> Result<Segment, String> {
+        if count == 0 || index >= count {
+            return Err(format!("segment {index}/{count}: need 0 <= I < N"));
+        }
+        Ok(Segment { index, count })
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SegmentRecord {
+    Object { index: u64, count: u64 },
+    Text(String),
+}
+
+impl TryFrom<SegmentRecord> for Segment {
+    type Error = String;
+    fn try_from(r: SegmentRecord) -> Result<Segment, String> {
+        match r {
+            SegmentRecord::Object { index, count } => Segment::new(index, count),
+            SegmentRecord::Text(t) => Segment::parse(&t),
+        }
+    }
+}
+
+/// One share of a merged run, as `stampede merge` found it: where it ran and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    pub segment: Segment,
+    pub host: String,
+    /// The share's run directory, as given to `stampede merge`.
+    pub dir: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    pub status: RunStatus,
+    pub workers: usize,
+    pub cores: usize,
+    /// Summed over the share's intervals.
+    pub requests: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    /// Seconds of intervals it recorded.
+    pub seconds: u64,
 }
 
 /// What a report says of the test before its numbers, as the plan's `about:` block gave it

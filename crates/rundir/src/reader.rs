@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::meta::RunMeta;
 use super::RunDirError;
@@ -85,41 +85,77 @@ pub fn read_meta(dir: &Path) -> Result<RunMeta, RunDirError> {
 /// interval holds full-size histograms (~180 KB each), so a long run with many steps does not
 /// fit in memory at once (1 hour × 20 steps ≈ 25 GB): folds (summaries, reports) use this.
 pub fn for_each_interval(dir: &Path, mut f: impl FnMut(Interval)) -> Result<Vec<(usize, String)>, RunDirError> {
-    let iv_path = dir.join("intervals.jsonl");
-    let io = |e| RunDirError::Io {
-        path: iv_path.display().to_string(),
-        source: e,
-    };
-    let file = match fs::File::open(&iv_path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(e)),
-    };
-    let mut reader = BufReader::new(file);
-    let mut skipped = Vec::new();
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            // Not UTF-8: a damaged line; count it and go on.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                n += 1;
-                skipped.push((n, e.to_string()));
+    let mut intervals = Intervals::open(dir)?;
+    while let Some(iv) = intervals.next_interval()? {
+        f(iv);
+    }
+    Ok(intervals.skipped)
+}
+
+/// `intervals.jsonl` read one interval at a time, for readers that walk several runs side by
+/// side (`stampede merge`). No file is no intervals.
+pub struct Intervals {
+    path: PathBuf,
+    reader: Option<BufReader<fs::File>>,
+    line: String,
+    n: usize,
+    /// Lines that could not be read (a torn last line after `kill -9`), with their numbers.
+    pub skipped: Vec<(usize, String)>,
+}
+
+impl Intervals {
+    pub fn open(dir: &Path) -> Result<Intervals, RunDirError> {
+        let path = dir.join("intervals.jsonl");
+        let reader = match fs::File::open(&path) {
+            Ok(f) => Some(BufReader::new(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(RunDirError::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                })
+            }
+        };
+        Ok(Intervals {
+            path,
+            reader,
+            line: String::new(),
+            n: 0,
+            skipped: Vec::new(),
+        })
+    }
+
+    /// The next readable interval; unreadable lines are noted in `skipped` and passed over.
+    pub fn next_interval(&mut self) -> Result<Option<Interval>, RunDirError> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            self.line.clear();
+            match reader.read_line(&mut self.line) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                // Not UTF-8: a damaged line; count it and go on.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.n += 1;
+                    self.skipped.push((self.n, e.to_string()));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(RunDirError::Io {
+                        path: self.path.display().to_string(),
+                        source: e,
+                    })
+                }
+            }
+            self.n += 1;
+            if self.line.trim().is_empty() {
                 continue;
             }
-            Err(e) => return Err(io(e)),
-        }
-        n += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match Interval::from_json_line(line.trim_end()) {
-            Ok(iv) => f(iv),
-            Err(e) => skipped.push((n, e)),
+            match Interval::from_json_line(self.line.trim_end()) {
+                Ok(iv) => return Ok(Some(iv)),
+                Err(e) => self.skipped.push((self.n, e)),
+            }
         }
     }
-    Ok(skipped)
 }

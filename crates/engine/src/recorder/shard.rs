@@ -49,8 +49,9 @@ pub struct StepAcc {
     pub sample_attempts: u8,
 }
 
-/// Error messages kept per step and interval.
-pub const SAMPLES_PER_INTERVAL: usize = 3;
+/// Error messages kept per step and interval (the run directory's rule: `stampede merge` keeps
+/// a merged interval's messages by it too).
+pub use stampede_rundir::interval::SAMPLES_PER_INTERVAL;
 
 impl StepAcc {
     pub fn new() -> StepAcc {
