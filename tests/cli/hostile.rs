@@ -509,3 +509,61 @@ fn a_resolver_that_never_answers_is_bounded_by_the_connect_timeout() {
     );
     assert!(!run.exists(), "refused before the run: nothing written");
 }
+
+/// A name with several addresses, the first one dead: `multi.stampede.test` is 127.0.0.1
+/// (nothing listens on the port there) and 127.0.0.3 (the target), by a private `/etc/hosts`
+/// (`unshare -m`, as above). Every connect tries each address in turn, so every request is answered, and
+/// the run directory records both addresses. Skipped, saying so, without a mount namespace.
+#[test]
+fn a_name_with_several_addresses_is_tried_address_by_address() {
+    // The target on 127.0.0.3; the same port on 127.0.0.1 is closed. The resolver puts
+    // 127.0.0.1 first (RFC 6724's longest-prefix rule), so every connect meets the dead one first.
+    let mut c = bin();
+    c.args(["target", "--profile", "test", "--listen", "127.0.0.3:0"]);
+    let t = crate::target::target_from(c);
+    let port = t.url.rsplit(':').next().unwrap().to_string();
+    let d = tmp();
+    let hosts = write(
+        d.path(),
+        "hosts",
+        "127.0.0.3 multi.stampede.test\n127.0.0.1 multi.stampede.test\n127.0.0.1 localhost\n",
+    );
+    let plan = write(
+        d.path(),
+        "plan.yaml",
+        &format!("name: multi\ntarget: http://multi.stampede.test:{port}\nhttp: {{ connect_timeout: 2s }}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /work, headers: {{ Connection: close }} }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 10, max_duration: 10s }}\n"),
+    );
+    let run = d.path().join("run");
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} run {} --out {} --quiet",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_stampede"),
+        plan.display(),
+        run.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output();
+    let Some(out) = out
+        .ok()
+        .filter(|o| !String::from_utf8_lossy(&o.stderr).contains("unshare:"))
+    else {
+        eprintln!("skipped: no mount namespace here");
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(
+        (step0(&s)["requests"].as_u64(), step0(&s)["errors"].as_u64()),
+        (Some(10), Some(0)),
+        "{s}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    let addrs = &meta["resolved"][0]["addrs"];
+    // The dead address first: every connect had to move on to the second.
+    assert!(
+        addrs[0].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")) && addrs.to_string().contains("127.0.0.3"),
+        "{addrs}"
+    );
+}

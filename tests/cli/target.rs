@@ -274,3 +274,29 @@ fn the_demo_tells_the_whole_story_in_one_report() {
         &dom[..dom.len().min(2000)]
     );
 }
+
+/// An IPv6 target (`http://[::1]:PORT`): resolved, connected and sent with its bracketed host;
+/// every request answered.
+#[test]
+fn an_ipv6_literal_target_is_reached() {
+    let mut c = bin();
+    c.args(["target", "--profile", "test", "--listen", "[::1]:0"]);
+    let t = target_from(c);
+    assert!(t.url.starts_with("http://[::1]:"), "{}", t.url);
+    let d = tmp();
+    let plan = format!(
+        "name: v6\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /work }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 20, max_duration: 10s }}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(
+        (step0(&s)["requests"].as_u64(), step0(&s)["errors"].as_u64()),
+        (Some(20), Some(0)),
+        "{s}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    assert!(meta["resolved"].to_string().contains("::1"), "{}", meta["resolved"]);
+}
