@@ -457,6 +457,29 @@ fn a_rare_error_kind_keeps_a_sample_beside_a_frequent_one() {
     );
 }
 
+/// `stampede run PLAN --out RUN --quiet` in a private mount namespace (`unshare -m`) where
+/// `file` is bind-mounted over `over` (a resolver's `/etc/resolv.conf`, an `/etc/hosts`); `None`
+/// where mount namespaces cannot be made (not root).
+fn run_with_private(
+    file: &std::path::Path,
+    over: &str,
+    plan: &std::path::Path,
+    run: &std::path::Path,
+) -> Option<std::process::Output> {
+    let script = format!(
+        "mount --bind {} {over} && exec {} run {} --out {} --quiet",
+        file.display(),
+        env!("CARGO_BIN_EXE_stampede"),
+        plan.display(),
+        run.display()
+    );
+    std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .ok()
+        .filter(|o| !String::from_utf8_lossy(&o.stderr).contains("unshare:"))
+}
+
 /// A resolver that never answers: a UDP socket on 127.0.0.77:53 that reads and stays silent,
 /// made the process's only name server by a private mount of `/etc/resolv.conf` (`unshare
 /// -m`). Before, lookups were not bounded by `connect_timeout` and a 3 s run ended at 12 s; the
@@ -481,23 +504,11 @@ fn a_resolver_that_never_answers_is_bounded_by_the_connect_timeout() {
         "name: silent-dns\ntarget: http://never-answers.invalid-tld-for-stampede:8080\nhttp: { connect_timeout: 1s }\nscenarios:\n  s:\n    steps:\n      - { name: x, request: GET /x }\nphases:\n  - { name: p, scenario: s, vus: 5, duration: 3s }\n",
     );
     let run = d.path().join("run");
-    let script = format!(
-        "mount --bind {} /etc/resolv.conf && exec {} run {} --out {} --quiet",
-        resolv.display(),
-        env!("CARGO_BIN_EXE_stampede"),
-        plan.display(),
-        run.display()
-    );
     let t = std::time::Instant::now();
-    let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .output();
+    let out = run_with_private(&resolv, "/etc/resolv.conf", &plan, &run);
     let elapsed = t.elapsed();
     drop(silent);
-    let Some(out) = out
-        .ok()
-        .filter(|o| !String::from_utf8_lossy(&o.stderr).contains("unshare:"))
-    else {
+    let Some(out) = out else {
         eprintln!("skipped: no mount namespace here");
         return;
     };
@@ -534,20 +545,7 @@ fn a_name_with_several_addresses_is_tried_address_by_address() {
         &format!("name: multi\ntarget: http://multi.stampede.test:{port}\nhttp: {{ connect_timeout: 2s }}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /work, headers: {{ Connection: close }} }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 10, max_duration: 10s }}\n"),
     );
     let run = d.path().join("run");
-    let script = format!(
-        "mount --bind {} /etc/hosts && exec {} run {} --out {} --quiet",
-        hosts.display(),
-        env!("CARGO_BIN_EXE_stampede"),
-        plan.display(),
-        run.display()
-    );
-    let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .output();
-    let Some(out) = out
-        .ok()
-        .filter(|o| !String::from_utf8_lossy(&o.stderr).contains("unshare:"))
-    else {
+    let Some(out) = run_with_private(&hosts, "/etc/hosts", &plan, &run) else {
         eprintln!("skipped: no mount namespace here");
         return;
     };
