@@ -37,8 +37,13 @@ fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 fn plan(port: u16, http: &str) -> String {
+    plan_at("localhost", port, http, 20)
+}
+
+/// Two VUs sharing `iterations` GETs of `https://HOST:PORT/json` with these `http:` options.
+fn plan_at(host: &str, port: u16, http: &str, iterations: u32) -> String {
     format!(
-        "name: tls\ntarget: https://localhost:{port}\nhttp: {{ {http} }}\nscenarios:\n  s:\n    steps:\n      - {{ name: j, request: GET /json }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 20, max_duration: 10s }}\n"
+        "name: tls\ntarget: https://{host}:{port}\nhttp: {{ {http} }}\nscenarios:\n  s:\n    steps:\n      - {{ name: j, request: GET /json }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: {iterations}, max_duration: 10s }}\n"
     )
 }
 
@@ -159,9 +164,7 @@ fn pki(dir: &Path, names: &str) -> std::collections::HashMap<&'static str, std::
 }
 
 fn ip_plan(port: u16, tls: &str) -> String {
-    format!(
-        "name: tls\ntarget: https://127.0.0.1:{port}\nhttp: {{ timeout: 5s, tls: {{ {tls} }} }}\nscenarios:\n  s:\n    steps:\n      - {{ name: j, request: GET /json }}\nphases:\n  - {{ name: p, scenario: s, vus: 2, iterations: 10, max_duration: 10s }}\n"
-    )
+    plan_at("127.0.0.1", port, &format!("timeout: 5s, tls: {{ {tls} }}"), 10)
 }
 
 /// `tls.ca` trusts a private CA; `tls.server_name` sends and checks a name the certificate has
