@@ -7,6 +7,8 @@
 #   STAMPEDE_TEST_INSURANCE_DB_URL  the insurance example's database (examples/data/insurance-db.sql)
 #   STAMPEDE_TEST_WS_URL     ws://127.0.0.1:PORT, Python's `websockets` (scripts/ws-echo-server.py)
 #   STAMPEDE_TEST_HTTPBIN_URL http://127.0.0.1:PORT (httpbin under gunicorn, for the HTTP tests)
+#   STAMPEDE_TEST_PROMETHEUS_URL http://127.0.0.1:PORT (Prometheus with the remote-write receiver)
+#   STAMPEDE_TEST_OTLP_PYTHON a python with `opentelemetry-proto` (decodes OTLP in the tests)
 # Both databases get a password, so the tests can check that it never reaches a run directory.
 # httpbin (PyPI `httpbin` + `gunicorn`) is installed once into a venv under the cache directory
 # and started on a free port, which is kept in a file so that later calls find the same server.
@@ -103,9 +105,37 @@ if ! httpbin_up; then
   httpbin_up || { echo "test-services: httpbin did not start (/tmp/stampede-test-httpbin.log)" >&2; exit 1; }
 fi
 
+# A real Prometheus receiving remote write (and native histograms), for `--output prometheus-rw`
+# and `stampede export`; the tests tell their runs apart by a label of their own.
+PROM_PORT=${STAMPEDE_TEST_PROMETHEUS_PORT:-29090}
+PROM_DIR=/tmp/stampede-test-prometheus
+prom_up() { (exec 3<>"/dev/tcp/127.0.0.1/$PROM_PORT") 2>/dev/null; }
+if ! prom_up; then
+  command -v prometheus >/dev/null || { echo "test-services: prometheus is not installed (apt-get install prometheus)" >&2; exit 1; }
+  mkdir -p "$PROM_DIR"
+  printf 'global:\n  scrape_interval: 1m\n' > "$PROM_DIR/prometheus.yml"
+  nohup prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver \
+    --enable-feature=native-histograms >"$PROM_DIR/prometheus.log" 2>&1 &
+  for _ in $(seq 100); do prom_up && break; sleep 0.1; done
+  prom_up || { echo "test-services: prometheus did not start ($PROM_DIR/prometheus.log)" >&2; exit 1; }
+fi
+
+# The official OTLP protobuf definitions (PyPI `opentelemetry-proto`), to decode what
+# `--output otlp` sends (scripts/otlp-receiver.py).
+OTLP_VENV=${STAMPEDE_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stampede-test}/otlp-venv
+if ! "$OTLP_VENV/bin/python" -c 'import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2' 2>/dev/null; then
+  rm -rf "$OTLP_VENV"
+  mkdir -p "$(dirname "$OTLP_VENV")"
+  python3 -m venv "$OTLP_VENV" >&2
+  "$OTLP_VENV/bin/pip" install -q --disable-pip-version-check opentelemetry-proto >&2
+fi
+
 echo "export STAMPEDE_TEST_PG_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/postgres"
 echo "export STAMPEDE_TEST_PGBENCH=$PG_BIN/pgbench"
 echo "export STAMPEDE_TEST_REDIS_URL=redis://:$PASSWORD@127.0.0.1:$REDIS_PORT/0"
 echo "export STAMPEDE_TEST_WS_URL=ws://127.0.0.1:$WS_PORT"
 echo "export STAMPEDE_TEST_INSURANCE_DB_URL=postgres://postgres:$PASSWORD@127.0.0.1:$PG_PORT/insurance"
 echo "export STAMPEDE_TEST_HTTPBIN_URL=http://127.0.0.1:$(cat "$HTTPBIN_PORT_FILE")"
+echo "export STAMPEDE_TEST_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT"
+echo "export STAMPEDE_TEST_OTLP_PYTHON=$OTLP_VENV/bin/python"

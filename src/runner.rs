@@ -49,6 +49,8 @@ pub struct RunnerOptions {
     pub http_debug: Option<Arc<crate::http::debug::HttpDebug>>,
     /// Why the run exists (`--note`), recorded in `meta.json`.
     pub note: Option<String>,
+    /// `--output`: receivers the run's numbers are pushed to while it goes.
+    pub remote: Vec<crate::output::remote::Endpoint>,
 }
 
 #[derive(Debug)]
@@ -178,6 +180,7 @@ pub fn new_meta(plan: &Plan, program: &Program, opts: &RunnerOptions, host: Host
         note: opts.note.clone(),
         resolved: Vec::new(),
         generators: Vec::new(),
+        outputs: Vec::new(),
         about: crate::rundir::About {
             objectives: plan.about.objectives.clone(),
             environment: plan.about.environment.clone(),
@@ -222,6 +225,14 @@ pub async fn run_plan(
         None => rules,
     };
     session.add_output(Box::new(rules));
+    for endpoint in &opts.remote {
+        let mut endpoint = endpoint.clone();
+        if opts.segment.count > 1 {
+            // Each share pushes its own series; Prometheus sums them across `segment`.
+            endpoint = endpoint.with_label("segment", &opts.segment.index.to_string());
+        }
+        session.add_output(Box::new(crate::output::remote::Remote::start(endpoint)));
+    }
     // A run directory that stops taking writes (a full disk) stops the run; what was measured
     // is still summarised, and the failure travels with the outcome.
     let unwritten = match session.wait_for_start().await {
@@ -537,6 +548,21 @@ impl Session {
         if let Some(g) = self.generator.take() {
             g.stop().await;
         }
+        // Outputs with work left (remote receivers' queues) finish side by side, each bounded.
+        let mut finishing = tokio::task::JoinSet::new();
+        for o in self.fanout.outputs.iter_mut() {
+            if let Some(f) = o.finish() {
+                finishing.spawn(f);
+            }
+        }
+        while let Some(done) = finishing.join_next().await {
+            if let Ok(stats) = done {
+                self.meta.outputs.push(stats);
+            }
+        }
+        self.meta
+            .outputs
+            .sort_by(|a, b| (&a.output, &a.url).cmp(&(&b.output, &b.url)));
         self.meta.status = if self.fanout.aborted {
             RunStatus::Aborted
         } else if self.controls.stop.is_cancelled() {

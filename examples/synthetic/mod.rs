@@ -98,6 +98,7 @@ pub fn write_run(dir: &Path, s: &Synthetic) -> Result<(), Box<dyn std::error::Er
         resolved: vec![],
         about: Default::default(),
         generators: vec![],
+        outputs: vec![],
     };
     std::fs::write(dir.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
     std::fs::write(dir.join("plan.json"), "{}")?;

@@ -191,6 +191,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         )],
         http_debug: None,
         note: None,
+        remote: Vec::new(),
     };
     let verbose = !a.quiet && !a.json;
     let run = |controls: Controls, host| async move {

@@ -224,6 +224,7 @@ fn run_suite(url: &str, note: &str, out: &std::path::Path, a: &DemoArgs) -> Resu
         notes,
         http_debug: None,
         note: Some(note.to_string()),
+        remote: Vec::new(),
     };
     execute_outcome(Arc::new(plan), opts)
 }

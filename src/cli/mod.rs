@@ -21,6 +21,7 @@ macro_rules! outln {
 mod capacity;
 mod compare;
 mod demo;
+mod export;
 mod host;
 mod import;
 mod k8s;
@@ -86,6 +87,9 @@ enum Command {
     K8s(k8s::K8sArgs),
     /// Write a plan from a HAR recording or a curl command line.
     Import(import::ImportArgs),
+    /// Send a finished run to Prometheus (remote write) or an OTLP receiver, each second with
+    /// the time it was measured.
+    Export(export::ExportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Merge(a) => merge::merge(a),
         Command::K8s(a) => k8s::k8s(a),
         Command::Import(a) => import::run(a),
+        Command::Export(a) => export::export_run(a),
     };
     ExitCode::from(code)
 }

@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// 2 KiB), with credentials, cookies and secret values masked.
     #[arg(long, value_name = "full", num_args = 0..=1, require_equals = true, default_missing_value = "heads", value_parser = ["heads", "full"])]
     http_debug: Option<String>,
+    /// Push the run's numbers while it goes: `prometheus-rw=URL` (Prometheus remote write 1.0)
+    /// or `otlp=URL` (OTLP/HTTP), options after commas: `header=NAME:VALUE`, `label=NAME=VALUE`,
+    /// `histograms=classic|native` (repeatable; docs/outputs.md).
+    #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
+    outputs: Vec<crate::output::remote::Endpoint>,
 }
 
 /// How many exchanges `--http-debug` prints.
@@ -202,6 +207,7 @@ pub fn run(a: RunArgs) -> u8 {
             ))
         }),
         note: a.note.clone(),
+        remote: a.outputs.clone(),
     };
     if let Some(at) = a.start_at {
         let wait = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
@@ -266,6 +272,15 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
             if let Some((md, html)) = super::live::write_reports(&outcome) {
                 outln!("report: {}", md.display());
                 outln!("report: {}", html.display());
+            }
+            for shortfall in outcome
+                .analysis
+                .meta
+                .outputs
+                .iter()
+                .filter_map(crate::output::remote::shortfall)
+            {
+                eprintln!("warning: {shortfall}");
             }
             register(&outcome.dir);
             if super::live::incomplete(&outcome) {

@@ -11,6 +11,7 @@
 mod abort;
 mod console;
 pub mod peers;
+pub mod remote;
 mod rundir;
 
 pub use abort::AbortRules;
@@ -77,7 +78,17 @@ pub trait Output {
     fn phase_end(&mut self, _phase: &PhaseView) {}
 
     fn notice(&mut self, _notice: &Notice) {}
+
+    /// The run has ended (after the last phase end): an output with work left, such as a
+    /// queue of seconds for a remote receiver, does it in the returned future, which must end
+    /// by itself within a few seconds; what it reports goes into `meta.json`'s `outputs`.
+    fn finish(&mut self) -> Option<FinishFuture> {
+        None
+    }
 }
+
+/// An output's work at the end of the run, run on the runner's runtime.
+pub type FinishFuture = std::pin::Pin<Box<dyn std::future::Future<Output = crate::rundir::OutputStats> + Send>>;
 
 /// An output from a closure over each interval and its phase so far; returning `true` ends the
 /// phase early ([`StopReason::EndPhase`]).

@@ -99,6 +99,7 @@ pub fn options(out: std::path::PathBuf, workers: usize) -> RunnerOptions {
         notes: vec![],
         http_debug: None,
         note: None,
+        remote: Vec::new(),
     }
 }
 

@@ -19,6 +19,7 @@ mod long_runs;
 mod measurement;
 mod merge;
 mod monitors;
+mod outputs;
 mod report;
 mod target;
 mod tls;

@@ -77,6 +77,28 @@ pub struct RunMeta {
     /// The plan's `about:` (objectives, environment, software versions), for the report.
     #[serde(default, skip_serializing_if = "About::is_empty")]
     pub about: About,
+    /// What each remote output (`--output prometheus-rw=…`, `otlp=…`) delivered: a receiver
+    /// that was slow or down loses seconds, never load, and this says how many.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputStats>,
+}
+
+/// One remote output's delivery over the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputStats {
+    /// `prometheus-rw` or `otlp`.
+    pub output: String,
+    /// The receiver's URL (never with credentials: they travel in headers, not stored).
+    pub url: String,
+    /// Pushes made (one per second of the run, and one per phase end).
+    pub seconds: u64,
+    pub sent: u64,
+    /// Not delivered: dropped from a full queue, refused by the receiver, or still queued
+    /// when the run ended and the receiver did not take them in time.
+    pub dropped: u64,
+    pub failed_attempts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Share `index` of `count` (0-based) of every phase's VUs and arrivals.

@@ -98,6 +98,7 @@ pub(super) fn merged_meta(shares: &[Share], warnings: &mut Vec<String>) -> RunMe
                 seconds: 0,
             })
             .collect(),
+        outputs: metas.iter().flat_map(|m| m.outputs.iter().cloned()).collect(),
         ..first.clone()
     }
 }
