@@ -96,8 +96,10 @@ impl Endpoint {
                         .ok_or_else(|| format!("header=`{v}`: a header is NAME:VALUE"))?;
                     let n = HeaderName::from_bytes(n.trim().as_bytes())
                         .map_err(|_| format!("header=`{v}`: `{}` is not a header name", n.trim()))?;
-                    let val = HeaderValue::from_str(val.trim())
+                    let mut val = HeaderValue::from_str(val.trim())
                         .map_err(|_| format!("header=`{n}`: the value holds characters a header cannot"))?;
+                    // Often a credential: never shown by `Debug`, never stored.
+                    val.set_sensitive(true);
                     e.headers.push((n, val));
                 }
                 "label" => {
@@ -258,13 +260,14 @@ pub async fn export(dir: &std::path::Path, endpoint: Endpoint) -> Result<u64, Ex
 
 async fn send_all(client: &mut Client, body: &[u8], endpoint: &Endpoint, sent: u64) -> Result<(), ExportError> {
     let mut wait = Duration::from_millis(200);
-    for attempt in 1..=EXPORT_ATTEMPTS {
+    let mut attempt = 1;
+    loop {
         match client.post(body).await {
             Ok(()) => return Ok(()),
-            Err(Failure::Retry(m)) if attempt < EXPORT_ATTEMPTS => {
-                let _ = m;
+            Err(Failure::Retry(_)) if attempt < EXPORT_ATTEMPTS => {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
+                attempt += 1;
             }
             Err(f) => {
                 return Err(ExportError::Send {
@@ -275,7 +278,6 @@ async fn send_all(client: &mut Client, body: &[u8], endpoint: &Endpoint, sent: u
             }
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 /// What a receiver did not get, in a sentence (none when everything arrived).

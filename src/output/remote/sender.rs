@@ -287,18 +287,14 @@ async fn deliver(mut client: Client, shared: Arc<Shared>) {
     loop {
         let taken: Vec<Vec<u8>> = {
             let mut st = lock(&shared);
-            if st.batches.is_empty() {
-                if st.closing {
-                    return;
-                }
-                None
-            } else {
-                let n = st.batches.len().min(COALESCE);
-                Some(st.batches.drain(..n).collect())
+            if st.batches.is_empty() && st.closing {
+                return;
             }
-        }
-        .unwrap_or_default();
+            let n = st.batches.len().min(COALESCE);
+            st.batches.drain(..n).collect()
+        };
         if taken.is_empty() {
+            // A push made since the lock was released has left a permit: no wake-up is lost.
             shared.wake.notified().await;
             continue;
         }
