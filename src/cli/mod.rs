@@ -18,6 +18,7 @@ macro_rules! outln {
     }};
 }
 
+mod alerts;
 mod capacity;
 mod compare;
 mod demo;
@@ -86,6 +87,9 @@ enum Command {
     K8s(k8s::K8sArgs),
     /// Write a plan from a HAR recording or a curl command line.
     Import(import::ImportArgs),
+    /// Print Prometheus alerting rules from a plan's thresholds and monitors, or from a run
+    /// directory (warning levels from what it measured).
+    Alerts(alerts::AlertsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Merge(a) => merge::merge(a),
         Command::K8s(a) => k8s::k8s(a),
         Command::Import(a) => import::run(a),
+        Command::Alerts(a) => alerts::alerts(a),
     };
     ExitCode::from(code)
 }
