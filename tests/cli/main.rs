@@ -4,6 +4,7 @@
 mod server;
 mod sql;
 
+mod alerts;
 mod bad_input;
 mod capacity;
 mod compare;
