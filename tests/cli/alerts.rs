@@ -280,3 +280,76 @@ fn bad_input_exits_2_and_writes_nothing() {
         "only the two plans: no temp file left"
     );
 }
+
+#[test]
+fn monitors_get_the_seeds_levels_on_the_exporters_names_and_the_pool_rule_fires_between_them() {
+    let d = tmp();
+    let plan = write(
+        d.path(),
+        "plan.yaml",
+        "name: stack\nmonitors:\n  - { postgres: \"postgres://app:${PGPASSWORD:-x}@127.0.0.1:5432/app\" }\n  - { redis: \"redis://127.0.0.1:6379\" }\n  - { process: nginx }\n  - { name: app, prometheus: \"http://127.0.0.1:9/metrics\", include: [\"/^app_/\"] }\n",
+    );
+    let file = d.path().join("rules.yaml");
+    let out = stampede(&["alerts", plan.to_str().unwrap(), "-o", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("monitor `nginx` (process): no alert rule"), "{err}");
+    assert!(
+        err.contains("monitor `app` (prometheus): its families are known once"),
+        "{err}"
+    );
+    let check = promtool(&["check", "rules", file.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", text(&check));
+    let rules: Value = serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        rules["groups"].as_array().unwrap().len(),
+        1,
+        "no thresholds: no SLO group"
+    );
+    let pool = find(&rules, "PostgresPoolHigh", "warning");
+    assert!(
+        pool["expr"].as_str().unwrap().contains("pg_settings_max_connections"),
+        "{pool}"
+    );
+    assert!(
+        pool["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("postgres_exporter"),
+        "{pool}"
+    );
+    assert!(find(&rules, "RedisCacheHitRatioLow", "warning")["expr"]
+        .as_str()
+        .unwrap()
+        .contains("redis_keyspace_misses_total"));
+    assert!(!err.contains("password") && !std::fs::read_to_string(&file).unwrap().contains("postgres://"));
+
+    // 90 of 100 connections: the 80% warning fires, the 95% critical does not; 97: both.
+    let pg = |in_use: u32| {
+        let firing: Vec<Value> = ["warning", "critical"]
+            .iter()
+            .take(if in_use > 95 { 2 } else { 1 })
+            .map(|sev| {
+                json!({
+                    "labels": format!("ALERTS{{alertname=\"PostgresPoolHigh\",alertstate=\"firing\",instance=\"db:9187\",monitor=\"postgres\",severity=\"{sev}\"}}"),
+                    "value": 1,
+                })
+            })
+            .collect();
+        json!({
+            "interval": "1m",
+            "input_series": [
+                { "series": "pg_stat_activity_count{instance=\"db:9187\",datname=\"app\",state=\"active\"}", "values": format!("{}x10", in_use - 10) },
+                { "series": "pg_stat_activity_count{instance=\"db:9187\",datname=\"app\",state=\"idle\"}", "values": "10x10" },
+                { "series": "pg_settings_max_connections{instance=\"db:9187\"}", "values": "100x10" },
+            ],
+            "promql_expr_test": [{
+                "expr": "ALERTS{alertname=\"PostgresPoolHigh\",alertstate=\"firing\"}",
+                "eval_time": "5m",
+                "exp_samples": firing,
+            }],
+        })
+    };
+    let (ok, out) = promtool_test(d.path(), &file, vec![pg(90), pg(97)]);
+    assert!(ok, "{out}");
+}
