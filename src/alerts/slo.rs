@@ -51,6 +51,15 @@ pub fn rules(src: &Source, notes: &mut Vec<String>) -> Vec<Rule> {
     out
 }
 
+/// The warning level of an upper limit: from a plan 60% of it; from a run what it measured +
+/// 20%, kept within 10% and 90% of the limit (so always below the critical level).
+pub fn warning_level(limit: f64, measured: Option<f64>) -> f64 {
+    match measured {
+        Some(v) => (v * RUN_MARGIN).clamp(limit * RUN_FLOOR, limit * RUN_CAP),
+        None => limit * PLAN_WARNING,
+    }
+}
+
 fn measure(metric: &str) -> Option<Measure> {
     match metric {
         "avg" => Some(Measure::Avg),
@@ -110,7 +119,7 @@ fn threshold_rules(src: &Source, t: &ThresholdSpec, m: &Measure) -> Vec<Rule> {
     let measured = src.run.as_ref().and_then(|r| r.measured(t));
     let (warning, why) = match &measured {
         Some((v, phase)) => {
-            let w = (v * RUN_MARGIN).clamp(limit * RUN_FLOOR, limit * RUN_CAP);
+            let w = warning_level(limit, Some(*v));
             let run = &src.run.as_ref().expect("measured comes from a run").id;
             (
                 w,
@@ -122,7 +131,7 @@ fn threshold_rules(src: &Source, t: &ThresholdSpec, m: &Measure) -> Vec<Rule> {
             )
         }
         None => {
-            let w = limit * PLAN_WARNING;
+            let w = warning_level(limit, None);
             (w, format!("warning at {} (60% of the limit)", show(w)))
         }
     };
@@ -151,4 +160,33 @@ fn threshold_rules(src: &Source, t: &ThresholdSpec, m: &Measure) -> Vec<Rule> {
         out.push(r);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_levels_follow_the_seed_and_the_run_and_stay_below_the_critical() {
+        // The seed: 300 ms warning for a 500 ms SLO.
+        assert!((warning_level(500.0, None) - 300.0).abs() < 1e-9);
+        // A run's baseline + 20%.
+        assert!((warning_level(500.0, Some(120.0)) - 144.0).abs() < 1e-9);
+        // Near or over the limit: capped at 90% of it.
+        assert!((warning_level(500.0, Some(480.0)) - 450.0).abs() < 1e-9);
+        assert!((warning_level(500.0, Some(900.0)) - 450.0).abs() < 1e-9);
+        // No errors measured: 10% of the error budget, not zero.
+        assert!((warning_level(0.005, Some(0.0)) - 0.0005).abs() < 1e-12);
+    }
+
+    #[test]
+    fn only_latency_and_error_rate_metrics_have_rules() {
+        assert!(matches!(measure("p95"), Some(Measure::Quantile(q)) if (q - 0.95).abs() < 1e-12));
+        assert!(matches!(measure("p99.9"), Some(Measure::Quantile(q)) if (q - 0.999).abs() < 1e-12));
+        assert!(matches!(measure("avg"), Some(Measure::Avg)));
+        assert!(matches!(measure("error_rate"), Some(Measure::ErrorRate)));
+        for m in ["rps", "max", "min", "ws_lost_rate", "connect_failed", "p100", "p0"] {
+            assert!(measure(m).is_none(), "{m}");
+        }
+    }
 }
