@@ -113,7 +113,7 @@ fn threshold_rules(src: &Source, t: &ThresholdSpec, m: &Measure) -> Vec<Rule> {
     };
     let show = |v: f64| match m {
         Measure::ErrorRate => format!("{}%", num(v * 100.0)),
-        _ => format!("{} ms", num(v)),
+        _ => format!("{} ms", num((v * 10.0).round() / 10.0)),
     };
     let limit = t.value;
     let measured = src.run.as_ref().and_then(|r| r.measured(t));
@@ -124,8 +124,9 @@ fn threshold_rules(src: &Source, t: &ThresholdSpec, m: &Measure) -> Vec<Rule> {
             (
                 w,
                 format!(
-                    "run {run} measured {} in phase {phase}; warning at {} (the measured value + 20%, kept between 10% and 90% of the limit)",
+                    "run {run} measured {} in phase {phase}{}; warning at {} (the measured value + 20%, kept between 10% and 90% of the limit)",
                     show(*v),
+                    if *v > limit { ", over the limit: the run failed this threshold" } else { "" },
                     show(w)
                 ),
             )
