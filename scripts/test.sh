@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # python3-venv: httpbin for the HTTP tests runs from a venv (tests/cli/httpbin.rs).
 # python3-kubernetes: the official client's models check `stampede k8s` output (tests/cli/k8s.rs).
 # iproute2: `ip netns` for the multi-host merge test (tests/cli/merge.rs).
-# prometheus: the remote-write receiver for `--output prometheus-rw` (tests/cli/outputs.rs).
+# prometheus: the remote-write receiver for `--output prometheus-rw` (tests/cli/outputs.rs), and
+#   promtool, which checks and unit-tests the `stampede alerts` rules (tests/cli/alerts.rs).
 need_pkgs=()
 for p in ${STAMPEDE_TEST_PACKAGES:-openssl chromium postgresql redis-server python3-venv python3-kubernetes iproute2 prometheus}; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")

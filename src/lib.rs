@@ -5,6 +5,7 @@
 //! [`analysis`] → [`report`]. This crate is the application: the runner and its outputs, the
 //! monitors, analysis, capacity search, reports, run history and the CLI.
 
+pub mod alerts;
 pub mod analysis;
 pub mod capacity;
 pub mod cli;

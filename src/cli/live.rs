@@ -91,10 +91,13 @@ impl StopSignals {
     }
 }
 
-/// Writes the run's reports into its directory from the run's own analysis. A report that
+/// Writes the run's reports into its directory from the run's own analysis, and the CI job's
+/// summary (`$GITHUB_STEP_SUMMARY`) when set. A report that
 /// cannot be written does not undo the run: it is a warning, and `None`.
 pub fn write_reports(outcome: &RunOutcome) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
+    let report = crate::report::build(outcome.analysis.clone());
+    crate::report::append_step_summary(&report);
+    match crate::report::write_report_files(&outcome.dir, &report) {
         Ok(paths) => Some(paths),
         Err(e) => {
             eprintln!("warning: the report was not written: {e}");

@@ -77,7 +77,8 @@ fn merged(a: &MergeArgs) -> Result<u8, Box<dyn std::error::Error>> {
     // judged on the merged seconds.
     let analysis = analyze_dir(staging.dir())?;
     crate::rundir::write_json_atomic(&staging.dir().join("summary.json"), &analysis.summary)?;
-    let reports = crate::report::write_reports_of(staging.dir(), analysis.clone());
+    let report = crate::report::build(analysis.clone());
+    let reports = crate::report::write_report_files(staging.dir(), &report);
     let out = staging.commit()?;
     out!("{}", render_summary(&analysis.summary));
     outln!("merged {} shares into run directory: {}", shares.len(), out.display());
@@ -89,6 +90,7 @@ fn merged(a: &MergeArgs) -> Result<u8, Box<dyn std::error::Error>> {
         }
         Err(e) => eprintln!("warning: the report was not written: {e}"),
     }
+    crate::report::append_step_summary(&report);
     super::run::register(&out);
     Ok(if analysis.summary.verdict == Verdict::Failed {
         EXIT_FAILED

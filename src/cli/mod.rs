@@ -18,6 +18,7 @@ macro_rules! outln {
     }};
 }
 
+mod alerts;
 mod capacity;
 mod compare;
 mod demo;
@@ -90,6 +91,9 @@ enum Command {
     /// Send a finished run to Prometheus (remote write) or an OTLP receiver, each second with
     /// the time it was measured.
     Export(export::ExportArgs),
+    /// Print Prometheus alerting rules from a plan's thresholds and monitors, or from a run
+    /// directory (warning levels from what it measured).
+    Alerts(alerts::AlertsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -115,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::K8s(a) => k8s::k8s(a),
         Command::Import(a) => import::run(a),
         Command::Export(a) => export::export_run(a),
+        Command::Alerts(a) => alerts::alerts(a),
     };
     ExitCode::from(code)
 }

@@ -165,22 +165,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
     }
     facts.extend(r.notes.iter().map(|n| ("Note", vec![text(n)])));
     let mut blocks = vec![heading(1, vec![text(&r.title)]), Block::Facts(facts)];
-    blocks.push(heading(
-        2,
-        vec![
-            own("Verdict: "),
-            Span::Class(format!("verdict v-{}", r.verdict.as_str()), vec![own(&r.verdict_label)]),
-        ],
-    ));
-    if r.failures.is_empty() && r.conditions.is_empty() {
-        blocks.push(Block::Paragraph(vec![own(
-            "Every threshold passed, with more than 10% to spare.",
-        )]));
-    } else {
-        let failures = r.failures.iter().map(|f| vec![own("❌ "), text(f)]);
-        let conditions = r.conditions.iter().map(|c| vec![own("⚠️ "), text(c)]);
-        blocks.push(bullets(failures.chain(conditions)));
-    }
+    blocks.extend(verdict_blocks(r));
     blocks.push(title(2, "Executive summary"));
     let mut head = vec![vec![own("Metric")]];
     head.extend(r.executive.phases.iter().map(|p| vec![text(p)]));
@@ -205,28 +190,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
         .collect();
     blocks.push(Block::Table { head, rows, align });
     blocks.extend(about_blocks(&r.about));
-    if !r.sla.is_empty() {
-        blocks.push(title(2, "SLA"));
-        let rows = r
-            .sla
-            .iter()
-            .map(|t| {
-                let mut expr = vec![text(&t.expr)];
-                if let Some(st) = t.step.as_ref().filter(|st| !t.expr.contains(st.as_str())) {
-                    expr.extend([own(" ["), text(st), own("]")]);
-                }
-                let status = format!("{} {}", t.status.icon(), t.status.word());
-                vec![
-                    vec![text(&t.phase)],
-                    expr,
-                    vec![text(&t.measured)],
-                    vec![text(&t.target)],
-                    vec![Span::Class(format!("s-{}", t.status.as_str()), vec![own(status)])],
-                ]
-            })
-            .collect();
-        blocks.push(table(&["Phase", "Threshold", "Measured", "Target", "Status"], 2, rows));
-    }
+    blocks.extend(sla_blocks(r));
     if !charts.is_empty() {
         blocks.push(Block::Charts {
             heading: vec![own("Charts")],
@@ -290,27 +254,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
             ));
         }
     }
-    if !s.findings.is_empty() {
-        blocks.push(title(2, "Bottlenecks and recommendations"));
-        let mut findings: Vec<_> = s.findings.iter().collect();
-        findings.sort_by_key(|f| f.priority);
-        let items = findings
-            .iter()
-            .map(|f| Item {
-                text: vec![Span::Strong(vec![
-                    own(format!("[{}] ", f.priority.as_str())),
-                    text(&f.title),
-                ])],
-                children: f
-                    .evidence
-                    .iter()
-                    .map(|ev| vec![text(ev)])
-                    .chain(std::iter::once(vec![own("Recommendation: "), text(&f.recommendation)]))
-                    .collect(),
-            })
-            .collect();
-        blocks.push(Block::List { numbered: true, items });
-    }
+    blocks.extend(findings_blocks(s, usize::MAX));
     blocks.extend(super::conclusion::blocks(r));
     if !s.warnings.is_empty() {
         blocks.push(title(2, "Warnings"));
@@ -329,6 +273,123 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
     Document {
         title: r.title.clone(),
         blocks,
+    }
+}
+
+/// The verdict heading and its reasons (the failed thresholds, the conditions).
+fn verdict_blocks(r: &Report) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    blocks.push(heading(
+        2,
+        vec![
+            own("Verdict: "),
+            Span::Class(format!("verdict v-{}", r.verdict.as_str()), vec![own(&r.verdict_label)]),
+        ],
+    ));
+    if r.failures.is_empty() && r.conditions.is_empty() {
+        blocks.push(Block::Paragraph(vec![own(
+            "Every threshold passed, with more than 10% to spare.",
+        )]));
+    } else {
+        let failures = r.failures.iter().map(|f| vec![own("❌ "), text(f)]);
+        let conditions = r.conditions.iter().map(|c| vec![own("⚠️ "), text(c)]);
+        blocks.push(bullets(failures.chain(conditions)));
+    }
+    blocks
+}
+
+/// The SLA table: each threshold per phase, measured, target and status (none without thresholds).
+fn sla_blocks(r: &Report) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    if !r.sla.is_empty() {
+        blocks.push(title(2, "SLA"));
+        let rows = r
+            .sla
+            .iter()
+            .map(|t| {
+                let mut expr = vec![text(&t.expr)];
+                if let Some(st) = t.step.as_ref().filter(|st| !t.expr.contains(st.as_str())) {
+                    expr.extend([own(" ["), text(st), own("]")]);
+                }
+                let status = format!("{} {}", t.status.icon(), t.status.word());
+                vec![
+                    vec![text(&t.phase)],
+                    expr,
+                    vec![text(&t.measured)],
+                    vec![text(&t.target)],
+                    vec![Span::Class(format!("s-{}", t.status.as_str()), vec![own(status)])],
+                ]
+            })
+            .collect();
+        blocks.push(table(&["Phase", "Threshold", "Measured", "Target", "Status"], 2, rows));
+    }
+    blocks
+}
+
+/// The findings by priority, at most `limit` of them (none without findings).
+fn findings_blocks(s: &stampede_rundir::summary::Summary, limit: usize) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    if !s.findings.is_empty() {
+        blocks.push(title(2, "Bottlenecks and recommendations"));
+        let mut findings: Vec<_> = s.findings.iter().collect();
+        findings.sort_by_key(|f| f.priority);
+        findings.truncate(limit);
+        let items = findings
+            .iter()
+            .map(|f| Item {
+                text: vec![Span::Strong(vec![
+                    own(format!("[{}] ", f.priority.as_str())),
+                    text(&f.title),
+                ])],
+                children: f
+                    .evidence
+                    .iter()
+                    .map(|ev| vec![text(ev)])
+                    .chain(std::iter::once(vec![own("Recommendation: "), text(&f.recommendation)]))
+                    .collect(),
+            })
+            .collect();
+        blocks.push(Block::List { numbered: true, items });
+    }
+    blocks
+}
+
+/// How many findings the CI summary shows.
+pub const CI_FINDINGS: usize = 3;
+
+/// The compact document a CI job shows (`$GITHUB_STEP_SUMMARY`): title, verdict, SLA table and
+/// the top findings, from the same blocks as the full report.
+pub fn ci_summary(r: &Report) -> Document {
+    let mut blocks = vec![heading(2, vec![text(&r.title)])];
+    let mut facts = vec![("Plan", vec![text(&r.plan), own(" ("), text(&r.plan_file), own(")")])];
+    facts.push(("Date", vec![text(&r.date)]));
+    if let Some(n) = &r.summary.note {
+        facts.push(("Purpose", vec![text(n)]));
+    }
+    blocks.push(Block::Facts(facts));
+    blocks.extend(verdict_blocks(r).into_iter().map(demote));
+    blocks.extend(sla_blocks(r).into_iter().map(demote));
+    let findings = findings_blocks(&r.summary, CI_FINDINGS);
+    if !findings.is_empty() {
+        blocks.extend(findings.into_iter().map(demote));
+        if r.summary.findings.len() > CI_FINDINGS {
+            blocks.push(Block::Paragraph(vec![own(format!(
+                "{} more findings in the run's report.md.",
+                r.summary.findings.len() - CI_FINDINGS
+            ))]));
+        }
+    }
+    Document {
+        title: r.title.clone(),
+        blocks,
+    }
+}
+
+/// A heading one level down (the CI summary sits under the job's own heading).
+fn demote(b: Block) -> Block {
+    match b {
+        Block::Heading { level, text } => Block::Heading { level: level + 1, text },
+        other => other,
     }
 }
 

@@ -85,6 +85,34 @@ pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
     })
 }
 
+/// The compact Markdown a CI job shows (`$GITHUB_STEP_SUMMARY`): verdict, SLA table, top
+/// findings, rendered by the Markdown renderer from the report's own blocks.
+pub fn ci_markdown(report: &Report) -> String {
+    markdown::render_document(&document::ci_summary(report), None)
+}
+
+/// Appends [`ci_markdown`] to the file `$GITHUB_STEP_SUMMARY` names, when it is set (GitHub
+/// Actions sets it for every step). The job's summary is an extra: a failure to write it is a
+/// warning, never the run's exit code.
+pub fn append_step_summary(report: &Report) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    use std::io::Write as _;
+    let text = ci_markdown(report);
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "warning: the job summary was not appended to {} ($GITHUB_STEP_SUMMARY): {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
+
 /// Writes the Markdown report to `path` and its charts to `charts/` beside it; returns the
 /// chart files.
 pub fn write_markdown(report: &Report, path: &Path) -> Result<Vec<PathBuf>, ReportError> {

@@ -79,6 +79,7 @@ fn run_shares_in(
                 None => Command::new(env!("CARGO_BIN_EXE_stampede")),
             };
             c.env_remove("BASE_URL")
+                .env_remove("GITHUB_STEP_SUMMARY")
                 .args(["run", plan.to_str().unwrap(), "--quiet", "--workers", "1"])
                 .args(["--segment", &format!("{i}/{n}"), "--start-at", &at])
                 .args(["--var", &format!("BASE_URL={url}"), "--var", &format!("DELAY={delay}")])
@@ -166,8 +167,25 @@ fn three_shares_merge_into_one_run_judged_as_a_whole() {
 
     let out = d.path().join("merged");
     let refs: Vec<&Path> = dirs.iter().map(|p| p.as_path()).collect();
-    let m = merge(&[refs[2], refs[0], refs[1]], &out);
+    // In CI the merged run's summary goes to the job's page, judged on the merged data.
+    let step_summary = d.path().join("step_summary.md");
+    let m = bin()
+        .args([
+            "merge",
+            refs[2].to_str().unwrap(),
+            refs[0].to_str().unwrap(),
+            refs[1].to_str().unwrap(),
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .output()
+        .unwrap();
     assert_eq!(m.status.code(), Some(1), "p99 fails on the merged run: {}", text(&m));
+    let md = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        md.contains("### Verdict: FAILED") && md.contains("| p | p99 < 80ms |"),
+        "{md}"
+    );
     assert!(
         !String::from_utf8_lossy(&m.stderr).contains("common --start-at"),
         "{}",

@@ -438,3 +438,45 @@ fn capacity_findings_and_server_metrics_render_when_present_only() {
     }
     assert!(html.contains("Pool &lt;db&gt; saturated") && md.contains("Pool \\<db> saturated"));
 }
+
+#[test]
+fn in_ci_the_run_appends_its_compact_summary_to_github_step_summary() {
+    let srv = TestServer::start(false);
+    let d = tmp();
+    let step_summary = d.path().join("step_summary.md");
+    std::fs::write(&step_summary, "## An earlier step\n").unwrap();
+    let (o, run) = run_plan_env(
+        d.path(),
+        &plain_plan(&srv.url()),
+        &[],
+        &[("GITHUB_STEP_SUMMARY", step_summary.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let md = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        md.starts_with("## An earlier step\n"),
+        "appended, not overwritten:\n{md}"
+    );
+    assert!(md.contains("### Verdict: FAILED"), "{md}");
+    assert!(md.contains("❌ steady: error_rate < 1% failed"), "{md}");
+    assert!(md.contains("| steady | error_rate < 1% |"), "the SLA table:\n{md}");
+    assert!(md.contains("| steady | p95 < 10s |") && md.contains("✅ pass"), "{md}");
+    // The top findings, by priority, as the report has them.
+    let s = summary_json(&run);
+    let findings = s["findings"].as_array().unwrap();
+    assert!(!findings.is_empty(), "the 404s are a finding: {s}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for f in findings.iter().take(3) {
+        let title = f["title"].as_str().unwrap();
+        assert!(md.contains(title) && report.contains(title), "{title} in:\n{md}");
+    }
+    // Compact: the phases and charts stay in report.md.
+    assert!(!md.contains("Executive summary") && !md.contains("charts/"), "{md}");
+    assert!(report.contains("Executive summary"));
+    // Without the variable nothing is written anywhere but the run directory.
+    let again = d.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    let (o, _) = run_plan(&again, &plain_plan(&srv.url()), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&step_summary).unwrap(), md);
+}
