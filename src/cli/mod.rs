@@ -20,6 +20,7 @@ macro_rules! outln {
 
 mod capacity;
 mod compare;
+mod dashboard;
 mod demo;
 mod host;
 mod import;
@@ -86,6 +87,8 @@ enum Command {
     K8s(k8s::K8sArgs),
     /// Write a plan from a HAR recording or a curl command line.
     Import(import::ImportArgs),
+    /// Serve the live dashboard of a finished run (a replay of its seconds) until Ctrl-C.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Merge(a) => merge::merge(a),
         Command::K8s(a) => k8s::k8s(a),
         Command::Import(a) => import::run(a),
+        Command::Dashboard(a) => dashboard::dashboard(a),
     };
     ExitCode::from(code)
 }

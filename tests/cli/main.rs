@@ -7,6 +7,7 @@ mod sql;
 mod bad_input;
 mod capacity;
 mod compare;
+mod dashboard;
 mod features;
 mod hostile;
 mod http_client;
