@@ -276,6 +276,7 @@ fn execute_outcome_with(
     opts: RunnerOptions,
     dash: Option<LiveDashboard>,
 ) -> Result<RunOutcome, u8> {
+    let last_phase = opts.phases.last().copied();
     super::live::with_run_runtime_then(
         "finishing requests in flight",
         |controls, host| async move {
@@ -289,7 +290,8 @@ fn execute_outcome_with(
             let hub = server.as_ref().map(|(s, _, _)| s.hub.clone());
             let result = run_plan_with(plan, opts, host, controls, host::now_rfc3339, |session| {
                 if let Some(hub) = hub {
-                    let out = dashboard::Dashboard::new(hub, session.monitors_latest(), Some(session.dir()));
+                    let out =
+                        dashboard::Dashboard::new(hub, session.monitors_latest(), Some(session.dir()), last_phase);
                     session.add_output(Box::new(out));
                 }
             })

@@ -112,7 +112,15 @@ impl EventBuilder {
         self.errors_total += errors;
         let per_s = |n: u64| if iv.dur > 0.0 { round3(n as f64 / iv.dur) } else { 0.0 };
         let agg = phase.agg;
-        let all = agg.merged(None);
+        // The phase's latency, all steps merged into a histogram that grows to what it holds
+        // (not `PhaseAgg::merged`, which allocates full-range histograms every second).
+        let mut all = new_growable();
+        let (mut phase_requests, mut phase_errors) = (0, 0);
+        for s in &agg.steps {
+            let _ = all.add(&s.latency);
+            phase_requests += s.requests;
+            phase_errors += s.errors;
+        }
         let mut errors_by_kind = BTreeMap::new();
         for s in &agg.steps {
             for (k, n) in &s.kinds {
@@ -149,7 +157,7 @@ impl EventBuilder {
             p99_ms: quantile_ms(&latency, 0.99),
             requests_total: self.requests_total,
             errors_total: self.errors_total,
-            phase_totals: totals(all.requests, all.errors, &all.latency, agg.duration_s),
+            phase_totals: totals(phase_requests, phase_errors, &all, agg.duration_s),
             errors_by_kind,
             steps,
             monitors: monitors.iter().map(monitor_row).collect(),

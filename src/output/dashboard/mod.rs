@@ -121,15 +121,21 @@ pub struct Dashboard {
     monitors: Latest,
     /// The run directory, read again after each phase for the findings so far.
     dir: Option<PathBuf>,
+    /// The run's last phase: after it the run's own analysis gives the final summary, so it is
+    /// not read again here.
+    last_phase: Option<usize>,
 }
 
 impl Dashboard {
-    pub fn new(hub: Arc<Hub>, monitors: Latest, dir: Option<&Path>) -> Dashboard {
+    /// `last_phase`: the index of the run's last phase (its end is the run's, whose summary
+    /// the caller publishes).
+    pub fn new(hub: Arc<Hub>, monitors: Latest, dir: Option<&Path>, last_phase: Option<usize>) -> Dashboard {
         Dashboard {
             hub,
             builder: EventBuilder::new(),
             monitors,
             dir: dir.map(Path::to_path_buf),
+            last_phase,
         }
     }
 }
@@ -144,10 +150,13 @@ impl Output for Dashboard {
         Flow::Continue
     }
 
-    /// Findings are computed by analysis from the run directory: after each phase they are
-    /// computed on a blocking thread (never the runner's task or a load thread) and published
-    /// when ready.
+    /// Findings are computed by analysis from the run directory: after each phase but the
+    /// last they are computed on a blocking thread (never the runner's task or a load thread)
+    /// and published when ready. This reads the run so far once per phase.
     fn phase_end(&mut self, phase: &PhaseView) {
+        if self.last_phase == Some(phase.index) {
+            return;
+        }
         let (Some(dir), Ok(rt)) = (self.dir.clone(), tokio::runtime::Handle::try_current()) else {
             return;
         };
