@@ -352,3 +352,61 @@ fn a_dashboard_address_in_use_is_exit_2_before_any_load() {
         text(&o)
     );
 }
+
+#[test]
+fn findings_and_thresholds_come_after_each_phase_before_the_end() {
+    let t = start_target("test");
+    let d = tmp();
+    let p = write(
+        d.path(),
+        "plan.yaml",
+        &format!(
+            "name: dash\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: missing, request: GET /nowhere }}\nphases:\n  - {{ name: first, scenario: s, rate: 50, max_vus: 5, duration: 2s }}\n  - {{ name: second, scenario: s, rate: 50, max_vus: 5, duration: 2s }}\nthresholds:\n  - error_rate < 1%\n",
+            t.url
+        ),
+    );
+    let out = d.path().join("run");
+    let mut run = Running::start(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--workers",
+        "1",
+        "--dashboard",
+        "127.0.0.1:0",
+        "--dashboard-linger",
+    ]);
+    let url = run.url();
+    // Connected before the first phase ends, so the phase's summary event is seen as it comes.
+    let events = read_events(&url, None, Duration::from_secs(30));
+    let summaries: Vec<&Value> = events.iter().filter(|e| e.1 == "summary").map(|e| &e.2).collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    let (after_first, last) = (summaries[0], summaries[1]);
+    assert_eq!(
+        (&after_first["final"], &after_first["phase"]),
+        (&Value::Bool(false), &Value::from("first"))
+    );
+    assert_eq!(after_first["status"], "running");
+    let first_second = events.iter().position(|e| e.1 == "message" && e.2["phase"] == "second");
+    let first_summary = events.iter().position(|e| e.1 == "summary");
+    assert!(first_summary < first_second.map(|i| i + 3), "{events:?}");
+    let titles = |s: &Value| {
+        s["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["title"].to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        titles(after_first).iter().any(|t| t.contains("configuration")),
+        "the 404s are a configuration finding after the first phase: {after_first}"
+    );
+    assert_eq!(after_first["thresholds"][0]["passed"], false, "{after_first}");
+    assert_eq!(last["final"], true);
+    assert_eq!(last["verdict"], "failed");
+    run.wait_for("lingering at", Duration::from_secs(30));
+    assert_eq!(run.interrupt(), Some(1));
+}

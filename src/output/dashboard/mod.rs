@@ -24,6 +24,11 @@ use crate::rundir::summary::{Finding, ThresholdResult};
 use event::EventBuilder;
 use hub::Hub;
 
+/// Past this much run time the findings are not computed after a phase, only at the end: the
+/// analysis reads the whole run so far, and for hours of seconds that is seconds of CPU and
+/// hundreds of MB (BENCHMARKS.md, long runs) in the generator's process.
+pub const PHASE_FINDINGS_UP_TO_S: f64 = 1800.0;
+
 /// The default address, as k6's.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5665";
 
@@ -152,9 +157,11 @@ impl Output for Dashboard {
 
     /// Findings are computed by analysis from the run directory: after each phase but the
     /// last they are computed on a blocking thread (never the runner's task or a load thread)
-    /// and published when ready. This reads the run so far once per phase.
+    /// and published when ready. This reads the run so far once per phase, so only while the
+    /// run is shorter than [`PHASE_FINDINGS_UP_TO_S`].
     fn phase_end(&mut self, phase: &PhaseView) {
-        if self.last_phase == Some(phase.index) {
+        let run_s = phase.agg.start_t + phase.elapsed_s;
+        if self.last_phase == Some(phase.index) || run_s.is_nan() || run_s > PHASE_FINDINGS_UP_TO_S {
             return;
         }
         let (Some(dir), Ok(rt)) = (self.dir.clone(), tokio::runtime::Handle::try_current()) else {
