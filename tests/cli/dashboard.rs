@@ -181,6 +181,20 @@ fn read_events(url: &str, last: Option<u64>, limit: Duration) -> Vec<(u64, Strin
         .collect()
 }
 
+/// The whole response to `GET path` with this `Host` (HTTP/1.0: the server closes after it).
+fn raw_get(addr: &str, path: &str, host: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn status_of(response: &str) -> &str {
+    response.split(' ').nth(1).unwrap_or("")
+}
+
 fn plan(url: &str, secs: u32, monitors: bool) -> String {
     let monitors = if monitors {
         format!("monitors:\n  - {{ name: target, prometheus: {url}/metrics }}\n")
@@ -300,6 +314,11 @@ fn events_carry_the_design_fields_and_a_late_client_gets_the_whole_run() {
     // A browser that reconnects with Last-Event-ID gets only what it missed.
     let again = read_events(&url, Some(2), Duration::from_secs(10));
     assert_eq!(again[0].0, 3, "{again:?}");
+    // A name rebound to loopback is not answered; only / and /events exist.
+    let addr = url.trim_start_matches("http://");
+    assert_eq!(status_of(&raw_get(addr, "/events", "evil.example")), "421");
+    assert_eq!(status_of(&raw_get(addr, "/other", addr)), "404");
+    assert!(raw_get(addr, "/", &format!("localhost:{}", addr.rsplit(':').next().unwrap())).starts_with("HTTP/1.0 200"));
     assert_eq!(run.interrupt(), Some(0));
 }
 
