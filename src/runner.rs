@@ -218,7 +218,21 @@ pub async fn run_plan(
     controls: Controls,
     now: fn() -> String,
 ) -> Result<RunOutcome, RunError> {
+    run_plan_with(plan, opts, host, controls, now, |_| {}).await
+}
+
+/// [`run_plan`], with `setup` called on the session once its directory exists and before any
+/// load: where a caller adds outputs of its own (the dashboard).
+pub async fn run_plan_with(
+    plan: Arc<Plan>,
+    opts: RunnerOptions,
+    host: HostFacts,
+    controls: Controls,
+    now: fn() -> String,
+    setup: impl FnOnce(&mut Session),
+) -> Result<RunOutcome, RunError> {
     let mut session = Session::open((*plan).clone(), &opts, host, controls, now)?;
+    setup(&mut session);
     let rules = AbortRules::from_plan(&plan);
     let rules = match &opts.share_dir {
         Some(dir) => rules.across(crate::output::peers::Peers::new(dir, opts.segment)),
@@ -269,6 +283,8 @@ pub struct Session {
     /// wait), then `None`.
     monitor_log: Option<MonitorLog>,
     generator_log: Option<MonitorLog>,
+    /// Each monitor's latest sample, kept as they are written, for live outputs.
+    latest: crate::monitor::latest::Latest,
     /// `--start-at`, until waited for.
     start_at: Option<SystemTime>,
     /// Interval and monitor times are seconds since this instant, across phases.
@@ -362,6 +378,7 @@ impl Session {
             generator: None,
             monitor_log,
             generator_log: Some(writer_generator_log),
+            latest: Default::default(),
             start_at: opts.start_at,
             clock: Instant::now(),
             workers: opts.workers.max(1),
@@ -383,7 +400,11 @@ impl Session {
     fn start_clock(&mut self) {
         self.clock = Instant::now();
         if let Some(log) = self.monitor_log.take() {
-            self.monitors = Some(Monitors::start(&self.plan.monitors, self.clock, log, false));
+            let sink = crate::monitor::latest::Tee {
+                sink: log,
+                latest: self.latest.clone(),
+            };
+            self.monitors = Some(Monitors::start(&self.plan.monitors, self.clock, sink, false));
         }
         if let Some(log) = self.generator_log.take() {
             self.generator = Some(crate::monitor::generator::Generator::start(self.clock, log));
@@ -427,6 +448,11 @@ impl Session {
 
     pub fn dir(&self) -> &std::path::Path {
         self.writer.dir()
+    }
+
+    /// The monitors' latest samples as the run goes (empty without monitors).
+    pub fn monitors_latest(&self) -> crate::monitor::latest::Latest {
+        self.latest.clone()
     }
 
     /// Thresholds stored in `meta.json`, evaluated per phase by `stampede summary`.

@@ -19,6 +19,21 @@ pub fn with_run_runtime<T, F>(interrupted: &'static str, run: impl FnOnce(Contro
 where
     F: Future<Output = T>,
 {
+    with_run_runtime_then(interrupted, run, |t| async move { t })
+}
+
+/// [`with_run_runtime`], then `then` on the run's result on the same runtime once the run's
+/// signal handling has ended: what a dashboard that lingers after the run needs (its server
+/// stays up while `then` runs, and a Ctrl-C then is [`wait_for_stop`]'s, not the run's).
+pub fn with_run_runtime_then<T, U, F, G>(
+    interrupted: &'static str,
+    run: impl FnOnce(Controls, HostFacts) -> F,
+    then: impl FnOnce(T) -> G,
+) -> Result<U, u8>
+where
+    F: Future<Output = T>,
+    G: Future<Output = U>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,8 +65,17 @@ where
         });
         let r = run(controls, facts).await;
         signals.abort();
-        r
+        then(r).await
     }))
+}
+
+/// Waits for Ctrl-C, SIGTERM or SIGHUP (at once when signals cannot be watched, so nothing
+/// waits forever).
+pub async fn wait_for_stop() {
+    match StopSignals::new() {
+        Ok(mut s) => s.next().await,
+        Err(e) => eprintln!("warning: cannot watch for Ctrl-C ({e}); not waiting"),
+    }
 }
 
 /// Ctrl-C, and on Unix SIGTERM and SIGHUP, as one stream of "stop" requests.

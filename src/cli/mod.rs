@@ -21,6 +21,7 @@ macro_rules! outln {
 mod alerts;
 mod capacity;
 mod compare;
+mod dashboard;
 mod demo;
 mod export;
 mod host;
@@ -94,6 +95,8 @@ enum Command {
     /// Print Prometheus alerting rules from a plan's thresholds and monitors, or from a run
     /// directory (warning levels from what it measured).
     Alerts(alerts::AlertsArgs),
+    /// Serve the live dashboard of a finished run (a replay of its seconds) until Ctrl-C.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Export(a) => export::export_run(a),
         Command::Alerts(a) => alerts::alerts(a),
+        Command::Dashboard(a) => dashboard::dashboard(a),
     };
     ExitCode::from(code)
 }

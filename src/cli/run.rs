@@ -3,12 +3,14 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::dashboard::LiveDashboard;
 use super::host;
 use super::{load_plan, parse_var, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
 use crate::analysis::Verdict;
+use crate::output::dashboard;
 use crate::report::terminal::render_summary;
 use crate::rundir::{RunStatus, Segment};
-use crate::runner::{run_plan, RunOutcome, RunnerOptions};
+use crate::runner::{run_plan_with, RunOutcome, RunnerOptions};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -62,6 +64,13 @@ pub struct RunArgs {
     /// `histograms=classic|native` (repeatable; docs/outputs.md).
     #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
     outputs: Vec<crate::output::remote::Endpoint>,
+    /// Serve a live dashboard at ADDR during the run (default 127.0.0.1:5665): the page at `/`,
+    /// one JSON event per second at `/events`.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::output::dashboard::DEFAULT_ADDR, value_parser = super::dashboard::parse_addr)]
+    dashboard: Option<std::net::SocketAddr>,
+    /// With --dashboard: keep serving after the run ends, until Ctrl-C.
+    #[arg(long, requires = "dashboard")]
+    dashboard_linger: bool,
 }
 
 /// How many exchanges `--http-debug` prints.
@@ -209,6 +218,14 @@ pub fn run(a: RunArgs) -> u8 {
         note: a.note.clone(),
         remote: a.outputs.clone(),
     };
+    // Bound before anything is created or sent: an address in use is exit 2 before any load.
+    let dash = match a.dashboard {
+        Some(addr) => match super::dashboard::open(addr, a.dashboard_linger) {
+            Ok(d) => Some(d),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     if let Some(at) = a.start_at {
         let wait = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         eprintln!(
@@ -218,12 +235,12 @@ pub fn run(a: RunArgs) -> u8 {
             wait.as_secs_f64()
         );
     }
-    execute(Arc::new(plan), opts)
+    execute(Arc::new(plan), opts, dash)
 }
 
 /// Runs with Ctrl-C handling and prints the outcome; returns the exit code.
-pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
-    match execute_outcome(plan, opts) {
+fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions, dash: Option<LiveDashboard>) -> u8 {
+    match execute_outcome_with(plan, opts, dash) {
         Err(code) => code,
         Ok(outcome) => match (outcome.status, outcome.summary.verdict) {
             (RunStatus::Interrupted, _) => EXIT_INTERRUPTED,
@@ -255,9 +272,64 @@ pub(crate) fn register(dir: &std::path::Path) {
 /// Runs with Ctrl-C handling, prints the summary and the paths, and returns the outcome (or
 /// the exit code of a run that could not be made).
 pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> Result<RunOutcome, u8> {
-    let result = super::live::with_run_runtime("finishing requests in flight", |controls, host| {
-        run_plan(plan, opts, host, controls, host::now_rfc3339)
-    })?;
+    execute_outcome_with(plan, opts, None)
+}
+
+/// [`execute_outcome`] with a live dashboard: served on the run's runtime from before the
+/// first second to the end of the run (or, with `linger`, until Ctrl-C after it).
+fn execute_outcome_with(
+    plan: Arc<stampede_plan::Plan>,
+    opts: RunnerOptions,
+    dash: Option<LiveDashboard>,
+) -> Result<RunOutcome, u8> {
+    let last_phase = opts.phases.last().copied();
+    super::live::with_run_runtime_then(
+        "finishing requests in flight",
+        |controls, host| async move {
+            let server = dash.and_then(|d| match dashboard::start(d.listener) {
+                Ok(s) => Some((s, d.url, d.linger)),
+                Err(e) => {
+                    eprintln!("warning: the dashboard cannot be served: {e}");
+                    None
+                }
+            });
+            let hub = server.as_ref().map(|(s, _, _)| s.hub.clone());
+            let result = run_plan_with(plan, opts, host, controls, host::now_rfc3339, |session| {
+                if let Some(hub) = hub {
+                    let out =
+                        dashboard::Dashboard::new(hub, session.monitors_latest(), Some(session.dir()), last_phase);
+                    session.add_output(Box::new(out));
+                }
+            })
+            .await;
+            (result, server)
+        },
+        |(result, server)| async move {
+            if let (Some((s, _, _)), Ok(outcome)) = (&server, &result) {
+                s.hub
+                    .publish_summary(&dashboard::summary_json(&outcome.summary, None, true), true);
+            }
+            let shown = show(result);
+            if let Some((s, url, linger)) = server {
+                if linger && shown.is_ok() {
+                    eprintln!("dashboard: the run has ended; lingering at {url} until Ctrl-C");
+                    super::live::wait_for_stop().await;
+                }
+                let st = s.hub.stats();
+                if st.slow_dropped > 0 {
+                    eprintln!(
+                        "dashboard: {} slow client(s) were disconnected (the run did not wait for them)",
+                        st.slow_dropped
+                    );
+                }
+            }
+            shown
+        },
+    )?
+}
+
+/// Prints a run's outcome: the summary, the paths, the reports; registers it in the history.
+fn show(result: Result<RunOutcome, crate::runner::RunError>) -> Result<RunOutcome, u8> {
     match result {
         // The environment (an `--out` that exists, is read-only or full; no TLS set-up; no
         // thread): nothing was measured, and it is not a failed threshold.

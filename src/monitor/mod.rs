@@ -13,9 +13,11 @@
 //! | `process.rs` | processes by name or pid file, restarts |
 //! | `postgres.rs` | PostgreSQL through `tokio-postgres` |
 //! | `redis.rs` | Redis `INFO` through a tiny RESP client |
+//! | `latest.rs` | each monitor's latest sample, for live outputs |
 
 pub mod generator;
 mod host;
+pub mod latest;
 mod postgres;
 mod process;
 pub mod prom;

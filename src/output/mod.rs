@@ -10,6 +10,7 @@
 
 mod abort;
 mod console;
+pub mod dashboard;
 pub mod peers;
 pub mod remote;
 mod rundir;

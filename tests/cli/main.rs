@@ -8,6 +8,7 @@ mod alerts;
 mod bad_input;
 mod capacity;
 mod compare;
+mod dashboard;
 mod features;
 mod hostile;
 mod http_client;

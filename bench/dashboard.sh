@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The live dashboard's cost: CPU per request of the same fixed load (an open model at RATE/s for
+# SECS seconds, one VU thread, against loopback nginx) with `--dashboard` and one client
+# reading /events the whole run (curl), and without it. CPU is the stampede process's own
+# user+system time (wait4's rusage: every thread, the dashboard's included), per request the
+# run completed. Rounds alternate which variant runs first; the ratio reported is the median of
+# the rounds' ratios (on/off), a peer measured in the same run, not an absolute figure.
+# Prints one line per round and the median; appends the figures to bench/dashboard-last-run.jsonl.
+#
+# CPU time on a shared machine is noisy, so CALLGRIND=1 counts instructions instead (valgrind's
+# callgrind, the whole process, every thread): repeatable, but valgrind slows the load threads,
+# so keep RATE at what they sustain under it (e.g. 500); fewer requests per second make the
+# dashboard's once-a-second cost a larger share, so this errs against the dashboard. It runs
+# each variant for SECS and for 2×SECS seconds: the difference is the steady cost of a request
+# (the per-second work included), without what a run pays once (start-up, the analysis after
+# each phase and at the end, the reports), which is reported beside it as the fixed cost.
+#
+# Usage: bench/dashboard.sh [BINARY] (default target/release/stampede; ROUNDS, RATE, SECS, CALLGRIND)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-target/release/stampede}
+[ -x "$bin" ] || cargo build --release --quiet
+command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+[ -z "${CALLGRIND:-}" ] || command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+work=$(mktemp -d /tmp/stampede-dash.XXXXXX)
+trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:$port; location / { return 200 "hello\n"; } } }
+CONF
+nginx -c "$work/nginx.conf"
+sleep 0.5
+rate=${RATE:-4000}
+secs=${SECS:-10}
+for k in 1 2; do
+  cat > "$work/plan$k.yaml" <<YAML
+name: dash-bench
+target: http://127.0.0.1:$port
+scenarios: { s: { steps: [ { name: get, request: GET / } ] } }
+phases: [ { name: p, scenario: s, rate: $rate, max_vus: 50, duration: $((secs * k))s } ]
+YAML
+done
+python3 - "$bin" "$work" "${ROUNDS:-5}" "$rate" "$secs" "${CALLGRIND:-}" <<'PY'
+import json, os, statistics, subprocess, sys, time
+b, work, rounds, rate, secs, cg = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(sys.argv[6])
+unit = "instructions" if cg else "µs CPU"
+
+def one(dash, n, k=1):
+    out = f"{work}/run-{n}-{k}-{'on' if dash else 'off'}"
+    args = [b, "run", f"{work}/plan{k}.yaml", "--out", out, "--quiet", "--workers", "1"]
+    if cg:
+        args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.cg"] + args
+    if dash:
+        args += ["--dashboard", "127.0.0.1:0"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    client, got = None, 0
+    if dash:
+        url = ""
+        while not url.startswith("http"):
+            url = p.stderr.readline().strip().removeprefix("dashboard: ")
+        client = subprocess.Popen(["curl", "-sN", url + "events", "-o", f"{out}.events"])
+    _, status, ru = os.wait4(p.pid, 0)
+    if client:
+        client.wait(timeout=10)
+        with open(f"{out}.events") as f:
+            got = sum(1 for line in f if line.startswith("data: "))
+    summ = json.load(open(f"{out}/summary.json"))
+    req = summ["phases"][0]["requests"]
+    if cg:
+        with open(f"{out}.cg") as f:
+            ir = next(int(l.split()[1]) for l in f if l.startswith(("summary:", "totals:")))
+        return ir, req, got
+    cpu = ru.ru_utime + ru.ru_stime
+    return cpu / req * 1e6, req, got
+
+if cg:
+    m = {}
+    for dash in (False, True):
+        (i1, r1, _), (i2, r2, got) = one(dash, 0, 1), one(dash, 0, 2)
+        m[dash] = ((i2 - i1) / (r2 - r1), i1 - (i2 - i1) / (r2 - r1) * r1, r2, got)
+        print(f"{'on ' if dash else 'off'}: {m[dash][0]:,.0f} instructions/request steady, "
+              f"{m[dash][1]:,.0f} fixed ({r1} and {r2} requests" + (f", {got} events read)" if dash else ")"))
+    ratio = m[True][0] / m[False][0]
+    print(f"dashboard on/off instructions per request (steady): ratio {ratio:.4f} ({(ratio - 1) * 100:+.2f}%) "
+          f"at {rate}/s; fixed cost {m[True][1] - m[False][1]:+,.0f} instructions per run")
+    with open("bench/dashboard-last-run.jsonl", "a") as f:
+        f.write(json.dumps({"bench": "dashboard", "measure": "instructions", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "rate": rate, "secs": [secs, 2 * secs], "steady_off": round(m[False][0]), "steady_on": round(m[True][0]),
+                            "ratio": round(ratio, 4), "fixed_extra": round(m[True][1] - m[False][1])}) + "\n")
+    sys.exit(0)
+
+res = []
+for r in range(rounds):
+    order = [False, True] if r % 2 == 0 else [True, False]
+    got = {}
+    for dash in order:
+        got[dash] = one(dash, r)
+    ratio = got[True][0] / got[False][0]
+    res.append(ratio)
+    print(f"round {r + 1}: off {got[False][0]:.2f} {unit}/request ({got[False][1]} requests), "
+          f"on {got[True][0]:.2f} {unit}/request ({got[True][1]} requests, {got[True][2]} events read), ratio {ratio:.3f}")
+med = statistics.median(res)
+print(f"dashboard on/off {unit} per request: median ratio {med:.3f} ({(med - 1) * 100:+.1f}%) over {rounds} rounds at {rate}/s for {secs}s")
+with open("bench/dashboard-last-run.jsonl", "a") as f:
+    f.write(json.dumps({"bench": "dashboard", "measure": unit, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "rate": rate, "secs": secs, "ratios": [round(x, 4) for x in res],
+                        "median_ratio": round(med, 4), "load_avg": os.getloadavg()[0]}) + "\n")
+PY

@@ -1,0 +1,109 @@
+//! `run --dashboard [ADDR]` (with `--dashboard-linger`) and `stampede dashboard RUN_DIR [ADDR]`:
+//! the address is bound before anything else happens (an address in use is exit 2 before any
+//! load), and the first line on stderr is the dashboard's URL.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{EXIT_INVALID, EXIT_OK};
+use crate::output::dashboard::{self, replay, DEFAULT_ADDR};
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The run directory to replay.
+    run_dir: PathBuf,
+    /// Where to serve (default 127.0.0.1:5665).
+    #[arg(value_name = "ADDR", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// Pace the events at this many times the run's own speed (e.g. 1 as it ran, 10 ten times
+    /// faster); without it every event is sent at once.
+    #[arg(long, value_name = "FACTOR", value_parser = parse_speed)]
+    speed: Option<f64>,
+}
+
+pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("`{s}` is not an address as IP:PORT (e.g. 127.0.0.1:5665, [::1]:5665)"))
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 10_000.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a speed factor between 0 and 10000")),
+    }
+}
+
+/// A bound dashboard address for `run`, and whether it stays up after the run.
+pub struct LiveDashboard {
+    pub listener: std::net::TcpListener,
+    pub url: String,
+    pub linger: bool,
+}
+
+/// Binds `addr` and prints its URL on stderr, or says why not (exit 2).
+pub(crate) fn open(addr: SocketAddr, linger: bool) -> Result<LiveDashboard, u8> {
+    let listener = dashboard::bind(addr).map_err(|e| {
+        eprintln!("error: {e}\n  hint: another dashboard (stampede, k6) may be running there; pass another address, e.g. --dashboard 127.0.0.1:0 for a free port");
+        EXIT_INVALID
+    })?;
+    let url = dashboard::url(&listener);
+    eprintln!("dashboard: {url}");
+    Ok(LiveDashboard { listener, url, linger })
+}
+
+/// `stampede dashboard RUN_DIR [ADDR]`: serves the finished run until Ctrl-C.
+pub fn dashboard(a: DashboardArgs) -> u8 {
+    if let Err(e) = replay::check(&a.run_dir) {
+        eprintln!("error: {}: not a run directory: {e}", a.run_dir.display());
+        return EXIT_INVALID;
+    }
+    let live = match open(a.addr, true) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    rt.block_on(async move {
+        let server = match dashboard::start(live.listener) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot serve the dashboard: {e}");
+                return EXIT_INVALID;
+            }
+        };
+        let hub = server.hub.clone();
+        let dir = a.run_dir.clone();
+        tokio::select! {
+            r = replay::replay(&dir, &hub, a.speed) => match r {
+                Ok(done) => {
+                    let skipped = if done.skipped > 0 {
+                        format!(" ({} unreadable lines passed over)", done.skipped)
+                    } else {
+                        String::new()
+                    };
+                    eprintln!(
+                        "dashboard: replayed {} seconds of {}{skipped}; serving {} until Ctrl-C",
+                        done.events,
+                        dir.display(),
+                        live.url
+                    );
+                    super::live::wait_for_stop().await;
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", dir.display());
+                    return EXIT_INVALID;
+                }
+            },
+            _ = super::live::wait_for_stop() => {}
+        }
+        drop(server);
+        EXIT_OK
+    })
+}
