@@ -25,5 +25,7 @@ fi
 # their URLs go to the tests through STAMPEDE_TEST_PG_URL, STAMPEDE_TEST_REDIS_URL and
 # STAMPEDE_TEST_HTTPBIN_URL (tests fail, not skip, without them).
 eval "$(scripts/test-services.sh)"
+# playwright-core for the HAR recorded by headless Chromium (tests/cli/import.rs).
+eval "$(scripts/node-deps.sh)"
 
 cargo test --workspace --quiet "$@"

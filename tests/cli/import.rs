@@ -238,3 +238,68 @@ fn a_bad_openapi_document_is_refused_with_exit_2_and_nothing_written() {
         assert!(!out_plan.exists(), "{name} wrote a plan");
     }
 }
+
+/// Where scripts/node-deps.sh installed playwright-core (exported by it as
+/// STAMPEDE_TEST_NODE_PATH); the test fails without it rather than pass unseen.
+fn node_path() -> String {
+    std::env::var("STAMPEDE_TEST_NODE_PATH").unwrap_or_else(|_| {
+        panic!("STAMPEDE_TEST_NODE_PATH is not set: run the tests through scripts/test.sh, or `eval \"$(scripts/node-deps.sh)\"` first")
+    })
+}
+
+/// Loads `url` in headless Chromium (Debian's, driven by playwright-core) with Playwright's
+/// `recordHar`, waits for the page's script to set its title to `done`, writes the HAR to `har`.
+const RECORD_HAR: &str = r#"
+const { chromium } = require('playwright-core');
+const [url, har] = process.argv.slice(2);
+(async () => {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], timeout: 20000 });
+  const context = await browser.newContext({ recordHar: { path: har } });
+  const page = await context.newPage();
+  await page.goto(url, { timeout: 15000 });
+  await page.waitForFunction(() => document.title === 'done', null, { timeout: 15000 });
+  await context.close();
+  await browser.close();
+})().catch(e => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn a_har_recorded_by_headless_chromium_imports_into_a_plan_that_runs() {
+    let server = TestServer::start(false);
+    let d = tmp();
+    let script = write(d.path(), "record.js", RECORD_HAR);
+    let har = d.path().join("page.har");
+    let page = format!("{}/page", server.url());
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .args([page.as_str(), har.to_str().unwrap()])
+        .env("NODE_PATH", node_path())
+        .output()
+        .expect("run node");
+    assert!(out.status.success(), "playwright: {}", text(&out));
+    // The browser fetched the page, its script and image, and the script's two calls.
+    let seen: Vec<u64> = ["/page", "/app.js", "/pixel.png", "/json", "/echo"]
+        .iter()
+        .map(|p| server.count(p))
+        .collect();
+    assert!(seen.iter().all(|n| *n >= 1), "requests while recording: {seen:?}");
+    let (yaml, s) = import_and_run(d.path(), &["har", har.to_str().unwrap()]);
+    let steps: Vec<&str> = s["phases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["GET /page", "GET /json", "POST /echo"], "{yaml}");
+    assert!(yaml.contains("json: { \"id\": 42 }"), "{yaml}");
+    assert!(yaml.contains("2 static or non-HTTP requests"), "{yaml}");
+    assert_eq!(s["phases"][0]["requests"], 3, "{s}");
+    assert_eq!(s["phases"][0]["errors"], 0, "{s}");
+    // The plan ran against the same server: the page and each API call once more, the static
+    // files not.
+    let after: Vec<u64> = ["/page", "/app.js", "/pixel.png", "/json", "/echo"]
+        .iter()
+        .map(|p| server.count(p))
+        .collect();
+    assert_eq!(after, [seen[0] + 1, seen[1], seen[2], seen[3] + 1, seen[4] + 1]);
+}
