@@ -15,6 +15,7 @@ mod import;
 mod k8s;
 mod library;
 mod lifecycle;
+mod local_addrs;
 mod long_runs;
 mod measurement;
 mod merge;
