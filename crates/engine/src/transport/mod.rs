@@ -158,7 +158,18 @@ impl Transport {
     /// Connects to `host:port`, with a TLS handshake (SNI `host`) when `tls`. The lookup (from
     /// the cache, see [`dns`]), the TCP connect and the handshake each get the connect timeout.
     pub async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Stream, ErrorKind> {
-        let addrs = dns::resolve(host, port, self.connect_timeout)
+        self.connect_timed(host, port, tls).await.map(|(s, _)| s)
+    }
+
+    /// [`Transport::connect`], and how the name was resolved (`None` for an IP literal): the
+    /// HTTP client reports that time apart from the connect.
+    pub async fn connect_timed(
+        &self,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<(Stream, Option<dns::Lookup>), ErrorKind> {
+        let (addrs, lookup) = dns::resolve_timed(host, port, self.connect_timeout)
             .await
             .map_err(|_| ErrorKind::ConnectError)?;
         let tcp = tokio::time::timeout(self.connect_timeout, self.tcp(&addrs))
@@ -167,7 +178,7 @@ impl Transport {
             .map_err(|e| classify_connect(&e))?;
         let _ = tcp.set_nodelay(true);
         if !tls {
-            return Ok(Stream::Tcp(tcp));
+            return Ok((Stream::Tcp(tcp), lookup));
         }
         let config = self.tls.clone().ok_or(ErrorKind::Tls)?;
         let sni = self.server_name.as_deref().unwrap_or(host);
@@ -179,7 +190,7 @@ impl Transport {
         .await
         .map_err(|_| ErrorKind::ConnectTimeout)?
         .map_err(|e| classify_handshake(&e))?;
-        Ok(Stream::Tls(Box::new(stream)))
+        Ok((Stream::Tls(Box::new(stream)), lookup))
     }
 }
 
