@@ -15,7 +15,10 @@
 # (the per-second work included), without what a run pays once (start-up, the analysis after
 # each phase and at the end, the reports), which is reported beside it as the fixed cost.
 #
-# Usage: bench/dashboard.sh [BINARY] (default target/release/stampede; ROUNDS, RATE, SECS, CALLGRIND)
+# WITH_REMOTE=1 adds `--output prometheus-rw=…` (classic buckets) and `--output otlp=…` to the
+# "on" variant, both to nginx locations answering 204: the issue's "dashboard and remote write on".
+#
+# Usage: bench/dashboard.sh [BINARY] (default target/release/stampede; ROUNDS, RATE, SECS, CALLGRIND, WITH_REMOTE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/stampede}
@@ -33,7 +36,9 @@ pid $work/nginx.pid;
 error_log $work/error.log;
 events { worker_connections 1024; }
 http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server { listen 127.0.0.1:$port; location / { return 200 "hello\n"; } } }
+  server { listen 127.0.0.1:$port; location / { return 200 "hello\n"; }
+    location /api/v1/write { client_body_buffer_size 4m; return 204; }
+    location /v1/metrics { client_body_buffer_size 4m; return 200; } } }
 CONF
 nginx -c "$work/nginx.conf"
 sleep 0.5
@@ -47,9 +52,11 @@ scenarios: { s: { steps: [ { name: get, request: GET / } ] } }
 phases: [ { name: p, scenario: s, rate: $rate, max_vus: 50, duration: $((secs * k))s } ]
 YAML
 done
-python3 - "$bin" "$work" "${ROUNDS:-5}" "$rate" "$secs" "${CALLGRIND:-}" <<'PY'
+python3 - "$bin" "$work" "${ROUNDS:-5}" "$rate" "$secs" "${CALLGRIND:-}" "${WITH_REMOTE:+$port}" <<'PY'
 import json, os, statistics, subprocess, sys, time
 b, work, rounds, rate, secs, cg = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(sys.argv[6])
+remote = [] if not sys.argv[7] else ["--output", f"prometheus-rw=http://127.0.0.1:{sys.argv[7]}/api/v1/write",
+                                     "--output", f"otlp=http://127.0.0.1:{sys.argv[7]}"]
 unit = "instructions" if cg else "µs CPU"
 
 def one(dash, n, k=1):
@@ -58,7 +65,7 @@ def one(dash, n, k=1):
     if cg:
         args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.cg"] + args
     if dash:
-        args += ["--dashboard", "127.0.0.1:0"]
+        args += ["--dashboard", "127.0.0.1:0"] + remote
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     client, got = None, 0
     if dash:
@@ -88,7 +95,7 @@ if cg:
         print(f"{'on ' if dash else 'off'}: {m[dash][0]:,.0f} instructions/request steady, "
               f"{m[dash][1]:,.0f} fixed ({r1} and {r2} requests" + (f", {got} events read)" if dash else ")"))
     ratio = m[True][0] / m[False][0]
-    print(f"dashboard on/off instructions per request (steady): ratio {ratio:.4f} ({(ratio - 1) * 100:+.2f}%) "
+    print(f"dashboard{' + remote write + OTLP' if remote else ''} on/off instructions per request (steady): ratio {ratio:.4f} ({(ratio - 1) * 100:+.2f}%) "
           f"at {rate}/s; fixed cost {m[True][1] - m[False][1]:+,.0f} instructions per run")
     with open("bench/dashboard-last-run.jsonl", "a") as f:
         f.write(json.dumps({"bench": "dashboard", "measure": "instructions", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

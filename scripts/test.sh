@@ -23,18 +23,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
-# playwright-core drives Debian's chromium for the live dashboard test (tests/cli/dashboard.rs);
-# only the library, no browser download. Installed once into the test cache.
-pw="${STAMPEDE_TEST_PLAYWRIGHT_DIR:-$HOME/.cache/stampede-test/playwright}"
-if [ ! -d "$pw/node_modules/playwright-core" ]; then
-  mkdir -p "$pw"
-  [ -f "$pw/package.json" ] || echo '{"private": true}' > "$pw/package.json"
-  (cd "$pw" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core@1)
-fi
-
 # Real PostgreSQL and Redis on loopback for the monitor tests, and httpbin for the HTTP tests;
 # their URLs go to the tests through STAMPEDE_TEST_PG_URL, STAMPEDE_TEST_REDIS_URL and
 # STAMPEDE_TEST_HTTPBIN_URL (tests fail, not skip, without them).
 eval "$(scripts/test-services.sh)"
+# playwright-core, driving Debian's chromium: the HAR recorded by a real page load
+# (tests/cli/import.rs) and the live dashboard (tests/cli/dashboard.rs).
+eval "$(scripts/node-deps.sh)"
 
 cargo test --workspace --quiet "$@"

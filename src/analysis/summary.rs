@@ -65,7 +65,25 @@ fn step_summary(s: &StepAgg, agg: &PhaseAgg) -> StepSummary {
         ws: super::ws::summary(s, agg),
         sql: super::sql::summary(s),
         tls_handshakes: tls_handshakes(s),
+        dns: dns_time(s),
     }
+}
+
+/// A step's DNS time from its `dns_resolves` / `dns_us` / `dns_lookups` counters.
+fn dns_time(s: &super::StepAgg) -> Option<crate::rundir::summary::DnsTime> {
+    use crate::recorder::Count;
+    let get = |c: Count| s.counters.get(&c.name()).copied().unwrap_or(0);
+    let connections = get(Count::DnsResolves);
+    if connections == 0 {
+        return None;
+    }
+    let total_ms = get(Count::DnsUs) as f64 / 1000.0;
+    Some(crate::rundir::summary::DnsTime {
+        connections,
+        lookups: get(Count::DnsLookups),
+        avg_ms: total_ms / connections as f64,
+        total_ms,
+    })
 }
 
 /// A step's TLS handshakes from its `tls_full` / `tls_resumed` counters.

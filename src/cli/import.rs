@@ -1,4 +1,5 @@
-//! `stampede import har|curl FILE [-o PLAN]`: a plan from a browser recording or a curl command.
+//! `stampede import har|curl|openapi FILE [-o PLAN]`: a plan from a browser recording, a curl
+//! command or an API description.
 
 use std::path::PathBuf;
 
@@ -13,6 +14,8 @@ pub enum Kind {
     Har,
     /// A curl command line: the command itself (`'curl https://…'`), a file holding it, or `-`.
     Curl,
+    /// An OpenAPI 3.0/3.1 document (JSON or YAML): one step per operation.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +52,9 @@ pub fn run(a: ImportArgs) -> u8 {
                 .map_err(ImportError::Input)
                 .and_then(|t| import::har::import(&t, &name))
         }
+        Kind::Openapi => read(&a.input)
+            .map_err(ImportError::Input)
+            .and_then(|t| import::openapi::import(&t)),
     };
     let plan = match imported.and_then(|i| import::plan(&i)) {
         Ok(p) => p,

@@ -269,6 +269,7 @@ pub fn import(line: &str) -> Result<Imported, ImportError> {
         requests: vec![r],
         insecure,
         notes,
+        ..Default::default()
     })
 }
 
@@ -300,7 +301,7 @@ pub fn body_of(text: &str, content_type: Option<String>) -> Body {
     }
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
@@ -313,7 +314,7 @@ fn encode(s: &str) -> String {
 
 /// Percent-decoding (`+` is a space, as forms write it); `None` for bad escapes or bytes that
 /// are not UTF-8.
-fn decode(s: &str) -> Option<String> {
+pub(crate) fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

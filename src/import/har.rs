@@ -200,6 +200,7 @@ pub fn import(text: &str, name: &str) -> Result<Imported, ImportError> {
         requests: out,
         insecure: false,
         notes,
+        ..Default::default()
     })
 }
 

@@ -1,12 +1,14 @@
 //! `stampede import`: a plan from what users already have — a curl command line (`curl.rs`,
 //! "Copy as cURL" from a browser's devtools included) or a browser recording (`har.rs`, HAR
-//! from Chromium's devtools or Playwright). Each importer turns its input into [`Request`]s;
+//! from Chromium's devtools or Playwright) or an API description (`openapi.rs`, OpenAPI 3.0/3.1).
+//! Each importer turns its input into [`Request`]s;
 //! [`plan`] writes them as one scenario of a plan that `stampede validate` accepts, with a
 //! smoke phase (one VU, one iteration) to run it at once and a `${BASE_URL}` target to point it
 //! elsewhere. One place writes YAML, so every importer's plan reads the same.
 
 pub mod curl;
 pub mod har;
+pub mod openapi;
 
 use std::fmt::Write as _;
 
@@ -38,10 +40,17 @@ pub struct Request {
     pub body: Option<Body>,
     /// `auth: { basic: [user, password] }`.
     pub basic_auth: Option<(String, String)>,
-    /// The status the recording saw, when it is not a success (written as `expect:`).
+    /// The status the input names: a recording's when it is not a success, an API
+    /// description's first 2xx (written as `expect:`).
     pub expect: Option<u16>,
     /// Pause after this request (the gap to the next one in a recording).
     pub think_ms: u64,
+    /// The step's name, when the input has a better one than `METHOD /path` (an OpenAPI
+    /// operation's path template).
+    pub name: Option<String>,
+    /// The URL holds `{{ var }}` placeholders the importer wrote on purpose (each one a plan
+    /// `vars` entry); any other `{{` is still refused.
+    pub templated: bool,
 }
 
 impl Request {
@@ -54,6 +63,8 @@ impl Request {
             basic_auth: None,
             expect: None,
             think_ms: 0,
+            name: None,
+            templated: false,
         }
     }
 }
@@ -66,6 +77,12 @@ pub struct Imported {
     pub insecure: bool,
     /// Said as comments at the top of the plan (what was dropped and why).
     pub notes: Vec<String>,
+    /// The target's default when the input names one (an OpenAPI server URL, which may end in
+    /// a path); requests under it are written relative to it. Otherwise the most frequent origin.
+    pub base: Option<String>,
+    /// `vars:` entries, each `name: "${ENV}"`: values the input does not give (a path
+    /// parameter without an example), which the user sets with `ENV=…` or `--var name=…`.
+    pub vars: Vec<(String, String)>,
 }
 
 /// Headers a plan does not carry: the client sets them itself (framing, compression it
@@ -118,6 +135,11 @@ fn quote(s: &str, what: &str) -> Result<String, ImportError> {
     Ok(json)
 }
 
+/// [`quote`] for a string whose `{{ … }}` the importer wrote as templates.
+fn quote_template(s: &str) -> String {
+    serde_json::to_string(&s.replace("${", "$${")).unwrap_or_default()
+}
+
 /// A JSON value as a YAML flow value (JSON is YAML), its strings quoted like [`quote`].
 fn flow(v: &serde_json::Value, what: &str) -> Result<String, ImportError> {
     Ok(match v {
@@ -143,7 +165,7 @@ fn step_names(requests: &[Request]) -> Vec<String> {
     for r in requests {
         let path = split_url(&r.url).map(|(_, p)| p).unwrap_or_default();
         let path = path.split('?').next().unwrap_or("/");
-        let base = format!("{} {path}", r.method);
+        let base = r.name.clone().unwrap_or_else(|| format!("{} {path}", r.method));
         let mut name = base.clone();
         let mut n = 2;
         while out.contains(&name) {
@@ -170,11 +192,15 @@ pub fn plan(imp: &Imported) -> Result<String, ImportError> {
             None => origins.push((o, 1)),
         }
     }
-    let target = origins
-        .iter()
-        .max_by_key(|x| x.1)
-        .map(|x| x.0.clone())
-        .unwrap_or_default();
+    let target = match &imp.base {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None => origins
+            .iter()
+            .max_by_key(|x| x.1)
+            .map(|x| x.0.clone())
+            .unwrap_or_default(),
+    };
+    let target_quoted = quote(&target, "the server URL")?;
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -184,18 +210,45 @@ pub fn plan(imp: &Imported) -> Result<String, ImportError> {
         let _ = writeln!(y, "# {}", n.replace('\n', " "));
     }
     let _ = writeln!(y, "name: {}", quote(&imp.name, "the name")?);
-    // The origin is a scheme and an authority, nothing a YAML string must escape.
-    let _ = writeln!(y, "target: \"${{BASE_URL:-{target}}}\"");
+    // A quoted URL is JSON string syntax: `${BASE_URL:-` goes in front of its content.
+    let _ = writeln!(
+        y,
+        "target: \"${{BASE_URL:-{}}}\"",
+        &target_quoted[1..target_quoted.len() - 1]
+    );
     if imp.insecure {
         let _ = writeln!(y, "http:\n  insecure: true");
+    }
+    if !imp.vars.is_empty() {
+        let _ = writeln!(y, "vars:");
+        for (name, env) in &imp.vars {
+            // Names and variables are `[a-z0-9_]` and `[A-Z0-9_]` (the importer makes them so).
+            let _ = writeln!(y, "  {name}: \"${{{env}}}\"   # set {env}=… or --var {name}=…");
+        }
     }
     let _ = writeln!(y, "scenarios:\n  flow:\n    steps:");
     for (r, name) in imp.requests.iter().zip(step_names(&imp.requests)) {
         let (origin, path) = split_url(&r.url)?;
-        let url = if origin == target { path } else { r.url.clone() };
+        let url = match r.url.strip_prefix(&target) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => {
+                if rest.starts_with('/') {
+                    rest.to_string()
+                } else {
+                    format!("/{rest}")
+                }
+            }
+            _ if origin == target => path,
+            _ => r.url.clone(),
+        };
         let what = format!("request `{name}`");
         let _ = writeln!(y, "      - name: {}", quote(&name, &what)?);
-        let _ = writeln!(y, "        request: {}", quote(&format!("{} {url}", r.method), &what)?);
+        let request = format!("{} {url}", r.method);
+        let request = if r.templated {
+            quote_template(&request)
+        } else {
+            quote(&request, &what)?
+        };
+        let _ = writeln!(y, "        request: {request}");
         let headers: Vec<&(String, String)> = r
             .headers
             .iter()
@@ -236,7 +289,7 @@ pub fn plan(imp: &Imported) -> Result<String, ImportError> {
             None => {}
         }
         if let Some(s) = r.expect {
-            let _ = writeln!(y, "        expect: [{s}]   # the status the recording saw");
+            let _ = writeln!(y, "        expect: [{s}]");
         }
         if r.think_ms > 0 {
             let _ = writeln!(y, "        think: {}ms", r.think_ms);

@@ -190,6 +190,16 @@ pub fn render_phase(p: &PhaseSummary) -> String {
         &[false, true, true, true, true, true, true, true, true, true, false],
     ));
     for s in &p.steps {
+        if let Some(d) = &s.dns {
+            let _ = writeln!(
+                out,
+                "  {}: DNS: {} per connection ({} connections, {} lookups, the rest cached)",
+                s.name,
+                ms(d.avg_ms),
+                count(d.connections),
+                count(d.lookups)
+            );
+        }
         if let Some(w) = &s.ws {
             let _ = writeln!(out, "  {}: {}", s.name, ws_line(w));
         }

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,22 +12,6 @@ use serde_json::Value;
 
 use crate::target::start_target;
 use crate::*;
-
-/// Where scripts/test.sh installs playwright-core.
-fn playwright_modules() -> PathBuf {
-    let dir = std::env::var("STAMPEDE_TEST_PLAYWRIGHT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/stampede-test/playwright/node_modules")
-        });
-    assert!(
-        dir.join("playwright-core").is_dir(),
-        "playwright-core is not installed in {}: run scripts/test.sh (it installs it with npm)",
-        dir.display()
-    );
-    dir
-}
 
 fn chromium() -> String {
     for p in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
@@ -44,7 +28,7 @@ fn browse(url: &str, reads: u32) -> Value {
     let o = Command::new("node")
         .arg(script)
         .args([url, &chromium(), &reads.to_string()])
-        .env("NODE_PATH", playwright_modules())
+        .env("NODE_PATH", node_path())
         .output()
         .expect("run node");
     let out = String::from_utf8_lossy(&o.stdout);

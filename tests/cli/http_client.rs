@@ -201,3 +201,35 @@ fn an_empty_plan_is_refused_at_validate() {
         assert!(err.contains(&format!("{name}:1:1: the plan is empty")), "{err}");
     }
 }
+
+#[test]
+fn each_connection_to_a_name_resolves_it_once_and_the_time_is_reported_apart() {
+    let srv = TestServer::start(false);
+    let port = srv.url().rsplit(':').next().unwrap().to_string();
+    let d = tmp();
+    // Three VUs, one connection each (kept alive over their iterations), to `localhost`; a step
+    // to the IP literal resolves nothing.
+    let plan = format!(
+        "name: dns\ntarget: http://localhost:{port}\nscenarios:\n  s:\n    steps:\n      - {{ name: by-name, request: GET /fast }}\n      - {{ name: by-ip, request: GET http://127.0.0.1:{port}/fast }}\nphases:\n  - {{ name: p, scenario: s, vus: 3, iterations: 9, max_duration: 20s }}\n"
+    );
+    let (out, run) = run_plan(d.path(), &plan, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let steps = s["phases"][0]["steps"].as_array().unwrap();
+    let by_name = steps.iter().find(|x| x["name"] == "by-name").unwrap();
+    let by_ip = steps.iter().find(|x| x["name"] == "by-ip").unwrap();
+    println!("dns: {}", by_name["dns"]);
+    assert_eq!(by_name["requests"], 9, "{s}");
+    assert_eq!(by_name["dns"]["connections"], 3, "{s}");
+    // The check before the run looked the name up; the connects are answered by the cache.
+    assert_eq!(by_name["dns"]["lookups"], 0, "{s}");
+    let avg = by_name["dns"]["avg_ms"].as_f64().unwrap();
+    assert!((0.0..1000.0).contains(&avg), "{s}");
+    assert!(by_ip.get("dns").is_none(), "{s}");
+    let human = stampede(&["summary", run.to_str().unwrap()]);
+    let h = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        h.contains("by-name: DNS: ") && h.contains("(3 connections, 0 lookups"),
+        "{h}"
+    );
+}

@@ -142,3 +142,156 @@ fn bad_input_is_refused_with_exit_2_and_nothing_written() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
 }
+
+/// `tests/fixtures/openapi/<name>`.
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/openapi/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn an_openapi_document_becomes_a_step_per_operation_that_runs_against_httpbin() {
+    let d = tmp();
+    let plan = d.path().join("api.yaml");
+    let out = stampede(&[
+        "import",
+        "openapi",
+        &fixture("httpbin.yaml"),
+        "-o",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let yaml = std::fs::read_to_string(&plan).unwrap();
+    // The first server (variables at their defaults) behind ${BASE_URL}; a path parameter
+    // without any value declared as a variable; examples, defaults and enums filled in; a body
+    // with only a schema as its minimal instance; the first 2xx as the status check.
+    for want in [
+        "target: \"${BASE_URL:-http://127.0.0.1:1}\"",
+        "item: \"${ITEM}\"",
+        "request: \"GET /anything/{{ item }}\"",
+        "request: \"GET /get?page=2&tag=a&tag=b\"",
+        "\"X-Request-Id\": \"req-1\"",
+        "request: \"GET /status/201\"\n        expect: [201]",
+        "json: { \"lines\": [{ \"at\": \"2026-01-01T00:00:00Z\", \"price\": 9.5 }], \"quantity\": 1, \"sku\": \"string\" }",
+        "json: { \"id\": 7, \"note\": \"from examples\" }",
+    ] {
+        assert!(yaml.contains(want), "missing {want}:\n{yaml}");
+    }
+    assert!(
+        !yaml.contains("ignored="),
+        "an optional query parameter without an example: {yaml}"
+    );
+    // Without ITEM the plan says what is missing; with it, it validates and runs.
+    let v = bin().args(["validate", plan.to_str().unwrap()]).output().unwrap();
+    assert_eq!(v.status.code(), Some(2), "{}", text(&v));
+    assert!(text(&v).contains("ITEM"), "{}", text(&v));
+    let env = [("BASE_URL", httpbin()), ("ITEM", "sku-1".to_string())];
+    let v = bin()
+        .args(["validate", plan.to_str().unwrap()])
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{}\n{yaml}", text(&v));
+    let run = d.path().join("run");
+    let out = bin()
+        .args(["run", plan.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{yaml}", text(&out));
+    let s = summary_json(&run);
+    let steps = s["phases"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 8, "{s}");
+    assert_eq!(s["phases"][0]["requests"], 8, "{s}");
+    assert_eq!(s["phases"][0]["errors"], 0, "{s}");
+}
+
+#[test]
+fn a_bad_openapi_document_is_refused_with_exit_2_and_nothing_written() {
+    let d = tmp();
+    let out_plan = d.path().join("p.yaml");
+    let cases = [
+        ("not.yaml", "title: just yaml\n", "no `openapi: 3.x`"),
+        ("swagger.json", "{\"swagger\": \"2.0\", \"paths\": {}}", "Swagger 2.0"),
+        (
+            "ref.json",
+            r##"{"openapi": "3.1.0", "paths": {"/a": {"post": {"requestBody": {"$ref": "#/components/requestBodies/Missing"}}}}}"##,
+            "POST /a: requestBody: `$ref: #/components/requestBodies/Missing` points to nothing",
+        ),
+        (
+            "far.yaml",
+            "openapi: 3.0.0\npaths:\n  /a:\n    get:\n      parameters: [{ $ref: 'other.yaml#/P' }]\n",
+            "points outside the document",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let f = write(d.path(), name, body);
+        let out = stampede(&[
+            "import",
+            "openapi",
+            f.to_str().unwrap(),
+            "-o",
+            out_plan.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: ") && err.contains(want), "{name}: {err}");
+        assert!(!out_plan.exists(), "{name} wrote a plan");
+    }
+}
+
+/// Loads `url` in headless Chromium (Debian's, driven by playwright-core) with Playwright's
+/// `recordHar`, waits for the page's script to set its title to `done`, writes the HAR to `har`.
+const RECORD_HAR: &str = r#"
+const { chromium } = require('playwright-core');
+const [url, har] = process.argv.slice(2);
+(async () => {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], timeout: 20000 });
+  const context = await browser.newContext({ recordHar: { path: har } });
+  const page = await context.newPage();
+  await page.goto(url, { timeout: 15000 });
+  await page.waitForFunction(() => document.title === 'done', null, { timeout: 15000 });
+  await context.close();
+  await browser.close();
+})().catch(e => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn a_har_recorded_by_headless_chromium_imports_into_a_plan_that_runs() {
+    let server = TestServer::start(false);
+    let d = tmp();
+    let script = write(d.path(), "record.js", RECORD_HAR);
+    let har = d.path().join("page.har");
+    let page = format!("{}/page", server.url());
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .args([page.as_str(), har.to_str().unwrap()])
+        .env("NODE_PATH", node_path())
+        .output()
+        .expect("run node");
+    assert!(out.status.success(), "playwright: {}", text(&out));
+    // The browser fetched the page, its script and image, and the script's two calls.
+    let seen: Vec<u64> = ["/page", "/app.js", "/pixel.png", "/json", "/echo"]
+        .iter()
+        .map(|p| server.count(p))
+        .collect();
+    assert!(seen.iter().all(|n| *n >= 1), "requests while recording: {seen:?}");
+    let (yaml, s) = import_and_run(d.path(), &["har", har.to_str().unwrap()]);
+    let steps: Vec<&str> = s["phases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["GET /page", "GET /json", "POST /echo"], "{yaml}");
+    assert!(yaml.contains("json: { \"id\": 42 }"), "{yaml}");
+    assert!(yaml.contains("2 static or non-HTTP requests"), "{yaml}");
+    assert_eq!(s["phases"][0]["requests"], 3, "{s}");
+    assert_eq!(s["phases"][0]["errors"], 0, "{s}");
+    // The plan ran against the same server: the page and each API call once more, the static
+    // files not.
+    let after: Vec<u64> = ["/page", "/app.js", "/pixel.png", "/json", "/echo"]
+        .iter()
+        .map(|p| server.count(p))
+        .collect();
+    assert_eq!(after, [seen[0] + 1, seen[1], seen[2], seen[3] + 1, seen[4] + 1]);
+}

@@ -58,6 +58,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
             cookies: CookieMode::Clear,
             tls: Default::default(),
             on_429: Default::default(),
+            local_addrs: Vec::new(),
         },
         scenarios: vec![Scenario {
             name: "s".into(),

@@ -17,6 +17,7 @@ mod import;
 mod k8s;
 mod library;
 mod lifecycle;
+mod local_addrs;
 mod long_runs;
 mod measurement;
 mod merge;
@@ -51,6 +52,15 @@ pub fn stampede(args: &[&str]) -> Output {
 pub fn env_url(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the tests through scripts/test.sh, which starts the real server on loopback and exports it (or `eval \"$(scripts/test-services.sh)\"` first)")
+    })
+}
+
+/// Where scripts/node-deps.sh installed playwright-core (exported by it as
+/// STAMPEDE_TEST_NODE_PATH, for `node`'s NODE_PATH); a test fails without it rather than pass
+/// unseen.
+pub fn node_path() -> String {
+    std::env::var("STAMPEDE_TEST_NODE_PATH").unwrap_or_else(|_| {
+        panic!("STAMPEDE_TEST_NODE_PATH is not set: run the tests through scripts/test.sh, or `eval \"$(scripts/node-deps.sh)\"` first")
     })
 }
 

@@ -215,6 +215,17 @@ async fn handle(st: Arc<State>, req: Request<hyper::body::Incoming>) -> Result<R
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let resp = match parts.as_slice() {
         ["fast"] => Response::new(full("ok")),
+        // A page as a browser loads it: its script and image, and the script's two API calls
+        // (a JSON read, a JSON post); the title says when both have answered.
+        ["page"] => typed(
+            "text/html",
+            r#"<!doctype html><html><head><link rel="icon" href="data:,"><title>loading</title><script src="/app.js"></script></head><body><img src="/pixel.png"></body></html>"#,
+        ),
+        ["app.js"] => typed(
+            "application/javascript",
+            r#"fetch('/json').then(r => r.json()).then(j => fetch('/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: j.id }) })).then(r => r.text()).then(() => { document.title = 'done'; });"#,
+        ),
+        ["pixel.png"] => typed("image/png", &b"\x89PNG\r\n\x1a\n"[..]),
         ["delay", ms] => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
             Response::new(full("ok"))
@@ -329,6 +340,13 @@ async fn body_of(req: Request<hyper::body::Incoming>) -> Bytes {
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default()
+}
+
+fn typed(content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    r.headers_mut()
+        .insert("content-type", hyper::header::HeaderValue::from_static(content_type));
+    r
 }
 
 fn redirect(status: u16, location: &str) -> Response<Body> {

@@ -114,6 +114,7 @@ mod tests {
                 cookies: CookieMode::Clear,
                 tls: Default::default(),
                 on_429: Default::default(),
+                local_addrs: Vec::new(),
             },
             scenarios: vec![],
             phases: vec![Phase {

@@ -100,6 +100,9 @@ pub struct HttpOptions {
     pub tls: TlsFiles,
     /// What a VU does after a 429 (default: count it and go on).
     pub on_429: On429,
+    /// `http.local_addrs`: source addresses connections are spread over (empty: the OS picks).
+    /// Each is an address of this host, checked at load.
+    pub local_addrs: Vec<std::net::IpAddr>,
 }
 
 /// `http.tls` as read at load: the PEM files' contents (checked to hold what they should), so

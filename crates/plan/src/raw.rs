@@ -112,6 +112,7 @@ pub struct RawHttp {
     pub cookies: Option<S<String>>,
     pub tls: Option<S<RawTls>>,
     pub on_429: Option<S<String>>,
+    pub local_addrs: Option<S<Vec<S<String>>>>,
 }
 
 /// `http.tls`: files relative to the plan, and the name to verify the server's certificate by.

@@ -512,6 +512,21 @@ pub struct StepSummary {
     /// HTTPS connections this step opened, by handshake (absent without TLS connects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_handshakes: Option<TlsHandshakes>,
+    /// Name resolution of the connections this step opened (absent when it connected only to
+    /// IP literals, or opened no connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsTime>,
+}
+
+/// The DNS part of a step's connects, apart from the TCP connect: every connection to a name
+/// resolves it once; `lookups` of them asked the resolver (the others were answered by the
+/// 30 s cache); `avg_ms` is the wait per connection, `total_ms` all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DnsTime {
+    pub connections: u64,
+    pub lookups: u64,
+    pub avg_ms: f64,
+    pub total_ms: f64,
 }
 
 /// TLS handshakes of the connections a step opened: full ones, and ones that resumed a

@@ -106,6 +106,10 @@ pub async fn run(
         http_debug: opts.http_debug.clone(),
     });
     let workers = opts.workers.max(1);
+    // One transport for HTTP, cloned per worker, so `local_addrs` turns are shared.
+    let http_transport = crate::transport::Transport::new(tls.clone(), plan.http.connect_timeout)
+        .with_server_name(sni)
+        .with_local_addrs(&plan.http.local_addrs);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut cmd_txs = Vec::new();
     let mut threads = Vec::new();
@@ -114,11 +118,10 @@ pub async fn run(
         let w = Worker {
             program: program.clone(),
             shared: shared.clone(),
-            connector: Connector::new(
-                crate::transport::Transport::new(tls.clone(), plan.http.connect_timeout).with_server_name(sni),
-                plan.http.h2c,
-            ),
-            transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout).with_server_name(sni),
+            connector: Connector::new(http_transport.clone(), plan.http.h2c),
+            transport: step::ws::transport(ws_tls.clone(), plan.http.connect_timeout)
+                .with_server_name(sni)
+                .with_local_addrs(&plan.http.local_addrs),
             sql_pools: program
                 .databases
                 .iter()

@@ -69,9 +69,16 @@ impl Connector {
         Connector { transport, h2c }
     }
 
-    /// A connection to `origin`, and for TLS whether its handshake was resumed.
-    pub async fn connect(&self, origin: &Origin) -> Result<(Connection, Option<bool>), ErrorKind> {
-        let stream = self.transport.connect(&origin.host, origin.port, origin.tls).await?;
+    /// A connection to `origin`, for TLS whether its handshake was resumed, and for a name how
+    /// it was resolved.
+    pub async fn connect(
+        &self,
+        origin: &Origin,
+    ) -> Result<(Connection, Option<bool>, Option<crate::transport::dns::Lookup>), ErrorKind> {
+        let (stream, lookup) = self
+            .transport
+            .connect_timed(&origin.host, origin.port, origin.tls)
+            .await?;
         let resumed = stream.tls_resumed();
         let conn = match stream {
             Stream::Tls(_) if stream.alpn() == Some(b"h2") => h2_handshake(TokioIo::new(stream), None).await,
@@ -82,7 +89,7 @@ impl Connector {
             }
             _ => Ok(Connection::H1(h1::Conn::new(stream))),
         };
-        conn.map(|c| (c, resumed))
+        conn.map(|c| (c, resumed, lookup))
     }
 }
 

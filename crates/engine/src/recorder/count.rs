@@ -34,6 +34,12 @@ pub enum Count {
     /// HTTP over TLS: connections opened with a full handshake, and with a resumed session.
     TlsFull,
     TlsResumed,
+    /// HTTP connections to a name (not an IP literal): each resolved it once; the microseconds
+    /// the connects waited for it, summed; and how many of them asked the resolver (a first
+    /// lookup or a refresh after the cache's 30 s) instead of the cache.
+    DnsResolves,
+    DnsUs,
+    DnsLookups,
 }
 
 /// The fixed names, both ways.
@@ -53,6 +59,9 @@ const FIXED: &[(Count, &str)] = &[
     (Count::SqlRows, "sql_rows"),
     (Count::TlsFull, "tls_full"),
     (Count::TlsResumed, "tls_resumed"),
+    (Count::DnsResolves, "dns_resolves"),
+    (Count::DnsUs, "dns_us"),
+    (Count::DnsLookups, "dns_lookups"),
 ];
 /// `ws_close_<code>`.
 pub const CLOSE_PREFIX: &str = "ws_close_";

@@ -129,19 +129,50 @@ fn store(host: &str, port: u16, addrs: Arc<[SocketAddr]>) {
     }
 }
 
+/// How a connection's name was resolved: the time it waited, and whether that went to the
+/// resolver (a miss or a refresh) rather than the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lookup {
+    pub waited: Duration,
+    pub asked_resolver: bool,
+}
+
+/// [`resolve`], and for a name (not an IP literal) how it was resolved.
+pub async fn resolve_timed(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(Arc<[SocketAddr]>, Option<Lookup>), LookupError> {
+    if let Some(addr) = literal(host, port) {
+        return Ok((addr, None));
+    }
+    let started = Instant::now();
+    let (addrs, asked_resolver) = resolve_name(host, port, timeout).await?;
+    let lookup = Lookup {
+        waited: started.elapsed(),
+        asked_resolver,
+    };
+    Ok((addrs, Some(lookup)))
+}
+
 /// The addresses of `host:port` for a connect: from the cache while fresh; when stale, one
 /// caller looks them up again (bounded by `timeout`) while the others use the stale ones.
 pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Arc<[SocketAddr]>, LookupError> {
     if let Some(addr) = literal(host, port) {
         return Ok(addr);
     }
+    resolve_name(host, port, timeout).await.map(|(a, _)| a)
+}
+
+/// A name's addresses, and whether this caller asked the resolver for them.
+async fn resolve_name(host: &str, port: u16, timeout: Duration) -> Result<(Arc<[SocketAddr]>, bool), LookupError> {
     let stale = {
         let Ok(mut c) = cache().lock() else {
             return Err(LookupError::NotFound("the name cache is unusable".into()));
         };
         match c.get_mut(&(host.to_string(), port)) {
-            Some(e) if e.at.elapsed() < TTL => return Ok(e.addrs.clone()),
-            Some(e) if e.refreshing => return Ok(e.addrs.clone()),
+            Some(e) if e.at.elapsed() < TTL => return Ok((e.addrs.clone(), false)),
+            Some(e) if e.refreshing => return Ok((e.addrs.clone(), false)),
             Some(e) => {
                 e.refreshing = true;
                 Some(e.addrs.clone())
@@ -153,12 +184,12 @@ pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Arc<[So
     match (looked_up, stale) {
         (Ok(addrs), _) => {
             store(host, port, addrs.clone());
-            Ok(addrs)
+            Ok((addrs, true))
         }
         // The name stopped resolving: keep what worked, try again after another TTL.
         (Err(_), Some(addrs)) => {
             store(host, port, addrs.clone());
-            Ok(addrs)
+            Ok((addrs, true))
         }
         (Err(e), None) => Err(e),
     }

@@ -7,14 +7,16 @@ pub mod dns;
 mod tls;
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
 pub use tls::client_config as tls_config;
@@ -91,6 +93,9 @@ pub struct Transport {
     connect_timeout: Duration,
     /// `http.tls.server_name`: sent as SNI and verified instead of the host connected to.
     server_name: Option<Arc<str>>,
+    /// `http.local_addrs`: source addresses taken in turn by successive connections (one
+    /// counter for every worker's clone), so a run is not bound by one address's ephemeral ports.
+    local: Option<(Arc<[IpAddr]>, Arc<AtomicUsize>)>,
 }
 
 impl Transport {
@@ -100,7 +105,48 @@ impl Transport {
             tls,
             connect_timeout,
             server_name: None,
+            local: None,
         }
+    }
+
+    /// Connections bind to these source addresses in turn (those of the destination's family;
+    /// none of it: the OS picks, as without the option). Clones share the turn.
+    pub fn with_local_addrs(mut self, addrs: &[IpAddr]) -> Transport {
+        self.local = (!addrs.is_empty()).then(|| (Arc::from(addrs), Arc::new(AtomicUsize::new(0))));
+        self
+    }
+
+    /// A source address for a connection to `to`, the next in turn of its family.
+    fn source_for(&self, to: &SocketAddr) -> Option<IpAddr> {
+        let (addrs, turn) = self.local.as_ref()?;
+        let same: Vec<IpAddr> = addrs.iter().copied().filter(|a| a.is_ipv4() == to.is_ipv4()).collect();
+        if same.is_empty() {
+            return None;
+        }
+        Some(same[turn.fetch_add(1, Ordering::Relaxed) % same.len()])
+    }
+
+    /// TCP connect to the first of `addrs` that answers, from a `local_addrs` source when set.
+    async fn tcp(&self, addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+        if self.local.is_none() {
+            return TcpStream::connect(addrs).await;
+        }
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address");
+        for to in addrs {
+            let socket = if to.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            if let Some(from) = self.source_for(to) {
+                socket.bind(SocketAddr::new(from, 0))?;
+            }
+            match socket.connect(*to).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// TLS handshakes name `name` (SNI, certificate check) instead of the host connected to.
@@ -112,16 +158,27 @@ impl Transport {
     /// Connects to `host:port`, with a TLS handshake (SNI `host`) when `tls`. The lookup (from
     /// the cache, see [`dns`]), the TCP connect and the handshake each get the connect timeout.
     pub async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Stream, ErrorKind> {
-        let addrs = dns::resolve(host, port, self.connect_timeout)
+        self.connect_timed(host, port, tls).await.map(|(s, _)| s)
+    }
+
+    /// [`Transport::connect`], and how the name was resolved (`None` for an IP literal): the
+    /// HTTP client reports that time apart from the connect.
+    pub async fn connect_timed(
+        &self,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<(Stream, Option<dns::Lookup>), ErrorKind> {
+        let (addrs, lookup) = dns::resolve_timed(host, port, self.connect_timeout)
             .await
             .map_err(|_| ErrorKind::ConnectError)?;
-        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&addrs[..]))
+        let tcp = tokio::time::timeout(self.connect_timeout, self.tcp(&addrs))
             .await
             .map_err(|_| ErrorKind::ConnectTimeout)?
             .map_err(|e| classify_connect(&e))?;
         let _ = tcp.set_nodelay(true);
         if !tls {
-            return Ok(Stream::Tcp(tcp));
+            return Ok((Stream::Tcp(tcp), lookup));
         }
         let config = self.tls.clone().ok_or(ErrorKind::Tls)?;
         let sni = self.server_name.as_deref().unwrap_or(host);
@@ -133,7 +190,7 @@ impl Transport {
         .await
         .map_err(|_| ErrorKind::ConnectTimeout)?
         .map_err(|e| classify_handshake(&e))?;
-        Ok(Stream::Tls(Box::new(stream)))
+        Ok((Stream::Tls(Box::new(stream)), lookup))
     }
 }
 

@@ -492,6 +492,44 @@ pub(super) fn header_value(rs: &Resolver, text: &[u8], loc: &Location, what: &st
     ))
 }
 
+/// `http.local_addrs`: IP addresses this host has (a socket binds to each here, so a typo or
+/// another machine's address is refused at its line, not as failed connects at run time).
+fn local_addrs(rs: &Resolver, l: &S<Vec<S<String>>>) -> R<Vec<std::net::IpAddr>> {
+    if l.value.is_empty() {
+        return Err(rs.errs.hint(
+            &l.referenced,
+            "http.local_addrs: the list is empty",
+            "name source addresses of this host, e.g. [127.0.0.1, 127.0.0.2], or leave the option out",
+        ));
+    }
+    let mut out = Vec::new();
+    for a in &l.value {
+        let text = rs.string(a)?;
+        let ip: std::net::IpAddr = text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| {
+                rs.errs.hint(
+                    &a.referenced,
+                    format!("http.local_addrs: `{text}` is not an IP address"),
+                    "write addresses, not names: 127.0.0.2, 10.0.0.5, ::1",
+                )
+            })?;
+        if let Err(e) = std::net::UdpSocket::bind((ip, 0)) {
+            return Err(rs.errs.hint(
+                &a.referenced,
+                format!("http.local_addrs: `{ip}` is not an address of this host ({e})"),
+                "use addresses `ip addr` lists (any of 127.0.0.0/8 works on Linux), or add it to an interface first",
+            ));
+        }
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    Ok(out)
+}
+
 fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOptions> {
     let mut o = HttpOptions {
         http2: true,
@@ -505,8 +543,12 @@ fn resolve_http(rs: &Resolver, raw: Option<&RawHttp>, names: &Names) -> R<HttpOp
         cookies: CookieMode::Clear,
         tls: TlsFiles::default(),
         on_429: On429::Count,
+        local_addrs: Vec::new(),
     };
     let Some(h) = raw else { return Ok(o) };
+    if let Some(l) = &h.local_addrs {
+        o.local_addrs = local_addrs(rs, l)?;
+    }
     if let Some(t) = &h.tls {
         o.tls = tls::resolve_tls(rs, t)?;
     }

@@ -339,7 +339,16 @@ async fn exchange(call: &Call<'_>, vu: &mut Vu, hop: Option<&Hop>, p: &mut Progr
         // Boxed: the TLS handshake future is large, and inlining it would make every VU's
         // future (and so every VU) that large for the whole run.
         let connect = Box::pin(worker.connector.connect(origin));
-        let (conn, resumed) = connect.await?;
+        let (conn, resumed, lookup) = connect.await?;
+        if let Some(l) = lookup {
+            // Only for names: a connection to an IP literal resolves nothing.
+            let mut shard = worker.shard.borrow_mut();
+            shard.count(id, crate::recorder::Count::DnsResolves, 1);
+            shard.count(id, crate::recorder::Count::DnsUs, l.waited.as_micros() as u64);
+            if l.asked_resolver {
+                shard.count(id, crate::recorder::Count::DnsLookups, 1);
+            }
+        }
         if let Some(resumed) = resumed {
             let c = if resumed {
                 crate::recorder::Count::TlsResumed
