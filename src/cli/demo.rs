@@ -26,7 +26,7 @@ pub struct DemoArgs {
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
-    /// The language of the story's report (`en`, `de`); each run's own report stays English.
+    /// The language of the reports (`en`, `de`): each run's and the story's.
     #[arg(long, default_value = "en", value_parser = super::report::parse_lang)]
     lang: crate::report::lang::Lang,
 }
@@ -230,7 +230,7 @@ fn run_suite(url: &str, note: &str, out: &std::path::Path, a: &DemoArgs) -> Resu
         note: Some(note.to_string()),
         remote: Vec::new(),
     };
-    execute_outcome(Arc::new(plan), opts)
+    execute_outcome(Arc::new(plan), opts, a.lang)
 }
 
 /// Families of the built-in target's `/metrics` the demo keeps: pools, queues, rejections,

@@ -93,8 +93,13 @@ impl StopSignals {
 
 /// Writes the run's reports into its directory from the run's own analysis. A report that
 /// cannot be written does not undo the run: it is a warning, and `None`.
-pub fn write_reports(outcome: &RunOutcome) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    match crate::report::write_reports_of(&outcome.dir, outcome.analysis.clone()) {
+pub fn write_reports(
+    outcome: &RunOutcome,
+    lang: crate::report::lang::Lang,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let mut report = crate::report::build(outcome.analysis.clone());
+    report.lang = lang;
+    match crate::report::write_report_files(&outcome.dir, &report) {
         Ok(paths) => Some(paths),
         Err(e) => {
             eprintln!("warning: the report was not written: {e}");

@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// The language of the reports the run writes (`report.md`, `report.html`): en or de.
+    #[arg(long, default_value = "en", value_parser = super::report::parse_lang)]
+    lang: crate::report::lang::Lang,
     /// Print the first 10 requests and responses on stderr (heads; `=full`: bodies too, up to
     /// 2 KiB), with credentials, cookies and secret values masked.
     #[arg(long, value_name = "full", num_args = 0..=1, require_equals = true, default_missing_value = "heads", value_parser = ["heads", "full"])]
@@ -218,12 +221,12 @@ pub fn run(a: RunArgs) -> u8 {
             wait.as_secs_f64()
         );
     }
-    execute(Arc::new(plan), opts)
+    execute(Arc::new(plan), opts, a.lang)
 }
 
 /// Runs with Ctrl-C handling and prints the outcome; returns the exit code.
-pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> u8 {
-    match execute_outcome(plan, opts) {
+pub fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions, lang: crate::report::lang::Lang) -> u8 {
+    match execute_outcome(plan, opts, lang) {
         Err(code) => code,
         Ok(outcome) => match (outcome.status, outcome.summary.verdict) {
             (RunStatus::Interrupted, _) => EXIT_INTERRUPTED,
@@ -254,7 +257,11 @@ pub(crate) fn register(dir: &std::path::Path) {
 
 /// Runs with Ctrl-C handling, prints the summary and the paths, and returns the outcome (or
 /// the exit code of a run that could not be made).
-pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> Result<RunOutcome, u8> {
+pub fn execute_outcome(
+    plan: Arc<stampede_plan::Plan>,
+    opts: RunnerOptions,
+    lang: crate::report::lang::Lang,
+) -> Result<RunOutcome, u8> {
     let result = super::live::with_run_runtime("finishing requests in flight", |controls, host| {
         run_plan(plan, opts, host, controls, host::now_rfc3339)
     })?;
@@ -269,7 +276,7 @@ pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> R
             out!("{}", render_summary(&outcome.summary));
             outln!("run directory: {}", outcome.dir.display());
             outln!("summary: {}", outcome.dir.join("summary.json").display());
-            if let Some((md, html)) = super::live::write_reports(&outcome) {
+            if let Some((md, html)) = super::live::write_reports(&outcome, lang) {
                 outln!("report: {}", md.display());
                 outln!("report: {}", html.display());
             }
