@@ -6,7 +6,10 @@
 //! English output is exactly what it was and needs no table; another language is a table
 //! `English template → translation` ([`de::CATALOG`]). A text is translated when a template
 //! matches it whole: the arguments are what the braces matched, each translated again (a
-//! priority word, a list of reasons) and with its numbers in the locale's format.
+//! priority word, a list of reasons) and with its numbers in the locale's format. Composed
+//! sentences (a capacity statement's parts joined by `; `) are split by generic joiners
+//! (`{a}; {b}`, `{a}: {b}`, `{a}.`); of all parses, the one whose templates cover the most
+//! text wins.
 //!
 //! Why parse the English instead of carrying ids: the sentences a report shows were mostly
 //! written into `summary.json` by the analysis (findings, assessments, the capacity statement),
@@ -16,9 +19,11 @@
 //! in German and fails on any English sentence left.
 //!
 //! Names from a plan or a target (steps, phases, notes, URLs) are [`Span::Text`]; they are
-//! translated only by templates with a space in them (sentences), so a step named `errors`
-//! stays `errors`. Their numbers are localized only when they stand alone as numbers (never an
-//! address like 127.0.0.1 or a version like 0.1.0).
+//! translated only by templates with a space in them (sentences), and only when the templates'
+//! own words make up [`MIN_TEXT_SCORE`] characters of the text, so a step named `errors` or an
+//! objective that merely contains " of " stays as written. Their numbers are localized only
+//! when they stand alone as numbers inside a longer text (never an address like 127.0.0.1, a
+//! version like 0.1.0, or a text that is one number, such as a version `8.3`).
 
 mod de;
 
@@ -129,8 +134,8 @@ impl Lang {
         self.catalog().iter().find(|(en, _)| *en == s).map_or(s, |(_, t)| *t)
     }
 
-    /// Translates a text that came from a run: a stored sentence when a template with a space
-    /// matches it, else only its standalone numbers.
+    /// Translates a text that came from a run: a stored sentence when templates with a space
+    /// explain enough of it, else only its standalone numbers.
     pub fn text<'a>(self, s: &'a str) -> Cow<'a, str> {
         self.translate(s, false)
     }
@@ -480,6 +485,18 @@ mod tests {
         assert_eq!(de.text("8.3"), "8.3");
         assert_eq!(de.text("errors"), "errors");
         assert_eq!(de.own("errors"), "Fehler");
+        assert_eq!(
+            de.own("2 regressions, 1 improvement"),
+            "2 Verschlechterungen, 1 Verbesserung"
+        );
+        assert_eq!(
+            de.own(": p95 latency 20.0ms → 30.0ms (+50%)"),
+            ": p95 Latenz 20,0ms → 30,0ms (+50%)"
+        );
+        assert_eq!(
+            de.text("p95 latency 874 ms while saturated vs 406 ms otherwise (threshold `p95 < 500ms` crossed)"),
+            "p95 Latenz 874 ms während der Sättigung gegenüber 406 ms sonst (Schwellenwert `p95 < 500ms` überschritten)"
+        );
     }
 
     #[test]
