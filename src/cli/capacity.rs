@@ -224,7 +224,7 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         Err(e) => invalid(e.to_string()),
         Ok((cap, outcome)) => {
             // The report gains its Capacity section from capacity.json.
-            let reports = super::live::write_reports(&outcome);
+            let reports = super::live::write_reports(&outcome, crate::report::lang::Lang::En);
             if a.json {
                 let mut v = match serde_json::to_value(&cap) {
                     Ok(v) => v,

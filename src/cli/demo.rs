@@ -26,6 +26,9 @@ pub struct DemoArgs {
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// The language of the reports (`en`, `de`): each run's and the story's.
+    #[arg(long, default_value = "en", value_parser = super::report::parse_lang)]
+    lang: crate::report::lang::Lang,
 }
 
 /// One chapter of the voice seed's story: the system as configured, and why this run exists.
@@ -98,7 +101,7 @@ pub fn demo(a: DemoArgs) -> u8 {
         }
     }
     let Some(first) = first else { return EXIT_FAILED };
-    let report = match super::report::with_updates(
+    let mut report = match super::report::with_updates(
         &first,
         &later,
         super::pick::parse_tolerance(crate::analysis::compare::DEFAULT_TOLERANCE).unwrap_or(5.0),
@@ -109,6 +112,7 @@ pub fn demo(a: DemoArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
+    report.lang = a.lang;
     match crate::report::write_report_files(&first, &report) {
         Ok((md, html)) => {
             outln!("\nthe story in one report, with {} update sections:", later.len());
@@ -226,7 +230,7 @@ fn run_suite(url: &str, note: &str, out: &std::path::Path, a: &DemoArgs) -> Resu
         note: Some(note.to_string()),
         remote: Vec::new(),
     };
-    execute_outcome(Arc::new(plan), opts)
+    execute_outcome(Arc::new(plan), opts, a.lang)
 }
 
 /// Families of the built-in target's `/metrics` the demo keeps: pools, queues, rejections,

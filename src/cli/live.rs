@@ -118,8 +118,12 @@ impl StopSignals {
 /// Writes the run's reports into its directory from the run's own analysis, and the CI job's
 /// summary (`$GITHUB_STEP_SUMMARY`) when set. A report that
 /// cannot be written does not undo the run: it is a warning, and `None`.
-pub fn write_reports(outcome: &RunOutcome) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    let report = crate::report::build(outcome.analysis.clone());
+pub fn write_reports(
+    outcome: &RunOutcome,
+    lang: crate::report::lang::Lang,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let mut report = crate::report::build(outcome.analysis.clone());
+    report.lang = lang;
     crate::report::append_step_summary(&report);
     match crate::report::write_report_files(&outcome.dir, &report) {
         Ok(paths) => Some(paths),

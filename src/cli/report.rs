@@ -4,6 +4,7 @@ use clap::{Args, ValueEnum};
 
 use super::pick::{distinct, load_finished, locate, parse_tolerance};
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+use crate::report::lang::Lang;
 use crate::report::{build, load, render, update, write_format, Format, Report, ReportError};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -34,6 +35,14 @@ pub struct ReportArgs {
     /// In the update sections: significant changes smaller than this count as unchanged.
     #[arg(long, value_name = "PERCENT", default_value = crate::analysis::compare::DEFAULT_TOLERANCE, value_parser = parse_tolerance)]
     tolerance: f64,
+    /// The language of Markdown and HTML: en (default) or de. JSON and JUnit stay English.
+    #[arg(long, default_value = "en", value_parser = parse_lang)]
+    lang: Lang,
+}
+
+/// `--lang`: a known report language, or an error naming the known ones (clap exits 2).
+pub(crate) fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).map_err(|e| e.to_string())
 }
 
 /// The report of `dir` with one update section per later run; every run must be finished and
@@ -76,7 +85,7 @@ pub fn report(a: ReportArgs) -> u8 {
             }
         }
     };
-    let report = match loaded {
+    let mut report = match loaded {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -86,6 +95,7 @@ pub fn report(a: ReportArgs) -> u8 {
             };
         }
     };
+    report.lang = a.lang;
     let out = match (a.output, format) {
         (Some(p), _) => p,
         (None, Format::Markdown) => a.run_dir.join("report.md"),

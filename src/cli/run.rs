@@ -55,6 +55,9 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// The language of the reports the run writes (`report.md`, `report.html`): en or de.
+    #[arg(long, default_value = "en", value_parser = super::report::parse_lang)]
+    lang: crate::report::lang::Lang,
     /// Print the first 10 requests and responses on stderr (heads; `=full`: bodies too, up to
     /// 2 KiB), with credentials, cookies and secret values masked.
     #[arg(long, value_name = "full", num_args = 0..=1, require_equals = true, default_missing_value = "heads", value_parser = ["heads", "full"])]
@@ -235,12 +238,17 @@ pub fn run(a: RunArgs) -> u8 {
             wait.as_secs_f64()
         );
     }
-    execute(Arc::new(plan), opts, dash)
+    execute(Arc::new(plan), opts, dash, a.lang)
 }
 
 /// Runs with Ctrl-C handling and prints the outcome; returns the exit code.
-fn execute(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions, dash: Option<LiveDashboard>) -> u8 {
-    match execute_outcome_with(plan, opts, dash) {
+fn execute(
+    plan: Arc<stampede_plan::Plan>,
+    opts: RunnerOptions,
+    dash: Option<LiveDashboard>,
+    lang: crate::report::lang::Lang,
+) -> u8 {
+    match execute_outcome_with(plan, opts, dash, lang) {
         Err(code) => code,
         Ok(outcome) => match (outcome.status, outcome.summary.verdict) {
             (RunStatus::Interrupted, _) => EXIT_INTERRUPTED,
@@ -271,8 +279,12 @@ pub(crate) fn register(dir: &std::path::Path) {
 
 /// Runs with Ctrl-C handling, prints the summary and the paths, and returns the outcome (or
 /// the exit code of a run that could not be made).
-pub fn execute_outcome(plan: Arc<stampede_plan::Plan>, opts: RunnerOptions) -> Result<RunOutcome, u8> {
-    execute_outcome_with(plan, opts, None)
+pub fn execute_outcome(
+    plan: Arc<stampede_plan::Plan>,
+    opts: RunnerOptions,
+    lang: crate::report::lang::Lang,
+) -> Result<RunOutcome, u8> {
+    execute_outcome_with(plan, opts, None, lang)
 }
 
 /// [`execute_outcome`] with a live dashboard: served on the run's runtime from before the
@@ -281,6 +293,7 @@ fn execute_outcome_with(
     plan: Arc<stampede_plan::Plan>,
     opts: RunnerOptions,
     dash: Option<LiveDashboard>,
+    lang: crate::report::lang::Lang,
 ) -> Result<RunOutcome, u8> {
     let last_phase = opts.phases.last().copied();
     super::live::with_run_runtime_then(
@@ -309,7 +322,7 @@ fn execute_outcome_with(
                 s.hub
                     .publish_summary(&dashboard::summary_json(&outcome.summary, None, true), true);
             }
-            let shown = show(result);
+            let shown = show(result, lang);
             if let Some((s, url, linger)) = server {
                 if linger && shown.is_ok() {
                     eprintln!("dashboard: the run has ended; lingering at {url} until Ctrl-C");
@@ -329,7 +342,10 @@ fn execute_outcome_with(
 }
 
 /// Prints a run's outcome: the summary, the paths, the reports; registers it in the history.
-fn show(result: Result<RunOutcome, crate::runner::RunError>) -> Result<RunOutcome, u8> {
+fn show(
+    result: Result<RunOutcome, crate::runner::RunError>,
+    lang: crate::report::lang::Lang,
+) -> Result<RunOutcome, u8> {
     match result {
         // The environment (an `--out` that exists, is read-only or full; no TLS set-up; no
         // thread): nothing was measured, and it is not a failed threshold.
@@ -341,7 +357,7 @@ fn show(result: Result<RunOutcome, crate::runner::RunError>) -> Result<RunOutcom
             out!("{}", render_summary(&outcome.summary));
             outln!("run directory: {}", outcome.dir.display());
             outln!("summary: {}", outcome.dir.join("summary.json").display());
-            if let Some((md, html)) = super::live::write_reports(&outcome) {
+            if let Some((md, html)) = super::live::write_reports(&outcome, lang) {
                 outln!("report: {}", md.display());
                 outln!("report: {}", html.display());
             }

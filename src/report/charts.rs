@@ -27,6 +27,7 @@ fn nines(q: f64) -> f64 {
 
 pub fn charts(r: &Report) -> Vec<RenderedChart> {
     let mut out = Vec::new();
+    let lang = r.lang;
     if r.timeline.points.is_empty() {
         return out;
     }
@@ -63,8 +64,8 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
     };
     out.push(RenderedChart {
         stem: "latency".into(),
-        title: latency.title.clone(),
-        svg: render(&latency),
+        title: lang.own(&latency.title).into_owned(),
+        svg: render(&lang.chart(&latency)),
     });
     let throughput = Chart {
         title: "Throughput and errors over time".into(),
@@ -83,8 +84,8 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
     };
     out.push(RenderedChart {
         stem: "throughput".into(),
-        title: throughput.title.clone(),
-        svg: render(&throughput),
+        title: lang.own(&throughput.title).into_owned(),
+        svg: render(&lang.chart(&throughput)),
     });
     if pts.iter().any(|p| p.ws_open > 0 || p.ws_p95_ms.is_some()) {
         let ws = Chart {
@@ -104,8 +105,8 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         };
         out.push(RenderedChart {
             stem: "websocket".into(),
-            title: ws.title.clone(),
-            svg: render(&ws),
+            title: lang.own(&ws.title).into_owned(),
+            svg: render(&lang.chart(&ws)),
         });
     }
     // Server series, each with the p95 latency on the right axis, on the same time axis and
@@ -133,12 +134,12 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         };
         out.push(RenderedChart {
             stem: format!("server-{}-{}", i + 1, super::escape::file_name(&sv.name)),
-            title: c.title.clone(),
-            svg: render(&c),
+            title: lang.own(&c.title).into_owned(),
+            svg: render(&lang.chart(&c)),
         });
     }
     if let Some((cap, _)) = r.summary.capacity_answer() {
-        out.extend(capacity_charts(cap));
+        out.extend(capacity_charts(cap, r.lang));
     }
     for (i, p) in r.summary.phases.iter().enumerate() {
         let lines: Vec<Line> = p
@@ -182,15 +183,15 @@ pub fn charts(r: &Report) -> Vec<RenderedChart> {
         out.push(RenderedChart {
             // Numbered, so two phases whose names differ only in punctuation keep their files apart.
             stem: format!("distribution-{}-{}", i + 1, super::escape::file_name(&p.name)),
-            title: c.title.clone(),
-            svg: render(&c),
+            title: lang.own(&c.title).into_owned(),
+            svg: render(&lang.chart(&c)),
         });
     }
     out
 }
 
 /// The capacity search's curves: throughput and latency against the load it offered.
-fn capacity_charts(cap: &crate::analysis::Capacity) -> Vec<RenderedChart> {
+fn capacity_charts(cap: &crate::analysis::Capacity, lang: super::lang::Lang) -> Vec<RenderedChart> {
     let mut steps: Vec<&crate::analysis::CapacityStep> = cap.steps.iter().collect();
     steps.sort_by(|a, b| a.load.total_cmp(&b.load));
     if steps.len() < 2 {
@@ -238,13 +239,13 @@ fn capacity_charts(cap: &crate::analysis::Capacity) -> Vec<RenderedChart> {
     vec![
         RenderedChart {
             stem: "capacity-throughput".into(),
-            title: throughput.title.clone(),
-            svg: render(&throughput),
+            title: lang.own(&throughput.title).into_owned(),
+            svg: render(&lang.chart(&throughput)),
         },
         RenderedChart {
             stem: "capacity-latency".into(),
-            title: latency.title.clone(),
-            svg: render(&latency),
+            title: lang.own(&latency.title).into_owned(),
+            svg: render(&lang.chart(&latency)),
         },
     ]
 }

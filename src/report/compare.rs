@@ -308,6 +308,7 @@ pub fn document(c: &Comparison) -> Document {
     ]));
     Document {
         title: format!("Comparison: {} → {}", a.name, b.name),
+        lang: Default::default(),
         blocks,
     }
 }

@@ -16,6 +16,8 @@ use crate::analysis::PhaseSummary;
 pub struct Document {
     /// The document's name (HTML's `<title>`); the first heading says it too.
     pub title: String,
+    /// The language it is written in (HTML's `lang`).
+    pub lang: super::lang::Lang,
     pub blocks: Vec<Block>,
 }
 
@@ -175,7 +177,7 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
         .rows
         .iter()
         .map(|er| {
-            let mut cells = vec![vec![Span::Strong(vec![text(&er.metric)])]];
+            let mut cells = vec![vec![Span::Strong(vec![own(&er.metric)])]];
             cells.extend(er.cells.iter().map(|c| vec![text(c)]));
             cells.push(vec![if er.target.is_empty() {
                 own("-")
@@ -270,10 +272,13 @@ pub fn of_report(r: &Report, charts: &[RenderedChart]) -> Document {
         Span::Code("stampede report".into()),
         own(" rebuilds it."),
     ]));
-    Document {
+    let mut doc = Document {
         title: r.title.clone(),
+        lang: r.lang,
         blocks,
-    }
+    };
+    r.lang.document(&mut doc);
+    doc
 }
 
 /// The verdict heading and its reasons (the failed thresholds, the conditions).
@@ -381,6 +386,7 @@ pub fn ci_summary(r: &Report) -> Document {
     }
     Document {
         title: r.title.clone(),
+        lang: r.lang,
         blocks,
     }
 }
@@ -401,7 +407,7 @@ fn phase(i: usize, p: &PhaseSummary, r: &Report) -> Vec<Block> {
         vec![
             strong("Configuration"),
             own(": "),
-            text(p.model.map_or("", |m| m.as_str())),
+            own(p.model.map_or("", |m| m.as_str())),
             own(" — "),
             text(&p.description),
         ],

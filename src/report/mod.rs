@@ -18,6 +18,7 @@ pub mod generators;
 pub mod hosts;
 pub mod html;
 pub mod junit;
+pub mod lang;
 pub mod long;
 pub mod markdown;
 pub mod model;

@@ -51,6 +51,10 @@ pub struct Report {
     /// A merged run's shares (`stampede merge`): segment, host, start, counts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generators: Vec<crate::rundir::Generator>,
+    /// The language Markdown and HTML are written in (`--lang`); JSON and JUnit stay English,
+    /// the machine-read contract.
+    #[serde(skip)]
+    pub lang: super::lang::Lang,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -601,6 +605,7 @@ pub fn build(analysis: Analysis) -> Report {
         summary,
         updates: Vec::new(),
         generators: meta.generators.clone(),
+        lang: super::lang::Lang::En,
     }
 }
 

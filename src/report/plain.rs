@@ -96,6 +96,7 @@ mod tests {
     fn a_document_reads_as_aligned_text() {
         let doc = Document {
             title: "t".into(),
+            lang: Default::default(),
             blocks: vec![
                 heading(1, vec![own("Comparison")]),
                 bullets([vec![own("one "), text("x\x1b[2J")]]),

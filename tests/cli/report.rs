@@ -226,6 +226,13 @@ fn bad_run_dir_or_format_exits_2() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = stampede(&["report", d.path().to_str().unwrap(), "--format", "pdf"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = stampede(&["report", d.path().to_str().unwrap(), "--lang", "fr"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("unknown report language `fr` (known: en, de)"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

@@ -273,6 +273,148 @@ fn the_demo_tells_the_whole_story_in_one_report() {
         "{}",
         &dom[..dom.len().min(2000)]
     );
+    the_story_reads_in_german(d.path());
+}
+
+/// Words that only an English sentence has: a piece of the English report with one of them
+/// must not be left in the German one.
+const ENGLISH: &[&str] = &[
+    "the",
+    "of",
+    "and",
+    "with",
+    "is",
+    "are",
+    "not",
+    "from",
+    "at",
+    "to",
+    "than",
+    "while",
+    "over",
+    "in",
+    "on",
+    "no",
+    "every",
+    "each",
+    "this",
+    "its",
+    "by",
+    "for",
+    "as",
+    "was",
+    "were",
+    "found",
+    "still",
+    "run",
+    "holds",
+    "peaks",
+    "saturated",
+    "errors",
+    "requests",
+    "latency",
+];
+
+/// `stampede report --lang de` of the demo's three runs: German headings, labels and generated
+/// sentences, numbers with a decimal comma; no piece of the English report that reads as an
+/// English sentence is left, except text the plan or a run's note wrote (objectives, notes,
+/// the target's own error bodies).
+fn the_story_reads_in_german(dir: &std::path::Path) {
+    let first = dir.join("demo");
+    let render = |lang: &str, format: &str, file: &str| {
+        let out_file = dir.join(lang).join(file);
+        std::fs::create_dir_all(out_file.parent().unwrap()).unwrap();
+        let out = stampede(&[
+            "report",
+            first.to_str().unwrap(),
+            "--update",
+            dir.join("demo-quick-wins").to_str().unwrap(),
+            "--update",
+            dir.join("demo-upgrade").to_str().unwrap(),
+            "--lang",
+            lang,
+            "--format",
+            format,
+            "-o",
+            out_file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        std::fs::read_to_string(out_file).unwrap()
+    };
+    let (en, de) = (render("en", "md", "report.md"), render("de", "md", "report.md"));
+    assert_eq!(
+        en,
+        std::fs::read_to_string(first.join("report.md")).unwrap(),
+        "English is the default"
+    );
+    for heading in [
+        "# Lasttest-Bericht: voice-gateway",
+        "## Ergebnis: NICHT BESTANDEN",
+        "## Test-Szenarien",
+        "## Kapazitäts-Berechnung",
+        "## Engpässe und Empfehlungen",
+        "## Optimierungs-Empfehlungen",
+        "## Fazit",
+        "### Nächste Schritte",
+        "### Befunde",
+        "- **Bewertung**: ",
+        "| Metrik |",
+    ] {
+        assert!(de.contains(heading), "no `{heading}` in\n{de}");
+    }
+    assert!(
+        de.contains("Worker-Pool `php-fpm` gesättigt") || de.contains("Worker-Pool \\`php-fpm\\` gesättigt"),
+        "{de}"
+    );
+    // Numbers in the German format: a decimal comma (req/s with one decimal everywhere).
+    let decimal_comma = de
+        .split(" req/s")
+        .filter(|p| p.rsplit(' ').next().is_some_and(|n| n.contains(',')))
+        .count();
+    assert!(decimal_comma >= 3, "{de}");
+    assert!(!de.contains(".0 req/s") && !de.contains(".5 GiB"), "{de}");
+    // What the user wrote stays as written.
+    let plan =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/voice-gateway.yaml"))
+            .unwrap();
+    let notes: Vec<String> = ["demo", "demo-quick-wins", "demo-upgrade"]
+        .iter()
+        .map(|r| summary_json(&dir.join(r))["note"].as_str().unwrap_or("").to_string())
+        .collect();
+    // Commands in code spans (`stampede compare --previous RUN`) are commands, not prose.
+    let theirs = |piece: &str| {
+        piece.starts_with("stampede ")
+            || plan.contains(piece)
+            || notes.iter().any(|n| n.contains(piece))
+            || piece.contains("HTTP ")
+            || piece.contains('{')
+    };
+    let mut left = Vec::new();
+    for line in en.lines().filter(|l| !l.starts_with("![") && !l.starts_with("| ---")) {
+        let mut pieces = vec![line.to_string()];
+        for sep in ["|", "**", ": ", "; ", " — ", "(", ")", ", ", "- ", "`"] {
+            pieces = pieces
+                .iter()
+                .flat_map(|p| p.split(sep).map(str::to_string).collect::<Vec<_>>())
+                .collect();
+        }
+        for p in pieces {
+            let p = p.trim().trim_end_matches('.').replace('\\', "");
+            let words: Vec<&str> = p.split_whitespace().collect();
+            let english = words.len() >= 2 && words.iter().any(|w| ENGLISH.contains(&w.to_lowercase().as_str()));
+            if english && de.replace('\\', "").contains(p.as_str()) && !theirs(&p) && !left.contains(&p) {
+                left.push(p);
+            }
+        }
+    }
+    assert!(left.is_empty(), "English left in the German report: {left:#?}");
+    let html = render("de", "html", "report.html");
+    assert!(
+        html.contains("<html lang=\"de\">") && html.contains("Fazit"),
+        "{}",
+        &html[..html.len().min(500)]
+    );
+    assert!(render("en", "html", "report.html").contains("<html lang=\"en\">"));
 }
 
 /// An IPv6 target (`http://[::1]:PORT`): resolved, connected and sent with its bracketed host;
