@@ -144,11 +144,27 @@ impl Endpoint {
         self
     }
 
-    /// The request for `totals` at `at_ms` (uncompressed protobuf).
-    fn encode(&self, totals: &Totals, at_ms: i64) -> Vec<u8> {
+    /// An encoder of this endpoint's requests (one per output: it caches what it encoded).
+    fn encoder(&self) -> Encoder {
         match self.kind {
-            Kind::PrometheusRw => prom::write_request(totals, at_ms, &self.labels, self.histograms),
-            Kind::Otlp => otlp::export_request(totals, at_ms, &self.labels),
+            Kind::PrometheusRw => Encoder::Prom(prom::PromEncoder::new(self.labels.clone(), self.histograms)),
+            Kind::Otlp => Encoder::Otlp(self.labels.clone()),
+        }
+    }
+}
+
+/// Turns the totals at an instant into one request body (uncompressed protobuf).
+enum Encoder {
+    Prom(prom::PromEncoder),
+    /// OTLP's resource attributes.
+    Otlp(Vec<(String, String)>),
+}
+
+impl Encoder {
+    fn encode(&mut self, totals: &Totals, at_ms: i64) -> Vec<u8> {
+        match self {
+            Encoder::Prom(e) => e.encode(totals, at_ms),
+            Encoder::Otlp(attributes) => otlp::export_request(totals, at_ms, attributes),
         }
     }
 }
@@ -160,7 +176,7 @@ fn unix_ms(t: SystemTime) -> i64 {
 
 /// The live output: every interval folded in, encoded and queued.
 pub struct Remote {
-    endpoint: Arc<Endpoint>,
+    encoder: Encoder,
     totals: Totals,
     sender: Option<Sender>,
 }
@@ -170,8 +186,8 @@ impl Remote {
     pub fn start(endpoint: Endpoint) -> Remote {
         let endpoint = Arc::new(endpoint);
         Remote {
-            sender: Some(Sender::start(endpoint.clone())),
-            endpoint,
+            encoder: endpoint.encoder(),
+            sender: Some(Sender::start(endpoint)),
             totals: Totals::default(),
         }
     }
@@ -184,7 +200,7 @@ impl Output for Remote {
         let start = now - (iv.dur * 1000.0) as i64;
         self.totals.add(iv, start);
         if let Some(s) = &self.sender {
-            s.push(self.endpoint.encode(&self.totals, now));
+            s.push(self.encoder.encode(&self.totals, now));
         }
         Flow::Continue
     }
@@ -194,7 +210,7 @@ impl Output for Remote {
         // One more push with the phase's VUs at 0, so a dashboard does not show it running.
         if let Some(s) = &self.sender {
             if !self.totals.is_empty() {
-                s.push(self.endpoint.encode(&self.totals, unix_ms(SystemTime::now())));
+                s.push(self.encoder.encode(&self.totals, unix_ms(SystemTime::now())));
             }
         }
     }
@@ -227,6 +243,7 @@ pub async fn export(dir: &std::path::Path, endpoint: Endpoint) -> Result<u64, Ex
     let started_ms = crate::rundir::time::parse_rfc3339_ms(&meta.started_at).unwrap_or(0);
     let endpoint = Arc::new(endpoint);
     let mut client = Client::new(endpoint.clone());
+    let mut encoder = endpoint.encoder();
     let mut totals = Totals::default();
     let mut pending: Vec<u8> = Vec::new();
     let (mut in_pending, mut sent) = (0usize, 0u64);
@@ -242,7 +259,7 @@ pub async fn export(dir: &std::path::Path, endpoint: Endpoint) -> Result<u64, Ex
         let start = started_ms + (iv.t * 1000.0) as i64;
         let end = started_ms + ((iv.t + iv.dur) * 1000.0) as i64;
         totals.add(&iv, start);
-        pending.extend(endpoint.encode(&totals, end));
+        pending.extend(encoder.encode(&totals, end));
         in_pending += 1;
         if in_pending == EXPORT_BATCH {
             send_all(&mut client, &pending, &endpoint, sent).await?;

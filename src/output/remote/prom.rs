@@ -8,6 +8,8 @@
 //! and `stampede_data_sent_bytes_total{phase,step}`, `stampede_vus`,
 //! `stampede_iterations_total` and `stampede_dropped_iterations_total{phase}`.
 
+use std::collections::BTreeMap;
+
 use super::proto::Writer;
 use super::series::{Latency, Totals, SCALE};
 
@@ -21,67 +23,151 @@ pub enum Histograms {
     Native,
 }
 
-/// Encodes one `WriteRequest` of `totals` at `at_ms` (Unix ms); `extra` labels go on every
-/// series.
-pub fn write_request(totals: &Totals, at_ms: i64, extra: &[(String, String)], histograms: Histograms) -> Vec<u8> {
-    let mut req = Writer::new();
-    let mut sample = |name: &str, labels: &[(&str, &str)], value: f64| {
-        req.nested(1, |ts| {
-            put_labels(ts, name, labels, extra);
-            ts.nested(2, |s| {
-                s.double(1, value);
-                s.int64(2, at_ms);
-            });
-        });
-    };
-    for p in &totals.phases {
-        let l = [("phase", p.phase.as_str())];
-        sample("stampede_vus", &l, p.vus as f64);
-        sample("stampede_iterations_total", &l, p.iterations as f64);
-        sample("stampede_dropped_iterations_total", &l, p.dropped as f64);
+/// Encodes `WriteRequest`s, keeping every series' labels encoded from the first time it is
+/// sent: they do not change over a run, and encoding each label of each `le` series again every
+/// second was most of what the output cost. Per second a series is then its cached labels, a
+/// double and a timestamp.
+pub struct PromEncoder {
+    extra: Vec<(String, String)>,
+    histograms: Histograms,
+    /// By `Totals::phases` index.
+    phases: Vec<[Vec<u8>; 3]>,
+    /// By `Totals::steps` index.
+    steps: Vec<StepSeries>,
+    /// Reused for every sample (no allocation per series once warm).
+    sample: [Writer; 2],
+    hist: Writer,
+    wrapped: Writer,
+}
+
+/// One step's series, labels encoded.
+#[derive(Default)]
+struct StepSeries {
+    status: BTreeMap<u16, Vec<u8>>,
+    kinds: BTreeMap<String, Vec<u8>>,
+    received: Vec<u8>,
+    sent: Vec<u8>,
+    buckets: Vec<Vec<u8>>,
+    sum: Vec<u8>,
+    count: Vec<u8>,
+    native: Vec<u8>,
+}
+
+impl PromEncoder {
+    /// `extra` labels go on every series.
+    pub fn new(extra: Vec<(String, String)>, histograms: Histograms) -> PromEncoder {
+        PromEncoder {
+            extra,
+            histograms,
+            phases: Vec::new(),
+            steps: Vec::new(),
+            sample: [Writer::new(), Writer::new()],
+            hist: Writer::new(),
+            wrapped: Writer::new(),
+        }
     }
-    let mut status = String::new();
-    for s in &totals.steps {
-        let l = [("phase", s.phase.as_str()), ("step", s.step.as_str())];
-        for (&code, &n) in &s.by_status {
-            status.clear();
-            status.push_str(&code.to_string());
-            sample(
-                "stampede_requests_total",
-                &[l[0], l[1], ("status", status.as_str())],
-                n as f64,
-            );
+
+    /// One `WriteRequest` of `totals` at `at_ms` (Unix ms).
+    pub fn encode(&mut self, totals: &Totals, at_ms: i64) -> Vec<u8> {
+        let mut req = Writer::new();
+        let extra = &self.extra;
+        while self.phases.len() < totals.phases.len() {
+            let l = [("phase", totals.phases[self.phases.len()].phase.as_str())];
+            self.phases.push([
+                labels("stampede_vus", &l, extra),
+                labels("stampede_iterations_total", &l, extra),
+                labels("stampede_dropped_iterations_total", &l, extra),
+            ]);
         }
-        for (kind, &n) in &s.errors_by_kind {
-            sample("stampede_errors_total", &[l[0], l[1], ("kind", kind)], n as f64);
-        }
-        sample("stampede_data_received_bytes_total", &l, s.bytes_in as f64);
-        sample("stampede_data_sent_bytes_total", &l, s.bytes_out as f64);
-        if histograms == Histograms::Classic {
-            let mut le = String::new();
-            for (bound, n) in s.latency.classic() {
-                le.clear();
-                le.push_str(&format_le(bound));
-                sample(
-                    "stampede_latency_seconds_bucket",
-                    &[l[0], l[1], ("le", le.as_str())],
-                    n as f64,
-                );
+        while self.steps.len() < totals.steps.len() {
+            let t = &totals.steps[self.steps.len()];
+            let l = [("phase", t.phase.as_str()), ("step", t.step.as_str())];
+            let mut s = StepSeries {
+                received: labels("stampede_data_received_bytes_total", &l, extra),
+                sent: labels("stampede_data_sent_bytes_total", &l, extra),
+                ..StepSeries::default()
+            };
+            match self.histograms {
+                Histograms::Classic => {
+                    s.buckets = t
+                        .latency
+                        .classic()
+                        .iter()
+                        .map(|(bound, _)| {
+                            let le = format_le(*bound);
+                            labels("stampede_latency_seconds_bucket", &[l[0], l[1], ("le", &le)], extra)
+                        })
+                        .collect();
+                    s.sum = labels("stampede_latency_seconds_sum", &l, extra);
+                    s.count = labels("stampede_latency_seconds_count", &l, extra);
+                }
+                Histograms::Native => s.native = labels("stampede_latency_seconds", &l, extra),
             }
-            sample("stampede_latency_seconds_sum", &l, s.latency.sum_s);
-            sample("stampede_latency_seconds_count", &l, s.latency.count as f64);
+            self.steps.push(s);
         }
-    }
-    if histograms == Histograms::Native {
-        for s in &totals.steps {
-            let l = [("phase", s.phase.as_str()), ("step", s.step.as_str())];
-            req.nested(1, |ts| {
-                put_labels(ts, "stampede_latency_seconds", &l, extra);
-                ts.nested(4, |h| native(h, &s.latency, at_ms));
-            });
+        for (p, cached) in totals.phases.iter().zip(&self.phases) {
+            sample(&mut req, &mut self.sample, &cached[0], p.vus as f64, at_ms);
+            sample(&mut req, &mut self.sample, &cached[1], p.iterations as f64, at_ms);
+            sample(&mut req, &mut self.sample, &cached[2], p.dropped as f64, at_ms);
         }
+        for (t, cached) in totals.steps.iter().zip(self.steps.iter_mut()) {
+            let l = [("phase", t.phase.as_str()), ("step", t.step.as_str())];
+            for (&code, &n) in &t.by_status {
+                let ls = cached.status.entry(code).or_insert_with(|| {
+                    labels(
+                        "stampede_requests_total",
+                        &[l[0], l[1], ("status", &code.to_string())],
+                        extra,
+                    )
+                });
+                sample(&mut req, &mut self.sample, ls, n as f64, at_ms);
+            }
+            for (kind, &n) in &t.errors_by_kind {
+                if !cached.kinds.contains_key(kind) {
+                    let ls = labels("stampede_errors_total", &[l[0], l[1], ("kind", kind)], extra);
+                    cached.kinds.insert(kind.clone(), ls);
+                }
+                sample(&mut req, &mut self.sample, &cached.kinds[kind], n as f64, at_ms);
+            }
+            sample(&mut req, &mut self.sample, &cached.received, t.bytes_in as f64, at_ms);
+            sample(&mut req, &mut self.sample, &cached.sent, t.bytes_out as f64, at_ms);
+            match self.histograms {
+                Histograms::Classic => {
+                    for ((_, n), ls) in t.latency.classic().iter().zip(&cached.buckets) {
+                        sample(&mut req, &mut self.sample, ls, *n as f64, at_ms);
+                    }
+                    sample(&mut req, &mut self.sample, &cached.sum, t.latency.sum_s, at_ms);
+                    sample(&mut req, &mut self.sample, &cached.count, t.latency.count as f64, at_ms);
+                }
+                Histograms::Native => {
+                    self.hist.buf.clear();
+                    native(&mut self.hist, &t.latency, at_ms);
+                    self.wrapped.buf.clear();
+                    self.wrapped.message(4, &self.hist);
+                    req.concat(1, &[&cached.native, &self.wrapped.buf]);
+                }
+            }
+        }
+        req.buf
     }
-    req.buf
+}
+
+/// One `TimeSeries` of one sample: its cached labels, then `Sample { value = 1, timestamp = 2 }`.
+fn sample(req: &mut Writer, scratch: &mut [Writer; 2], labels: &[u8], value: f64, at_ms: i64) {
+    let [inner, outer] = scratch;
+    inner.buf.clear();
+    inner.double(1, value);
+    inner.int64(2, at_ms);
+    outer.buf.clear();
+    outer.message(2, inner);
+    req.concat(1, &[labels, &outer.buf]);
+}
+
+/// A series' labels encoded (repeated field 1 of a `TimeSeries`).
+fn labels(name: &str, labels: &[(&str, &str)], extra: &[(String, String)]) -> Vec<u8> {
+    let mut w = Writer::new();
+    put_labels(&mut w, name, labels, extra);
+    w.buf
 }
 
 /// `le` as Prometheus writes it: the shortest float that reads back, `+Inf` for the last.
@@ -175,13 +261,13 @@ mod tests {
         let _ = s.latency.record(2000);
         iv.steps.push(s);
         t.add(&iv, 0);
-        let body = write_request(&t, 1_000, &[("Zone".into(), "a".into())], Histograms::Classic);
+        let body = PromEncoder::new(vec![("Zone".into(), "a".into())], Histograms::Classic).encode(&t, 1_000);
         // The status-0 series (one timeout) and the 200 series are both there.
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("stampede_requests_total"));
         assert!(text.contains("timeout"));
         assert!(body.windows(4).any(|w| w == b"+Inf"));
-        let native = write_request(&t, 1_000, &[], Histograms::Native);
+        let native = PromEncoder::new(vec![], Histograms::Native).encode(&t, 1_000);
         assert!(!String::from_utf8_lossy(&native).contains("stampede_latency_seconds_bucket"));
     }
 }

@@ -96,6 +96,16 @@ impl Writer {
         }
     }
 
+    /// A length-delimited field whose bytes are `parts` one after another (a message from
+    /// pieces already encoded, e.g. a series' cached labels and this second's sample).
+    pub fn concat(&mut self, field: u32, parts: &[&[u8]]) {
+        self.key(field, LEN);
+        self.varint_raw(parts.iter().map(|p| p.len() as u64).sum());
+        for p in parts {
+            self.buf.extend_from_slice(p);
+        }
+    }
+
     /// A nested message, written even when empty (its presence may matter).
     pub fn message(&mut self, field: u32, m: &Writer) {
         self.key(field, LEN);
