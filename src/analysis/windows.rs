@@ -66,7 +66,7 @@ pub fn windows(secs: &[&Sec], from: f64, server: &Samples) -> Vec<Window> {
             let mut hist = new_growable();
             let (mut requests, mut errors) = (0, 0);
             for s in inside {
-                let _ = hist.add(&s.latency);
+                s.latency.add_to(&mut hist);
                 requests += s.requests;
                 errors += s.errors;
             }
