@@ -366,6 +366,46 @@ fn cache_ab_variants_show_the_improvement_with_its_significance() {
     );
 }
 
+/// Variants differing in a query parameter: appended after the step's own query, so the
+/// built-in target's `delay_query` endpoint sleeps what each variant asks for.
+#[test]
+fn query_variants_reach_the_target_with_their_parameters() {
+    let d = tmp();
+    let cfg = write(
+        d.path(),
+        "delay.yaml",
+        "endpoints:\n  - { name: slow, method: GET, path: /fixed, kind: delay_query }\n",
+    );
+    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let p = format!(
+        "name: query-ab\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /fixed?x=1 }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{ query: {{ ms: 40 }} }}\n      fast: {{ query: {{ ms: 2 }} }}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &p, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
+    let rows = s["variants"][0]["rows"].as_array().unwrap();
+    let d = rows
+        .iter()
+        .find(|r| r["step"] == "s/d")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let (slow, fast) = (
+        d["baseline_avg_ms"].as_f64().unwrap(),
+        d["variant_avg_ms"].as_f64().unwrap(),
+    );
+    assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
+    assert_eq!(d["significant"], true, "{d}");
+}
+
+#[test]
+fn a_variant_query_that_is_not_a_scalar_points_at_its_line() {
+    let err = refused(
+        "name: x\ntarget: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - name: p\n    scenario: s\n    vus: 1\n    duration: 1s\n    variants:\n      a: { query: { ms: [1, 2] } }\n      b: {}\n",
+    );
+    assert!(err.contains("plan.yaml:13:") && err.contains("query ms"), "{err}");
+}
+
 #[test]
 fn a_single_variant_points_at_its_line() {
     let err = refused(

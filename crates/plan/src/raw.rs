@@ -285,6 +285,9 @@ pub struct RawVariant {
     /// Added to every HTTP request (replacing a header of the same name).
     #[serde(default)]
     pub headers: BTreeMap<String, Any>,
+    /// Query parameters appended to every HTTP request's path.
+    #[serde(default)]
+    pub query: BTreeMap<String, Any>,
 }
 
 /// A mapping in the order the plan writes it (variants: the first is the baseline).
