@@ -15,10 +15,10 @@ for h in 1 "$hours"; do
   dir=$(mktemp -d)
   echo "== $h h"
   # Write the directory (not measured), then measure reading it alone.
-  STAMPEDE_BENCH_WRITE_ONLY=1 STAMPEDE_BENCH_HOURS=$h "$exe" "$dir/run" | grep -E "^wrote"
+  STAMPEDE_BENCH_WRITE_ONLY=1 STAMPEDE_BENCH_HOURS=$h "$exe" "$dir/run" | grep -E "^wrote|^run directory"
   out=$( (ulimit -v "$cap_kb"; STAMPEDE_BENCH_HOURS=$h /usr/bin/time -f 'peak_rss_kb %M wall_s %e' "$exe" "$dir/run") 2>&1)
   rc=$?
-  echo "$out" | grep -E 'read \+|render|total|run directory|peak_rss_kb'
+  echo "$out" | grep -E 'decode alone|read \+|render|total|run directory|peak_rss_kb'
   [ $rc -ne 0 ] && echo "exit $rc (memory cap ${cap_kb} kB reached?)"
   rm -rf "$dir"
 done

@@ -46,11 +46,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seconds,
         t.elapsed().as_secs_f64()
     );
-
+    let bytes: u64 = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "run directory: {:.1} MB ({:.1} MB/h)",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / hours.max(1) as f64
+    );
+    // bench/long-run.sh writes first, then measures the reading alone in a process of its own.
+    if std::env::var_os("STAMPEDE_BENCH_WRITE_ONLY").is_some() {
+        return Ok(());
+    }
     measure(&dir, keep.is_none())
 }
 
 fn measure(dir: &std::path::Path, remove: bool) -> Result<(), Box<dyn std::error::Error>> {
+    // Decoding alone (every line parsed, every histogram inflated, nothing folded): what of
+    // the reading is the run directory's format, not the analysis.
+    let t = Instant::now();
+    let mut n = 0usize;
+    stampede::rundir::for_each_interval(dir, |_| n += 1)?;
+    println!("decode alone ({n} intervals): {:.3}s", t.elapsed().as_secs_f64());
     let total = Instant::now();
     // What `stampede report` does: stream the intervals through the summary and the timeline.
     let t = Instant::now();
@@ -66,8 +84,8 @@ fn measure(dir: &std::path::Path, remove: bool) -> Result<(), Box<dyn std::error
     let all = total.elapsed();
     println!(
         "read + summarize + model ({} intervals, {} histograms decoded): {:.3}s",
-        SECONDS,
-        SECONDS as usize * ENDPOINTS * 2,
+        n,
+        n * ENDPOINTS * 2,
         model.as_secs_f64()
     );
     println!(

@@ -40,7 +40,7 @@ pub fn phase_drift(secs: &[&Sec], server: &Samples, host_memory: Option<f64>) ->
         let mut h = new_growable();
         let (mut requests, mut errors) = (0u64, 0u64);
         for s in chunk {
-            let _ = h.add(&s.latency);
+            s.latency.add_to(&mut h);
             requests += s.requests;
             errors += s.errors;
         }
@@ -240,8 +240,9 @@ mod tests {
         let secs: Vec<Sec> = (0..60)
             .map(|i| {
                 let mut s = sec(i as f64, "p", 1, 0, &[]);
-                s.latency = crate::recorder::new_hist();
-                s.latency.record(20_000 + i as u64).unwrap();
+                let mut h = crate::recorder::new_hist();
+                h.record(20_000 + i as u64).unwrap();
+                s.latency = crate::analysis::packed::Packed::of(&h);
                 s
             })
             .collect();

@@ -14,6 +14,7 @@ mod estimate;
 pub mod findings;
 mod generator;
 mod hosts;
+mod packed;
 mod pass;
 pub mod seconds;
 pub mod series;

@@ -1,6 +1,6 @@
 //! A phase in time windows: the insurance seed's soak table (0-30 min, 30-60 min, 1-2 h …:
 //! requests, average, p95, error rate, memory growth). Built from the findings' joint timeline
-//! (one merged histogram per client second and the server samples), so a window's p95 comes
+//! (one packed merged histogram per client second and the server samples), so a window's p95 comes
 //! from its seconds' merged histograms, never from averaged percentiles.
 
 use super::findings::{is_memory, Samples, Sec};
@@ -66,7 +66,7 @@ pub fn windows(secs: &[&Sec], from: f64, server: &Samples) -> Vec<Window> {
             let mut hist = new_growable();
             let (mut requests, mut errors) = (0, 0);
             for s in inside {
-                let _ = hist.add(&s.latency);
+                s.latency.add_to(&mut hist);
                 requests += s.requests;
                 errors += s.errors;
             }

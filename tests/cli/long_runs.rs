@@ -366,6 +366,91 @@ fn cache_ab_variants_show_the_improvement_with_its_significance() {
     );
 }
 
+/// Variants differing in a query parameter: appended after the step's own query, so the
+/// built-in target's `delay_query` endpoint sleeps what each variant asks for.
+#[test]
+fn query_variants_reach_the_target_with_their_parameters() {
+    let d = tmp();
+    let cfg = write(
+        d.path(),
+        "delay.yaml",
+        "endpoints:\n  - { name: slow, method: GET, path: /fixed, kind: delay_query }\n",
+    );
+    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let p = format!(
+        "name: query-ab\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /fixed?x=1 }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{ query: {{ ms: 40 }} }}\n      fast: {{ query: {{ ms: 2 }} }}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &p, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
+    let rows = s["variants"][0]["rows"].as_array().unwrap();
+    let d = rows
+        .iter()
+        .find(|r| r["step"] == "s/d")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let (slow, fast) = (
+        d["baseline_avg_ms"].as_f64().unwrap(),
+        d["variant_avg_ms"].as_f64().unwrap(),
+    );
+    assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
+    assert_eq!(d["significant"], true, "{d}");
+}
+
+/// Variants differing in the target: each variant's requests go to its own origin (two
+/// built-in targets, one 30 ms slower), so the table compares the two systems.
+#[test]
+fn target_variants_send_each_variant_to_its_own_origin() {
+    let d = tmp();
+    let slow_cfg = write(
+        d.path(),
+        "slow.yaml",
+        "endpoints:\n  - { name: x, method: GET, path: /x, service_time: { fixed: 30ms } }\n",
+    );
+    let fast_cfg = write(
+        d.path(),
+        "fast.yaml",
+        "endpoints:\n  - { name: x, method: GET, path: /x, service_time: { fixed: 1ms } }\n",
+    );
+    let slow = spawn_target(&["--config", slow_cfg.to_str().unwrap()]);
+    let fast = spawn_target(&["--config", fast_cfg.to_str().unwrap()]);
+    let p = format!(
+        "name: target-ab\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: x, request: GET /x }}\nphases:\n  - name: t\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      old: {{}}\n      new: {{ target: \"{}\" }}\n",
+        slow.url, fast.url
+    );
+    let (out, run) = run_plan(d.path(), &p, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    let rows = s["variants"][0]["rows"].as_array().unwrap();
+    let x = rows
+        .iter()
+        .find(|r| r["step"] == "s/x")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let (old, new) = (
+        x["baseline_avg_ms"].as_f64().unwrap(),
+        x["variant_avg_ms"].as_f64().unwrap(),
+    );
+    assert!(old >= 30.0 && new < 15.0, "old {old} new {new}");
+    assert_eq!(x["significant"], true, "{x}");
+}
+
+#[test]
+fn a_variant_target_with_a_path_points_at_its_line() {
+    let err = refused(
+        "name: x\ntarget: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - name: p\n    scenario: s\n    vus: 1\n    duration: 1s\n    variants:\n      a: { target: \"http://127.0.0.1:2/api\" }\n      b: {}\n",
+    );
+    assert!(err.contains("plan.yaml:13:") && err.contains("origin only"), "{err}");
+}
+
+#[test]
+fn a_variant_query_that_is_not_a_scalar_points_at_its_line() {
+    let err = refused(
+        "name: x\ntarget: http://127.0.0.1:1\nscenarios:\n  s:\n    steps:\n      - { name: a, request: GET / }\nphases:\n  - name: p\n    scenario: s\n    vus: 1\n    duration: 1s\n    variants:\n      a: { query: { ms: [1, 2] } }\n      b: {}\n",
+    );
+    assert!(err.contains("plan.yaml:13:") && err.contains("query ms"), "{err}");
+}
+
 #[test]
 fn a_single_variant_points_at_its_line() {
     let err = refused(

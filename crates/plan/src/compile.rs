@@ -45,7 +45,7 @@ impl Builder {
         }
     }
 
-    fn expr(&mut self, e: Expr, esc: Escape) {
+    pub(crate) fn expr(&mut self, e: Expr, esc: Escape) {
         self.flush();
         self.parts.push(Part::Expr(e, esc));
     }

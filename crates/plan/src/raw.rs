@@ -286,6 +286,12 @@ pub struct RawVariant {
     /// Added to every HTTP request (replacing a header of the same name).
     #[serde(default)]
     pub headers: BTreeMap<String, Any>,
+    /// Query parameters appended to every HTTP request's path.
+    #[serde(default)]
+    pub query: BTreeMap<String, Any>,
+    /// An origin that replaces the plan's `target:` for the requests that go to it.
+    #[serde(default)]
+    pub target: Option<S<String>>,
 }
 
 /// A mapping in the order the plan writes it (variants: the first is the baseline).

@@ -336,8 +336,8 @@ impl Interval {
         let mut steps = Vec::with_capacity(rec.steps.len());
         for s in rec.steps {
             steps.push(StepInterval {
-                latency: super::hist::new_growable(),
-                service: super::hist::new_growable(),
+                latency: super::hist::placeholder(),
+                service: super::hist::placeholder(),
                 buckets: Some(Box::new((decode_buckets(&s.latency)?, decode_buckets(&s.service)?))),
                 samples: s.samples,
                 name: s.step,
@@ -352,10 +352,14 @@ impl Interval {
                 counters: s.counters,
             });
         }
-        let mut late = super::hist::new_growable();
-        if let Some(l) = &rec.late {
-            record_buckets(&mut late, &decode_buckets(l)?);
-        }
+        let late = match &rec.late {
+            Some(l) => {
+                let mut late = super::hist::new_growable();
+                record_buckets(&mut late, &decode_buckets(l)?);
+                late
+            }
+            None => super::hist::placeholder(),
+        };
         Ok(Interval {
             late,
             phase: rec.phase,

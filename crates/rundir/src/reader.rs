@@ -81,15 +81,130 @@ pub fn read_meta(dir: &Path) -> Result<RunMeta, RunDirError> {
     })
 }
 
-/// Streams the intervals to `f` one at a time and returns the unreadable lines. A decoded
-/// interval holds full-size histograms (~180 KB each), so a long run with many steps does not
-/// fit in memory at once (1 hour × 20 steps ≈ 25 GB): folds (summaries, reports) use this.
+/// Streams the intervals to `f` one at a time, in file order, and returns the unreadable lines.
+/// A decoded interval holds every step's buckets, so a long run with many steps does not fit in
+/// memory at once: folds (summaries, reports) use this.
+///
+/// Decoding (JSON, base64, DEFLATE: 40 histograms a second at 20 steps) is most of reading a
+/// long run, so it runs on [`decoders`] threads of its own: one thread reads lines in batches
+/// and deals them round robin, each decoder decodes its batches, and `f` takes the batches back
+/// in the order they were dealt. Bounded channels keep a few batches in flight, never the run.
 pub fn for_each_interval(dir: &Path, mut f: impl FnMut(Interval)) -> Result<Vec<(usize, String)>, RunDirError> {
-    let mut intervals = Intervals::open(dir)?;
-    while let Some(iv) = intervals.next_interval()? {
-        f(iv);
+    let path = dir.join("intervals.jsonl");
+    let file = match fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(RunDirError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+        }
+    };
+    let n = decoders();
+    let mut skipped = Vec::new();
+    std::thread::scope(|scope| {
+        let mut inputs = Vec::with_capacity(n);
+        let mut outputs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (to_decoder, batches) = std::sync::mpsc::sync_channel::<Vec<Line>>(2);
+            let (to_fold, decoded) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(2);
+            scope.spawn(move || {
+                for batch in batches {
+                    if to_fold.send(batch.into_iter().map(decode_line).collect()).is_err() {
+                        return;
+                    }
+                }
+            });
+            inputs.push(to_decoder);
+            outputs.push(decoded);
+        }
+        let path = &path;
+        let reader = scope.spawn(move || deal(file, path, inputs));
+        // The batches come back in the order they were dealt: decoder 0, 1, …, 0, 1, …
+        'fold: for k in 0.. {
+            let Ok(batch) = outputs[k % n].recv() else { break 'fold };
+            for d in batch {
+                match d {
+                    Decoded::Interval(iv) => f(*iv),
+                    Decoded::Skipped(line, e) => skipped.push((line, e)),
+                    Decoded::Blank => {}
+                }
+            }
+        }
+        drop(outputs);
+        reader.join().unwrap_or(Ok(()))
+    })?;
+    Ok(skipped)
+}
+
+/// How many threads decode intervals: the cores this process may use, at most 4 (beyond that
+/// the fold on the calling thread is the limit), at least 1.
+fn decoders() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+}
+
+/// Lines per batch: enough that a channel hand-over is rare beside decoding them.
+const BATCH: usize = 32;
+
+/// A line of `intervals.jsonl` and its number; `Err` for one that is not UTF-8.
+type Line = (usize, Result<String, String>);
+
+enum Decoded {
+    Interval(Box<Interval>),
+    Skipped(usize, String),
+    Blank,
+}
+
+fn decode_line((n, line): Line) -> Decoded {
+    match line {
+        Err(e) => Decoded::Skipped(n, e),
+        Ok(l) if l.trim().is_empty() => Decoded::Blank,
+        Ok(l) => match Interval::from_json_line(l.trim_end()) {
+            Ok(iv) => Decoded::Interval(Box::new(iv)),
+            Err(e) => Decoded::Skipped(n, e),
+        },
     }
-    Ok(intervals.skipped)
+}
+
+/// Reads the file's lines in batches and deals them to the decoders in turn; stops early when
+/// the fold has stopped taking them.
+fn deal(file: fs::File, path: &Path, inputs: Vec<std::sync::mpsc::SyncSender<Vec<Line>>>) -> Result<(), RunDirError> {
+    let mut reader = BufReader::new(file);
+    let (mut n, mut k) = (0usize, 0usize);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let mut line = String::new();
+        let read = reader.read_line(&mut line);
+        let eof = matches!(read, Ok(0));
+        match read {
+            Ok(0) => {}
+            Ok(_) => {
+                n += 1;
+                batch.push((n, Ok(line)));
+            }
+            // Not UTF-8: a damaged line; count it and go on.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                n += 1;
+                batch.push((n, Err(e.to_string())));
+            }
+            Err(e) => {
+                return Err(RunDirError::Io {
+                    path: path.display().to_string(),
+                    source: e,
+                })
+            }
+        }
+        if batch.len() == BATCH || (eof && !batch.is_empty()) {
+            if inputs[k % inputs.len()].send(std::mem::take(&mut batch)).is_err() {
+                return Ok(());
+            }
+            k += 1;
+        }
+        if eof {
+            return Ok(());
+        }
+    }
 }
 
 /// `intervals.jsonl` read one interval at a time, for readers that walk several runs side by

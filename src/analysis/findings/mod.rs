@@ -37,9 +37,10 @@ mod statements;
 use crate::describe::SpecTerms;
 use std::collections::BTreeMap;
 
+use super::packed::{Packed, Packer};
 use super::summary::{Drift, Finding, Generator, ServerMetric};
 use crate::monitor::MonitorRecord;
-use crate::recorder::{new_hist, Hist, Interval};
+use crate::recorder::{new_hist, Interval};
 use crate::rundir::hist::Buckets;
 use crate::rundir::ThresholdSpec;
 use stampede_plan::{CmpOp, Metric};
@@ -99,7 +100,9 @@ pub struct Sec {
     pub(crate) requests: u64,
     pub(crate) errors: u64,
     kinds: BTreeMap<String, u64>,
-    pub(crate) latency: Hist,
+    /// All steps' latency this second, packed (merged into a histogram wherever a set of
+    /// seconds is judged): a full histogram per second is what a day-long run could not hold.
+    pub(crate) latency: Packed,
     /// Each SQL step's latency this second (the index of its name in
     /// [`JointTimeline::statements`], its non-zero buckets): what lets a database finding say
     /// which statement slowed, and by how much, while the database was short of something.
@@ -112,25 +115,29 @@ pub type Samples = BTreeMap<String, Vec<(f64, f64)>>;
 
 /// The joint client/server timeline, folded one interval and one monitor record at a time
 /// while the run directory is streamed (a soak's records never have to be held at once; what
-/// is held is one merged histogram per client second and the server values).
+/// is held is one packed merged histogram per client second and the server values).
 #[derive(Default)]
 pub struct JointTimeline {
     pub secs: Vec<Sec>,
     pub server: Samples,
     /// The SQL steps seen so far, in the order first seen.
     pub statements: Vec<String>,
+    /// Merges each second's steps before packing it, reused from second to second.
+    packer: Packer,
 }
 
 impl JointTimeline {
     /// Adds one client second: the steps of an interval merged.
     pub fn add_interval(&mut self, iv: &Interval) {
-        let mut latency = crate::recorder::new_growable();
         let mut kinds = BTreeMap::new();
         let (mut requests, mut errors) = (0, 0);
         let mut sql = Vec::new();
         let rows = crate::recorder::Count::SqlRows.name();
         for s in &iv.steps {
-            s.add_latency_to(&mut latency);
+            match &s.buckets {
+                Some(b) => self.packer.add_buckets(&b.0),
+                None => self.packer.add_hist(&s.latency),
+            }
             requests += s.requests;
             errors += s.errors;
             for (k, n) in &s.kinds {
@@ -155,7 +162,7 @@ impl JointTimeline {
             requests,
             errors,
             kinds,
-            latency,
+            latency: self.packer.pack(),
             sql,
         });
     }
@@ -367,7 +374,7 @@ impl Impact {
 fn p95(secs: &[&Sec]) -> f64 {
     let mut h = new_hist();
     for s in secs {
-        let _ = h.add(&s.latency);
+        s.latency.add_to(&mut h);
     }
     if h.is_empty() {
         0.0
@@ -448,7 +455,7 @@ pub(crate) mod tests {
             requests,
             errors: kinds.iter().map(|(_, n)| n).sum(),
             kinds: kinds.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
-            latency,
+            latency: Packed::of(&latency),
             sql: Vec::new(),
         }
     }

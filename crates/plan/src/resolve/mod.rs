@@ -364,6 +364,7 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                 rs,
                 &phase,
                 v,
+                target.as_ref(),
                 &scenarios,
                 &mut variant_scenarios,
                 &names,

@@ -1,6 +1,8 @@
 //! A/B variants (`variants:` on a phase): the phase runs once per variant, back to back, in the
 //! order written (the first is the baseline), each on copies of its scenarios whose HTTP
-//! requests carry the variant's headers. The variants are ordinary phases `<phase>[<variant>]`
+//! requests carry the variant's headers and query parameters (appended after the step's own,
+//! URL-escaped as a step's `query:` is); a variant's `target:` origin replaces the plan's for
+//! the requests that went to it. The variants are ordinary phases `<phase>[<variant>]`
 //! to everything downstream; `Phase::variant` says which, so the analysis can pair them.
 
 use super::*;
@@ -11,6 +13,7 @@ pub(super) fn expand(
     rs: &Resolver,
     phase: &Phase,
     raw: &S<Ordered<RawVariant>>,
+    plan_target: Option<&Origin>,
     scenarios: &[Scenario],
     added: &mut Vec<Scenario>,
     names: &Names,
@@ -25,6 +28,11 @@ pub(super) fn expand(
     let mut out = Vec::new();
     for (index, (name, v)) in raw.value.0.iter().enumerate() {
         let extra = headers(rs, &v.headers, names)?;
+        let query = query(rs, &v.query, names)?;
+        let target = match &v.target {
+            Some(t) => Some((plan_target_of(rs, plan_target, t)?, variant_origin(rs, t)?)),
+            None => None,
+        };
         let mut mix = Vec::new();
         for w in &phase.mix {
             let base = &scenarios[w.scenario];
@@ -32,6 +40,14 @@ pub(super) fn expand(
             sc.name = format!("{}[{name}]", base.name);
             for st in &mut sc.steps {
                 if let StepKind::Http(h) = &mut st.kind {
+                    if let Some((from, to)) = &target {
+                        if h.origin == *from {
+                            h.origin = to.clone();
+                        }
+                    }
+                    if !query.is_empty() {
+                        h.path_and_query = with_query(&h.path_and_query, &query);
+                    }
                     for (k, t) in &extra {
                         h.headers.retain(|(n, _)| n != k);
                         h.headers.push((k.clone(), t.clone()));
@@ -57,4 +73,76 @@ pub(super) fn expand(
         });
     }
     Ok(out)
+}
+
+/// The plan's target, which a variant's `target:` replaces: there must be one.
+fn plan_target_of(rs: &Resolver, plan: Option<&Origin>, t: &S<String>) -> R<Origin> {
+    plan.cloned().ok_or_else(|| {
+        rs.errs.hint(
+            &t.referenced,
+            "a variant's `target:` replaces the plan's `target:`, and this plan has none",
+            "set `target:` at the top of the plan; the steps' paths go to it",
+        )
+    })
+}
+
+/// A variant's `target:`: an origin only (scheme, host, port), since the steps' paths were
+/// already joined with the plan target's path.
+fn variant_origin(rs: &Resolver, t: &S<String>) -> R<Origin> {
+    let url = rs.string(t)?;
+    let (origin, path) = super::parse_origin(url.trim()).map_err(|e| {
+        rs.errs.hint(
+            &t.referenced,
+            format!("variant target: {e}"),
+            "e.g. `target: http://127.0.0.1:8081`",
+        )
+    })?;
+    if !path.is_empty() {
+        return Err(rs.errs.hint(
+            &t.referenced,
+            format!("variant target: `{url}` has a path; a variant's target is an origin only"),
+            "e.g. `target: http://127.0.0.1:8081` (the steps keep their paths)",
+        ));
+    }
+    Ok(origin)
+}
+
+/// A variant's query parameters as `k=v` parts joined by `&` (keys and literal values
+/// URL-escaped, expressions escaped when rendered), without the leading separator.
+fn query(rs: &Resolver, raw: &BTreeMap<String, Any>, names: &Names) -> R<Vec<Part>> {
+    let mut b = crate::compile::Builder::default();
+    for (i, (k, v)) in raw.iter().enumerate() {
+        if i > 0 {
+            b.lit(b"&");
+        }
+        let mut key = Vec::new();
+        crate::template::url_escape_into(k.as_bytes(), &mut key);
+        b.lit(&key);
+        b.lit(b"=");
+        let val = rs.scalar(v, &format!("query {k}"))?;
+        b.template(&val, Escape::Url, names)
+            .map_err(|e| rs.errs.at(&v.referenced, e))?;
+    }
+    Ok(b.finish().parts)
+}
+
+/// `path_and_query` with `query` appended: after `&` when the path already has a query.
+fn with_query(path: &Template, query: &[Part]) -> Template {
+    let has_query = path
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Lit(b) if b.contains(&b'?')));
+    let mut b = crate::compile::Builder::default();
+    for p in path
+        .parts
+        .iter()
+        .chain([&Part::Lit(if has_query { "&" } else { "?" }.into())])
+        .chain(query)
+    {
+        match p {
+            Part::Lit(bytes) => b.lit(bytes),
+            Part::Expr(e, esc) => b.expr(e.clone(), *esc),
+        }
+    }
+    b.finish()
 }
