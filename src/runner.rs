@@ -239,13 +239,17 @@ pub async fn run_plan_with(
         None => rules,
     };
     session.add_output(Box::new(rules));
-    for endpoint in &opts.remote {
-        let mut endpoint = endpoint.clone();
-        if opts.segment.count > 1 {
-            // Each share pushes its own series; Prometheus sums them across `segment`.
-            endpoint = endpoint.with_label("segment", &opts.segment.index.to_string());
-        }
-        session.add_output(Box::new(crate::output::remote::Remote::start(endpoint)));
+    if !opts.remote.is_empty() {
+        let endpoints = opts
+            .remote
+            .iter()
+            .map(|e| match opts.segment.count {
+                // Each share pushes its own series; Prometheus sums them across `segment`.
+                n if n > 1 => e.clone().with_label("segment", &opts.segment.index.to_string()),
+                _ => e.clone(),
+            })
+            .collect();
+        session.add_output(Box::new(crate::output::remote::Remote::start(endpoints)));
     }
     // A run directory that stops taking writes (a full disk) stops the run; what was measured
     // is still summarised, and the failure travels with the outcome.
@@ -583,7 +587,7 @@ impl Session {
         }
         while let Some(done) = finishing.join_next().await {
             if let Ok(stats) = done {
-                self.meta.outputs.push(stats);
+                self.meta.outputs.extend(stats);
             }
         }
         self.meta

@@ -82,14 +82,15 @@ pub trait Output {
 
     /// The run has ended (after the last phase end): an output with work left, such as a
     /// queue of seconds for a remote receiver, does it in the returned future, which must end
-    /// by itself within a few seconds; what it reports goes into `meta.json`'s `outputs`.
+    /// by itself within a few seconds; what it reports (one entry per receiver) goes into
+    /// `meta.json`'s `outputs`.
     fn finish(&mut self) -> Option<FinishFuture> {
         None
     }
 }
 
 /// An output's work at the end of the run, run on the runner's runtime.
-pub type FinishFuture = std::pin::Pin<Box<dyn std::future::Future<Output = crate::rundir::OutputStats> + Send>>;
+pub type FinishFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<crate::rundir::OutputStats>> + Send>>;
 
 /// An output from a closure over each interval and its phase so far; returning `true` ends the
 /// phase early ([`StopReason::EndPhase`]).

@@ -166,6 +166,20 @@ impl StepInterval {
         }
     }
 
+    /// Calls `f(value, count)` for each non-zero latency bucket (the stored ones when read from
+    /// disk), without collecting them: what a consumer folding every second needs.
+    pub fn each_latency_bucket(&self, mut f: impl FnMut(u64, u64)) {
+        match &self.buckets {
+            Some(b) => b.0.iter().for_each(|&(v, n)| f(v, n)),
+            None => self.latency.iter_recorded().for_each(|v| {
+                f(
+                    self.latency.lowest_equivalent(v.value_iterated_to()),
+                    v.count_at_value(),
+                )
+            }),
+        }
+    }
+
     /// This step's latency as its non-zero buckets (the stored ones when read from disk): a
     /// compact copy to keep per second.
     pub fn latency_buckets(&self) -> Buckets {

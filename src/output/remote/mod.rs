@@ -174,21 +174,32 @@ fn unix_ms(t: SystemTime) -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The live output: every interval folded in, encoded and queued.
+/// The live output: every interval folded once into the run's totals, then encoded and queued
+/// for each receiver (several `--output`s share the totals).
 pub struct Remote {
-    encoder: Encoder,
     totals: Totals,
-    sender: Option<Sender>,
+    receivers: Vec<(Encoder, Sender)>,
 }
 
 impl Remote {
-    /// Starts the posting task on the current runtime.
-    pub fn start(endpoint: Endpoint) -> Remote {
-        let endpoint = Arc::new(endpoint);
+    /// Starts one posting task per endpoint on the current runtime.
+    pub fn start(endpoints: Vec<Endpoint>) -> Remote {
+        let receivers = endpoints
+            .into_iter()
+            .map(|e| {
+                let e = Arc::new(e);
+                (e.encoder(), Sender::start(e))
+            })
+            .collect();
         Remote {
-            encoder: endpoint.encoder(),
-            sender: Some(Sender::start(endpoint)),
             totals: Totals::default(),
+            receivers,
+        }
+    }
+
+    fn push_all(&mut self, at_ms: i64) {
+        for (encoder, sender) in &mut self.receivers {
+            sender.push(encoder.encode(&self.totals, at_ms));
         }
     }
 }
@@ -199,25 +210,35 @@ impl Output for Remote {
         let now = unix_ms(SystemTime::now());
         let start = now - (iv.dur * 1000.0) as i64;
         self.totals.add(iv, start);
-        if let Some(s) = &self.sender {
-            s.push(self.encoder.encode(&self.totals, now));
-        }
+        self.push_all(now);
         Flow::Continue
     }
 
     fn phase_end(&mut self, phase: &PhaseView) {
         self.totals.end_phase(phase.name);
         // One more push with the phase's VUs at 0, so a dashboard does not show it running.
-        if let Some(s) = &self.sender {
-            if !self.totals.is_empty() {
-                s.push(self.encoder.encode(&self.totals, unix_ms(SystemTime::now())));
-            }
+        if !self.totals.is_empty() {
+            self.push_all(unix_ms(SystemTime::now()));
         }
     }
 
     fn finish(&mut self) -> Option<FinishFuture> {
-        let sender = self.sender.take()?;
-        Some(Box::pin(sender.finish()))
+        let senders: Vec<Sender> = self.receivers.drain(..).map(|(_, s)| s).collect();
+        if senders.is_empty() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            // Side by side: each drain is bounded on its own.
+            let mut set = tokio::task::JoinSet::new();
+            for s in senders {
+                set.spawn(s.finish());
+            }
+            let mut stats = Vec::new();
+            while let Some(done) = set.join_next().await {
+                stats.extend(done.ok());
+            }
+            stats
+        }))
     }
 }
 

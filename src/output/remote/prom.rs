@@ -38,6 +38,10 @@ pub struct PromEncoder {
     sample: [Writer; 2],
     hist: Writer,
     wrapped: Writer,
+    /// Reused for each step's classic bucket counts.
+    counts: Vec<u64>,
+    /// The last request's size: the next one starts with that much room.
+    last_len: usize,
 }
 
 /// One step's series, labels encoded.
@@ -64,12 +68,16 @@ impl PromEncoder {
             sample: [Writer::new(), Writer::new()],
             hist: Writer::new(),
             wrapped: Writer::new(),
+            counts: Vec::new(),
+            last_len: 0,
         }
     }
 
     /// One `WriteRequest` of `totals` at `at_ms` (Unix ms).
     pub fn encode(&mut self, totals: &Totals, at_ms: i64) -> Vec<u8> {
-        let mut req = Writer::new();
+        let mut req = Writer {
+            buf: Vec::with_capacity(self.last_len + self.last_len / 8),
+        };
         let extra = &self.extra;
         while self.phases.len() < totals.phases.len() {
             let l = [("phase", totals.phases[self.phases.len()].phase.as_str())];
@@ -133,7 +141,8 @@ impl PromEncoder {
             sample(&mut req, &mut self.sample, &cached.sent, t.bytes_out as f64, at_ms);
             match self.histograms {
                 Histograms::Classic => {
-                    for ((_, n), ls) in t.latency.classic().iter().zip(&cached.buckets) {
+                    t.latency.classic_counts(&mut self.counts);
+                    for (n, ls) in self.counts.iter().zip(&cached.buckets) {
                         sample(&mut req, &mut self.sample, ls, *n as f64, at_ms);
                     }
                     sample(&mut req, &mut self.sample, &cached.sum, t.latency.sum_s, at_ms);
@@ -148,6 +157,7 @@ impl PromEncoder {
                 }
             }
         }
+        self.last_len = req.buf.len();
         req.buf
     }
 }

@@ -43,36 +43,45 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Adds a second's latency buckets (value in µs, count).
-    fn add(&mut self, buckets: &[(u64, u64)]) {
-        for &(us, n) in buckets {
-            if n == 0 {
-                continue;
-            }
-            self.count += n;
-            if us == 0 {
-                self.zero += n;
-                continue;
-            }
-            let s = us as f64 / 1e6;
-            self.sum_s += s * n as f64;
-            *self.buckets.entry(bucket_index(s)).or_default() += n;
+    /// Adds one latency bucket (value in µs, count).
+    fn add(&mut self, us: u64, n: u64) {
+        if n == 0 {
+            return;
         }
+        self.count += n;
+        if us == 0 {
+            self.zero += n;
+            return;
+        }
+        let s = us as f64 / 1e6;
+        self.sum_s += s * n as f64;
+        *self.buckets.entry(bucket_index(s)).or_default() += n;
     }
 
-    /// The classic buckets: (`le` upper bound in seconds, cumulative count), ending with +Inf.
-    pub fn classic(&self) -> Vec<(f64, u64)> {
-        let mut out = Vec::with_capacity((CLASSIC_HIGH - CLASSIC_LOW + 2) as usize);
+    /// The classic buckets' cumulative counts into `out` (cleared), in the order of
+    /// [`Latency::classic`]'s bounds, `+Inf` last: the per-second part, without the bounds.
+    pub fn classic_counts(&self, out: &mut Vec<u64>) {
+        out.clear();
         let mut cum = self.zero;
         let mut it = self.buckets.iter().peekable();
         for i in CLASSIC_LOW..=CLASSIC_HIGH {
             while let Some((_, n)) = it.next_if(|(&b, _)| b <= i) {
                 cum += n;
             }
-            out.push((upper_bound(i), cum));
+            out.push(cum);
         }
-        out.push((f64::INFINITY, self.count));
-        out
+        out.push(self.count);
+    }
+
+    /// The classic buckets: (`le` upper bound in seconds, cumulative count), ending with +Inf.
+    pub fn classic(&self) -> Vec<(f64, u64)> {
+        let mut counts = Vec::new();
+        self.classic_counts(&mut counts);
+        (CLASSIC_LOW..=CLASSIC_HIGH)
+            .map(upper_bound)
+            .chain([f64::INFINITY])
+            .zip(counts)
+            .collect()
     }
 }
 
@@ -160,7 +169,8 @@ impl Totals {
             }
             t.bytes_in += s.bytes_in;
             t.bytes_out += s.bytes_out;
-            t.latency.add(&s.latency_buckets());
+            let latency = &mut t.latency;
+            s.each_latency_bucket(|us, n| latency.add(us, n));
         }
     }
 
@@ -200,7 +210,9 @@ mod tests {
     fn classic_buckets_are_cumulative_and_end_with_every_count() {
         let mut l = Latency::default();
         // 1 ms ×3, 10 ms ×1, 200 s ×1 (above the last finite bucket), 0 ×1.
-        l.add(&[(1000, 3), (10_000, 1), (200_000_000, 1), (0, 1)]);
+        for (us, n) in [(1000, 3), (10_000, 1), (200_000_000, 1), (0, 1)] {
+            l.add(us, n);
+        }
         let c = l.classic();
         assert_eq!(c.last(), Some(&(f64::INFINITY, 6)));
         assert!(c.windows(2).all(|w| w[0].1 <= w[1].1 && w[0].0 < w[1].0));
