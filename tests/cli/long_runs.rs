@@ -177,12 +177,32 @@ fn a_flat_system_is_stable_a_linear_rss_leaks_and_a_plateau_warms_up() {
 #[test]
 fn a_generator_pinned_to_one_core_with_too_many_vus_is_the_limit() {
     let d = tmp();
-    let t = drift_target(d.path());
+    // The target on the other core: sharing the generator's core, it would take half of it and
+    // leave the generator waiting for the target rather than limited by its own CPU (on a quiet
+    // machine the test then found the generator at 61% of its core).
+    // Each answer a 300-item JSON document the generator parses for its check: the generator's
+    // work per request is many times the target's, so its core is what runs out.
+    let items: Vec<String> = (0..300)
+        .map(|i| format!("{{ id: {i}, name: item-{i}, tags: [a, b, c] }}"))
+        .collect();
+    let cfg = write(
+        d.path(),
+        "target.yaml",
+        &format!(
+            "endpoints:\n  - {{ name: big, method: GET, path: /big, service_time: {{ fixed: 1ms }}, response: {{ body: {{ items: [{}] }} }} }}\n",
+            items.join(", ")
+        ),
+    );
+    let mut c = Command::new("taskset");
+    c.args(["-c", "1", env!("CARGO_BIN_EXE_stampede"), "target", "--config"])
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.1:0"]);
+    let t = crate::target::target_from(c);
     let plan_path = write(
         d.path(),
         "plan.yaml",
         &format!(
-            "name: pinned\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /flat }}\nphases:\n  - {{ name: crowd, scenario: s, vus: 400, duration: 6s }}\n",
+            "name: pinned\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: w, request: GET /big, checks: [ {{ json: {{ path: \"$.items[299].id\", equals: 299 }} }} ] }}\nphases:\n  - {{ name: crowd, scenario: s, vus: 400, duration: 6s }}\n",
             t.url
         ),
     );
