@@ -21,7 +21,7 @@ pub mod latest;
 mod postgres;
 mod process;
 pub mod prom;
-mod prometheus;
+pub(crate) mod prometheus;
 mod redis;
 
 use std::time::Duration;

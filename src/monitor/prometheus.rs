@@ -180,8 +180,9 @@ impl Prometheus {
 }
 
 /// One HTTP/1.1 connection for scraping (hyper's, its driver on a spawned task: a monitor lives
-/// on the runner's runtime, not in a VU's task), on the same transport as the load.
-async fn connect(origin: &Origin, transport: &Transport) -> Result<Sender, String> {
+/// on the runner's runtime, not in a VU's task), on the same transport as the load. The remote
+/// outputs post on the same kind of connection.
+pub(crate) async fn connect(origin: &Origin, transport: &Transport) -> Result<Sender, String> {
     let stream = transport
         .connect(&origin.host, origin.port, origin.tls)
         .await

@@ -12,8 +12,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use stampede_plan::Origin;
 use tokio::sync::Notify;
 
 use super::{Endpoint, Kind};
@@ -92,7 +90,11 @@ impl Client {
             Kind::Otlp => body.to_vec(),
         };
         if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
-            self.conn = Some(connect(&e.origin, &self.transport).await.map_err(Failure::Retry)?);
+            self.conn = Some(
+                crate::monitor::prometheus::connect(&e.origin, &self.transport)
+                    .await
+                    .map_err(Failure::Retry)?,
+            );
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(Failure::Retry("no connection".into()));
@@ -150,20 +152,6 @@ impl Client {
             Err(Failure::Refused(what))
         }
     }
-}
-
-async fn connect(origin: &Origin, transport: &Transport) -> Result<http1::SendRequest<Full<Bytes>>, String> {
-    let stream = transport
-        .connect(&origin.host, origin.port, origin.tls)
-        .await
-        .map_err(|kind| kind.describe_connect(&origin.authority))?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
 }
 
 struct Shared {
