@@ -13,8 +13,6 @@
 //! - `cpu`: CPU ≥ 90 % or load average ≥ cores while latency degraded → CPU-bound;
 //! - `restarts`: process restarts → worker instability;
 //! - `hit_ratio`: a cache hit ratio lower in the busier seconds than in the quieter ones;
-//! - `drift`: memory or latency drifting upward over a long phase (slope per hour) → possible
-//!   leak;
 //! - `locks`: PostgreSQL sessions waiting on locks while statements slowed;
 //! - `drift`: latency degrading or memory suspected of leaking over a phase, as the phase's
 //!   drift judged it (trend test, slope per hour);
