@@ -418,6 +418,52 @@ fn query_variants_reach_the_target_with_their_parameters() {
     assert_eq!(d["significant"], true, "{d}");
 }
 
+/// Variants differing in a plan variable: the scenario is resolved again with the variant's
+/// value, so a `{{ ms }}` in the path is 40 in one and 2 in the other; a variable the plan does
+/// not declare is refused where the variant names it.
+#[test]
+fn vars_variants_resolve_the_scenario_with_their_values() {
+    let d = tmp();
+    let cfg = write(
+        d.path(),
+        "delay.yaml",
+        "endpoints:\n  - { name: slow, method: GET, path: /fixed, kind: delay_query }\n",
+    );
+    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let p = format!(
+        "name: vars-ab\ntarget: {}\nvars:\n  ms: 40\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: \"GET /fixed?ms={{{{ ms }}}}\" }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{}}\n      fast: {{ vars: {{ ms: 2 }} }}\n",
+        t.url
+    );
+    let (out, run) = run_plan(d.path(), &p, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary_json(&run);
+    assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
+    let rows = s["variants"][0]["rows"].as_array().unwrap();
+    let d_row = rows
+        .iter()
+        .find(|r| r["step"] == "s/d")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let (slow, fast) = (
+        d_row["baseline_avg_ms"].as_f64().unwrap(),
+        d_row["variant_avg_ms"].as_f64().unwrap(),
+    );
+    eprintln!("vars variants: slow {slow} ms, fast {fast} ms, p {}", d_row["p_value"]);
+    assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
+    assert_eq!(d_row["significant"], true, "{d_row}");
+
+    let bad = p.replace("vars: { ms: 2 }", "vars: { msec: 2 }");
+    let bad_dir = d.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let (out, run) = run_plan(&bad_dir, &bad, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plan.yaml:16:") && err.contains("`msec` is not one of the plan's vars"),
+        "{err}"
+    );
+    assert!(!run.exists());
+}
+
 /// Variants differing in the target: each variant's requests go to its own origin (two
 /// built-in targets, one 30 ms slower), so the table compares the two systems.
 #[test]

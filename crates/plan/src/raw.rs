@@ -292,6 +292,9 @@ pub struct RawVariant {
     /// An origin that replaces the plan's `target:` for the requests that go to it.
     #[serde(default)]
     pub target: Option<S<String>>,
+    /// Plan variables set to other values: the variant's scenarios are resolved again with them.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Any>,
 }
 
 /// A mapping in the order the plan writes it (variants: the first is the baseline).

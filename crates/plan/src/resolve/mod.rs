@@ -345,6 +345,12 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
     }
     let scenario_names = NameSet::new(scenarios.iter().map(|s: &Scenario| s.name.as_str()).collect());
 
+    // A variant with `vars:` resolves the plan's scenario `i` again with its constants.
+    let raw_scenarios: Vec<(&String, &S<RawScenario>)> = raw.scenarios.iter().collect();
+    let resolve_again = |i: usize, names: &Names| {
+        let (sname, sc) = raw_scenarios[i];
+        resolve_scenario(rs, sname, sc, names, target.as_ref(), &target_path, &slots_by_name)
+    };
     let mut phases: Vec<Phase> = Vec::new();
     // The scenarios A/B variants run, appended after the plan's own.
     let mut variant_scenarios: Vec<Scenario> = Vec::new();
@@ -365,7 +371,10 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                 &phase,
                 v,
                 target.as_ref(),
-                &scenarios,
+                &variant::PlanScenarios {
+                    resolved: &scenarios,
+                    again: &resolve_again,
+                },
                 &mut variant_scenarios,
                 &names,
             )?),

@@ -2,22 +2,30 @@
 //! order written (the first is the baseline), each on copies of its scenarios whose HTTP
 //! requests carry the variant's headers and query parameters (appended after the step's own,
 //! URL-escaped as a step's `query:` is); a variant's `target:` origin replaces the plan's for
-//! the requests that went to it. The variants are ordinary phases `<phase>[<variant>]`
+//! the requests that went to it; a variant's `vars:` resolves the scenarios again with those
+//! constants (they are inlined at resolve time, so no copy could change them). The variants are ordinary phases `<phase>[<variant>]`
 //! to everything downstream; `Phase::variant` says which, so the analysis can pair them.
 
 use super::*;
 use crate::model::*;
 use crate::raw::*;
 
+/// The plan's scenarios as resolved, and how to resolve one of them again with other constants.
+pub(super) struct PlanScenarios<'a> {
+    pub resolved: &'a [Scenario],
+    pub again: &'a dyn Fn(usize, &Names) -> R<Scenario>,
+}
+
 pub(super) fn expand(
     rs: &Resolver,
     phase: &Phase,
     raw: &S<Ordered<RawVariant>>,
     plan_target: Option<&Origin>,
-    scenarios: &[Scenario],
+    plan: &PlanScenarios,
     added: &mut Vec<Scenario>,
     names: &Names,
 ) -> R<Vec<Phase>> {
+    let scenarios = plan.resolved;
     if raw.value.0.len() < 2 {
         return Err(rs.errs.hint(
             &raw.referenced,
@@ -33,10 +41,21 @@ pub(super) fn expand(
             Some(t) => Some((plan_target_of(rs, plan_target, t)?, variant_origin(rs, t)?)),
             None => None,
         };
+        let consts = consts(rs, &v.vars, names, name)?;
         let mut mix = Vec::new();
         for w in &phase.mix {
             let base = &scenarios[w.scenario];
-            let mut sc = base.clone();
+            // Constants are inlined when a scenario is resolved: other values, another resolve.
+            let mut sc = match &consts {
+                Some(c) => (plan.again)(
+                    w.scenario,
+                    &Names {
+                        consts: c,
+                        slots: names.slots,
+                    },
+                )?,
+                None => base.clone(),
+            };
             sc.name = format!("{}[{name}]", base.name);
             for st in &mut sc.steps {
                 if let StepKind::Http(h) = &mut st.kind {
@@ -76,6 +95,36 @@ pub(super) fn expand(
 }
 
 /// The plan's target, which a variant's `target:` replaces: there must be one.
+/// The plan's constants with the variant's `vars:` set (`None` without any): each must name a
+/// plan variable, so a misspelt one is an error, not a silent copy of the baseline.
+fn consts(
+    rs: &Resolver,
+    vars: &BTreeMap<String, Any>,
+    names: &Names,
+    variant: &str,
+) -> R<Option<BTreeMap<String, String>>> {
+    if vars.is_empty() {
+        return Ok(None);
+    }
+    let mut c = names.consts.clone();
+    for (k, v) in vars {
+        if !c.contains_key(k) {
+            let known: Vec<&str> = names.consts.keys().map(String::as_str).collect();
+            return Err(rs.errs.hint(
+                &v.referenced,
+                format!("variant `{variant}`: `{k}` is not one of the plan's vars"),
+                if known.is_empty() {
+                    "declare it under the plan's `vars:` (the baseline's value), then set it per variant".to_string()
+                } else {
+                    format!("the plan's vars: {}", known.join(", "))
+                },
+            ));
+        }
+        c.insert(k.clone(), rs.scalar(v, &format!("variants.{variant}.vars.{k}"))?);
+    }
+    Ok(Some(c))
+}
+
 fn plan_target_of(rs: &Resolver, plan: Option<&Origin>, t: &S<String>) -> R<Origin> {
     plan.cloned().ok_or_else(|| {
         rs.errs.hint(
