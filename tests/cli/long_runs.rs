@@ -386,17 +386,37 @@ fn cache_ab_variants_show_the_improvement_with_its_significance() {
     );
 }
 
+/// The built-in target with one `delay_query` endpoint (`GET /fixed?ms=N` sleeps N ms).
+fn delay_target(dir: &Path) -> Target {
+    let cfg = write(
+        dir,
+        "delay.yaml",
+        "endpoints:\n  - { name: slow, method: GET, path: /fixed, kind: delay_query }\n",
+    );
+    spawn_target(&["--config", cfg.to_str().unwrap()])
+}
+
+/// The A/B table's row for `step` of the first variant comparison: (baseline average ms,
+/// variant average ms, the row).
+fn ab_row(s: &Value, step: &str) -> (f64, f64, Value) {
+    let rows = s["variants"][0]["rows"].as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["step"] == step)
+        .unwrap_or_else(|| panic!("no row {step}: {rows:?}"));
+    (
+        row["baseline_avg_ms"].as_f64().unwrap(),
+        row["variant_avg_ms"].as_f64().unwrap(),
+        row.clone(),
+    )
+}
+
 /// Variants differing in a query parameter: appended after the step's own query, so the
 /// built-in target's `delay_query` endpoint sleeps what each variant asks for.
 #[test]
 fn query_variants_reach_the_target_with_their_parameters() {
     let d = tmp();
-    let cfg = write(
-        d.path(),
-        "delay.yaml",
-        "endpoints:\n  - { name: slow, method: GET, path: /fixed, kind: delay_query }\n",
-    );
-    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let t = delay_target(d.path());
     let p = format!(
         "name: query-ab\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /fixed?x=1 }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{ query: {{ ms: 40 }} }}\n      fast: {{ query: {{ ms: 2 }} }}\n",
         t.url
@@ -405,17 +425,9 @@ fn query_variants_reach_the_target_with_their_parameters() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
     assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
-    let rows = s["variants"][0]["rows"].as_array().unwrap();
-    let d = rows
-        .iter()
-        .find(|r| r["step"] == "s/d")
-        .unwrap_or_else(|| panic!("{rows:?}"));
-    let (slow, fast) = (
-        d["baseline_avg_ms"].as_f64().unwrap(),
-        d["variant_avg_ms"].as_f64().unwrap(),
-    );
+    let (slow, fast, row) = ab_row(&s, "s/d");
     assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
-    assert_eq!(d["significant"], true, "{d}");
+    assert_eq!(row["significant"], true, "{row}");
 }
 
 /// Variants differing in a plan variable: the scenario is resolved again with the variant's
@@ -424,12 +436,7 @@ fn query_variants_reach_the_target_with_their_parameters() {
 #[test]
 fn vars_variants_resolve_the_scenario_with_their_values() {
     let d = tmp();
-    let cfg = write(
-        d.path(),
-        "delay.yaml",
-        "endpoints:\n  - { name: slow, method: GET, path: /fixed, kind: delay_query }\n",
-    );
-    let t = spawn_target(&["--config", cfg.to_str().unwrap()]);
+    let t = delay_target(d.path());
     let p = format!(
         "name: vars-ab\ntarget: {}\nvars:\n  ms: 40\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: \"GET /fixed?ms={{{{ ms }}}}\" }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{}}\n      fast: {{ vars: {{ ms: 2 }} }}\n",
         t.url
@@ -438,18 +445,10 @@ fn vars_variants_resolve_the_scenario_with_their_values() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
     assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
-    let rows = s["variants"][0]["rows"].as_array().unwrap();
-    let d_row = rows
-        .iter()
-        .find(|r| r["step"] == "s/d")
-        .unwrap_or_else(|| panic!("{rows:?}"));
-    let (slow, fast) = (
-        d_row["baseline_avg_ms"].as_f64().unwrap(),
-        d_row["variant_avg_ms"].as_f64().unwrap(),
-    );
-    eprintln!("vars variants: slow {slow} ms, fast {fast} ms, p {}", d_row["p_value"]);
+    let (slow, fast, row) = ab_row(&s, "s/d");
+    eprintln!("vars variants: slow {slow} ms, fast {fast} ms, p {}", row["p_value"]);
     assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
-    assert_eq!(d_row["significant"], true, "{d_row}");
+    assert_eq!(row["significant"], true, "{row}");
 
     let bad = p.replace("vars: { ms: 2 }", "vars: { msec: 2 }");
     let bad_dir = d.path().join("bad");
@@ -488,17 +487,9 @@ fn target_variants_send_each_variant_to_its_own_origin() {
     let (out, run) = run_plan(d.path(), &p, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
-    let rows = s["variants"][0]["rows"].as_array().unwrap();
-    let x = rows
-        .iter()
-        .find(|r| r["step"] == "s/x")
-        .unwrap_or_else(|| panic!("{rows:?}"));
-    let (old, new) = (
-        x["baseline_avg_ms"].as_f64().unwrap(),
-        x["variant_avg_ms"].as_f64().unwrap(),
-    );
+    let (old, new, row) = ab_row(&s, "s/x");
     assert!(old >= 30.0 && new < 15.0, "old {old} new {new}");
-    assert_eq!(x["significant"], true, "{x}");
+    assert_eq!(row["significant"], true, "{row}");
 }
 
 #[test]
