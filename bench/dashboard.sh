@@ -15,8 +15,10 @@
 # (the per-second work included), without what a run pays once (start-up, the analysis after
 # each phase and at the end, the reports), which is reported beside it as the fixed cost.
 #
-# WITH_REMOTE=1 adds `--output prometheus-rw=…` (classic buckets) and `--output otlp=…` to the
-# "on" variant, both to nginx locations answering 204: the issue's "dashboard and remote write on".
+# WITH_REMOTE adds remote outputs to the "on" variant, to nginx locations answering 204:
+#   WITH_REMOTE=rw      `--output prometheus-rw=…` (classic buckets): "dashboard and remote write on"
+#   WITH_REMOTE=native  the same with `histograms=native`
+#   WITH_REMOTE=1       classic remote write and `--output otlp=…` both
 #
 # Usage: bench/dashboard.sh [BINARY] (default target/release/stampede; ROUNDS, RATE, SECS, CALLGRIND, WITH_REMOTE)
 set -euo pipefail
@@ -52,11 +54,14 @@ scenarios: { s: { steps: [ { name: get, request: GET / } ] } }
 phases: [ { name: p, scenario: s, rate: $rate, max_vus: 50, duration: $((secs * k))s } ]
 YAML
 done
-python3 - "$bin" "$work" "${ROUNDS:-5}" "$rate" "$secs" "${CALLGRIND:-}" "${WITH_REMOTE:+$port}" <<'PY'
+python3 - "$bin" "$work" "${ROUNDS:-5}" "$rate" "$secs" "${CALLGRIND:-}" "${WITH_REMOTE:+$port}" "${WITH_REMOTE:-}" <<'PY'
 import json, os, statistics, subprocess, sys, time
 b, work, rounds, rate, secs, cg = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(sys.argv[6])
-remote = [] if not sys.argv[7] else ["--output", f"prometheus-rw=http://127.0.0.1:{sys.argv[7]}/api/v1/write",
-                                     "--output", f"otlp=http://127.0.0.1:{sys.argv[7]}"]
+mode = sys.argv[8]
+rw = f"prometheus-rw=http://127.0.0.1:{sys.argv[7]}/api/v1/write"
+remote = {"": [], "rw": ["--output", rw], "native": ["--output", rw + ",histograms=native"],
+          "1": ["--output", rw, "--output", f"otlp=http://127.0.0.1:{sys.argv[7]}"]}[mode]
+label = {"": "", "rw": " + remote write (classic)", "native": " + remote write (native)", "1": " + remote write + OTLP"}[mode]
 unit = "instructions" if cg else "µs CPU"
 
 def one(dash, n, k=1):
@@ -95,11 +100,11 @@ if cg:
         print(f"{'on ' if dash else 'off'}: {m[dash][0]:,.0f} instructions/request steady, "
               f"{m[dash][1]:,.0f} fixed ({r1} and {r2} requests" + (f", {got} events read)" if dash else ")"))
     ratio = m[True][0] / m[False][0]
-    print(f"dashboard{' + remote write + OTLP' if remote else ''} on/off instructions per request (steady): ratio {ratio:.4f} ({(ratio - 1) * 100:+.2f}%) "
+    print(f"dashboard{label} on/off instructions per request (steady): ratio {ratio:.4f} ({(ratio - 1) * 100:+.2f}%) "
           f"at {rate}/s; fixed cost {m[True][1] - m[False][1]:+,.0f} instructions per run")
     with open("bench/dashboard-last-run.jsonl", "a") as f:
         f.write(json.dumps({"bench": "dashboard", "measure": "instructions", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "rate": rate, "secs": [secs, 2 * secs], "steady_off": round(m[False][0]), "steady_on": round(m[True][0]),
+                            "rate": rate, "remote": mode, "secs": [secs, 2 * secs], "steady_off": round(m[False][0]), "steady_on": round(m[True][0]),
                             "ratio": round(ratio, 4), "fixed_extra": round(m[True][1] - m[False][1])}) + "\n")
     sys.exit(0)
 

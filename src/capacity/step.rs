@@ -156,6 +156,7 @@ mod tests {
                 counters: Default::default(),
                 latency: h.clone(),
                 service: h,
+                latency_sum_us: None,
                 buckets: None,
                 samples: Vec::new(),
             }],

@@ -56,6 +56,9 @@ pub struct StepInterval {
     /// these fields (which is what keeps reading a 4-hour run fast).
     pub latency: Hist,
     pub service: Hist,
+    /// The latencies' exact sum in µs (the histogram's buckets are 0.1% wide); `None` when
+    /// unknown (run directories written before it, or a merge with one of them).
+    pub latency_sum_us: Option<u64>,
     /// For an interval read from disk: the non-zero buckets of latency and service time, so
     /// merging it costs one record per bucket, not a walk of every bucket of the range.
     /// `None` for anything built in memory (engine intervals, aggregates).
@@ -151,6 +154,7 @@ impl StepInterval {
             counters: BTreeMap::new(),
             latency: super::hist::new_growable(),
             service: super::hist::new_growable(),
+            latency_sum_us: Some(0),
             buckets: None,
             samples: Vec::new(),
         }
@@ -178,6 +182,12 @@ impl StepInterval {
                 )
             }),
         }
+    }
+
+    /// The non-zero latency buckets when read from disk (then `latency` is empty); `None` for
+    /// a live interval, whose data is in `latency`.
+    pub fn stored_latency_buckets(&self) -> Option<&[(u64, u64)]> {
+        self.buckets.as_ref().map(|b| b.0.as_slice())
     }
 
     /// This step's latency as its non-zero buckets (the stored ones when read from disk): a
@@ -223,6 +233,7 @@ impl StepInterval {
         self.bytes_out += o.bytes_out;
         self.bytes_decoded += o.bytes_decoded;
         self.redirects += o.redirects;
+        self.latency_sum_us = self.latency_sum_us.zip(o.latency_sum_us).map(|(a, b)| a + b);
         for (k, v) in &o.statuses {
             *self.statuses.entry(*k).or_default() += v;
         }
@@ -294,6 +305,9 @@ struct StepRecord {
     bytes_decoded: Option<u64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     redirects: u64,
+    /// Older run directories have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latency_sum_us: Option<u64>,
     #[serde(default)]
     status: BTreeMap<u16, u64>,
     #[serde(default)]
@@ -333,6 +347,7 @@ impl Interval {
                     bytes_out: s.bytes_out,
                     bytes_decoded: Some(s.bytes_decoded),
                     redirects: s.redirects,
+                    latency_sum_us: s.latency_sum_us,
                     status: s.statuses.clone(),
                     errors_by_kind: s.kinds.clone(),
                     counters: s.counters.clone(),
@@ -361,6 +376,7 @@ impl Interval {
                 bytes_out: s.bytes_out,
                 bytes_decoded: s.bytes_decoded.unwrap_or(s.bytes_in),
                 redirects: s.redirects,
+                latency_sum_us: s.latency_sum_us,
                 statuses: s.status,
                 kinds: s.errors_by_kind,
                 counters: s.counters,
@@ -427,6 +443,7 @@ mod tests {
                 counters: [("ws_sent".to_string(), 3)].into_iter().collect(),
                 latency: h.clone(),
                 service: h,
+                latency_sum_us: Some(1234),
                 buckets: None,
                 samples: vec![ErrorSample {
                     kind: "status_503".into(),
@@ -451,6 +468,14 @@ mod tests {
         assert_eq!(back.iterations, 7);
         assert_eq!((back.backoffs, back.backoff_ms), (2, 30));
         assert_eq!(back.steps[0].counters["ws_sent"], 3);
+        assert_eq!(back.steps[0].latency_sum_us, Some(1234));
+        let older = line.replace(r#""latency_sum_us":1234,"#, "");
+        assert_ne!(older, line);
+        assert_eq!(
+            Interval::from_json_line(&older).unwrap().steps[0].latency_sum_us,
+            None,
+            "unknown, not 0"
+        );
         assert_eq!(back.steps[0].samples, iv.steps[0].samples, "samples keep their kind");
         let tagged = r#""samples":[{"kind":"status_503","message":"HTTP 503: busy"}]"#;
         assert!(line.contains(tagged), "{line}");

@@ -106,6 +106,13 @@ impl Writer {
         }
     }
 
+    /// The head of a length-delimited field whose `len` bytes the caller writes next: for a
+    /// message whose size is known before it is written (no scratch buffer, no second copy).
+    pub fn len_field(&mut self, field: u32, len: usize) {
+        self.key(field, LEN);
+        self.varint_raw(len as u64);
+    }
+
     /// A nested message, written even when empty (its presence may matter).
     pub fn message(&mut self, field: u32, m: &Writer) {
         self.key(field, LEN);
@@ -137,6 +144,16 @@ impl Writer {
     }
 }
 
+/// The bytes `v` takes as a varint.
+pub fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The bytes a field of `field` takes with a value of `len` bytes (key, length, value).
+pub fn len_field_size(field: u32, len: usize) -> usize {
+    varint_len(u64::from(field) << 3) + varint_len(len as u64) + len
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +183,13 @@ mod tests {
         w.uint(3, 0);
         w.bytes(3, b"");
         assert!(w.buf.is_empty(), "defaults are left out");
+        for v in [0, 1, 127, 128, 16_383, 16_384, u64::MAX] {
+            let mut w = Writer::new();
+            w.varint_raw(v);
+            assert_eq!(varint_len(v), w.buf.len(), "{v}");
+        }
+        let mut w = Writer::new();
+        w.len_field(2, 300);
+        assert_eq!(len_field_size(2, 300), w.buf.len() + 300);
     }
 }

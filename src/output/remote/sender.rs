@@ -286,8 +286,16 @@ async fn deliver(mut client: Client, shared: Arc<Shared>) {
             shared.wake.notified().await;
             continue;
         }
-        let body = taken.concat();
-        let result = client.post(&body).await;
+        // One second (the usual case) is sent as it is; a backlog as one request.
+        let joined;
+        let body = match taken.as_slice() {
+            [one] => one.as_slice(),
+            _ => {
+                joined = taken.concat();
+                joined.as_slice()
+            }
+        };
+        let result = client.post(body).await;
         if !settle(&shared, result, taken) {
             backoff = Duration::from_millis(100);
             continue;

@@ -7,11 +7,13 @@
 //! Latency buckets are exponential at [`SCALE`] 4: 16 per doubling, each 4.4% wide, so a
 //! quantile read back from them (`histogram_quantile`) is within 4.4% of the run's own. The
 //! OTLP exponential histogram and Prometheus' native histogram use them as they are; the
-//! classic `le` buckets are their upper bounds from [`CLASSIC_LOW`] to [`CLASSIC_HIGH`].
+//! classic `le` buckets are their upper bounds from [`CLASSIC_LOW`] to [`CLASSIC_HIGH`] (as
+//! far as the run's latencies reach: `prom.rs`).
 
 use std::collections::BTreeMap;
 
 use crate::recorder::Interval;
+use crate::rundir::hist::Hist;
 
 /// The exponential histograms' scale (OTLP) or schema (Prometheus native): base 2^(2^-4).
 pub const SCALE: i32 = 4;
@@ -20,6 +22,15 @@ const PER_OCTAVE: f64 = 16.0;
 /// and above fall into the first bucket and `+Inf`.
 pub const CLASSIC_LOW: i32 = -14 * 16;
 pub const CLASSIC_HIGH: i32 = 7 * 16;
+
+/// Parts of a non-empty bucket summed on their own for `sum_s` (see [`Latency::add_hist`]).
+const SUM_SPLIT: u32 = 8;
+
+/// The last whole µs at or below `bound_s` seconds, and not below `from` (float rounding at a
+/// bucket's edge must not end a range before it starts).
+fn last_us(bound_s: f64, from: u64) -> u64 {
+    ((bound_s * 1e6).floor() as u64).max(from)
+}
 
 /// The OTLP bucket index of `seconds` (> 0): bucket `i` holds (base^i, base^(i+1)].
 pub fn bucket_index(seconds: f64) -> i32 {
@@ -43,7 +54,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Adds one latency bucket (value in µs, count).
+    /// Adds one latency bucket (value in µs, count); the sum is the caller's.
     fn add(&mut self, us: u64, n: u64) {
         if n == 0 {
             return;
@@ -53,36 +64,64 @@ impl Latency {
             self.zero += n;
             return;
         }
-        let s = us as f64 / 1e6;
-        self.sum_s += s * n as f64;
-        *self.buckets.entry(bucket_index(s)).or_default() += n;
+        *self.buckets.entry(bucket_index(us as f64 / 1e6)).or_default() += n;
     }
 
-    /// The classic buckets' cumulative counts into `out` (cleared), in the order of
-    /// [`Latency::classic`]'s bounds, `+Inf` last: the per-second part, without the bounds.
-    pub fn classic_counts(&self, out: &mut Vec<u64>) {
-        out.clear();
-        let mut cum = self.zero;
-        let mut it = self.buckets.iter().peekable();
-        for i in CLASSIC_LOW..=CLASSIC_HIGH {
-            while let Some((_, n)) = it.next_if(|(&b, _)| b <= i) {
-                cum += n;
-            }
-            out.push(cum);
+    /// Adds a recorder histogram without visiting each of its buckets: the recorder's buckets
+    /// are 0.1% wide, so a walk of them (`iter_recorded`) scans thousands of slots a second per
+    /// step, most of them empty. Instead each of this histogram's buckets is summed over its
+    /// range (`count_between`, a tight loop). A recorder bucket belongs to the bucket that holds
+    /// its lowest value, as in [`Latency::add`]. `sum_us` is the latencies' exact sum when the
+    /// recorder kept it; without it each non-empty bucket is split in [`SUM_SPLIT`] parts, whose
+    /// midpoints give the sum within 0.3%.
+    pub fn add_hist(&mut self, h: &Hist, sum_us: Option<u64>) {
+        if h.is_empty() {
+            return;
         }
-        out.push(self.count);
+        let zeros = h.count_at(0);
+        self.count += zeros;
+        self.zero += zeros;
+        if let Some(us) = sum_us {
+            self.sum_s += us as f64 / 1e6;
+        }
+        let max = h.max();
+        let mut v = h.min_nz();
+        while v <= max && v > 0 {
+            let i = bucket_index(v as f64 / 1e6);
+            let end = last_us(upper_bound(i), v);
+            let n = h.count_between(v, end);
+            if n > 0 {
+                self.count += n;
+                *self.buckets.entry(i).or_default() += n;
+                if sum_us.is_none() {
+                    self.sum_s += split_sum(h, i, v, end, n);
+                }
+            }
+            v = h.next_non_equivalent(end);
+        }
     }
+}
 
-    /// The classic buckets: (`le` upper bound in seconds, cumulative count), ending with +Inf.
-    pub fn classic(&self) -> Vec<(f64, u64)> {
-        let mut counts = Vec::new();
-        self.classic_counts(&mut counts);
-        (CLASSIC_LOW..=CLASSIC_HIGH)
-            .map(upper_bound)
-            .chain([f64::INFINITY])
-            .zip(counts)
-            .collect()
+/// The sum of bucket `i`'s `n` latencies (µs range `v..=end`), in seconds: each of
+/// [`SUM_SPLIT`] parts of equal ratio counted on its own, at its midpoint.
+fn split_sum(h: &Hist, i: i32, v: u64, end: u64, n: u64) -> f64 {
+    let (mut sum, mut w, mut left) = (0.0, v, n);
+    for k in 1..=SUM_SPLIT {
+        if w > end || left == 0 {
+            break;
+        }
+        let bound = ((i as f64 + k as f64 / SUM_SPLIT as f64) / PER_OCTAVE).exp2();
+        let part_end = if k == SUM_SPLIT {
+            end
+        } else {
+            last_us(bound, w).min(end)
+        };
+        let m = h.count_between(w, part_end);
+        sum += m as f64 * (w + part_end) as f64 / 2e6;
+        left -= m.min(left);
+        w = h.next_non_equivalent(part_end);
     }
+    sum
 }
 
 /// One step of one phase, since the phase started.
@@ -170,7 +209,17 @@ impl Totals {
             t.bytes_in += s.bytes_in;
             t.bytes_out += s.bytes_out;
             let latency = &mut t.latency;
-            s.each_latency_bucket(|us, n| latency.add(us, n));
+            match s.stored_latency_buckets() {
+                Some(b) => {
+                    b.iter().for_each(|&(us, n)| latency.add(us, n));
+                    // Exact when the run kept it; else the buckets' values, as before it did.
+                    latency.sum_s += match s.latency_sum_us {
+                        Some(us) => us as f64 / 1e6,
+                        None => b.iter().map(|&(us, n)| us as f64 * n as f64).sum::<f64>() / 1e6,
+                    };
+                }
+                None => latency.add_hist(&s.latency, s.latency_sum_us),
+            }
         }
     }
 
@@ -207,19 +256,41 @@ mod tests {
     }
 
     #[test]
-    fn classic_buckets_are_cumulative_and_end_with_every_count() {
-        let mut l = Latency::default();
-        // 1 ms ×3, 10 ms ×1, 200 s ×1 (above the last finite bucket), 0 ×1.
-        for (us, n) in [(1000, 3), (10_000, 1), (200_000_000, 1), (0, 1)] {
-            l.add(us, n);
+    fn a_recorder_histogram_folds_into_the_same_buckets_as_a_walk_of_it() {
+        // Values spread from 0 and 1 µs to 20 s, some in the recorder's wide buckets.
+        let mut h = crate::rundir::hist::new_growable();
+        let mut x: u64 = 7;
+        for k in 0..20_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let v = match k % 4 {
+                0 => (x >> 33) % 3,
+                1 => 50 + (x >> 33) % 5_000,
+                2 => 2_000 + (x >> 33) % 200_000,
+                _ => (x >> 33) % 20_000_000,
+            };
+            h.record(v).unwrap();
         }
-        let c = l.classic();
-        assert_eq!(c.last(), Some(&(f64::INFINITY, 6)));
-        assert!(c.windows(2).all(|w| w[0].1 <= w[1].1 && w[0].0 < w[1].0));
-        let at = |s: f64| c.iter().find(|(le, _)| *le >= s).map(|x| x.1);
-        assert_eq!(at(0.001), Some(4), "zero and the three 1 ms");
-        assert_eq!(at(0.0105), Some(5));
-        assert_eq!(c[c.len() - 2].1, 5, "200 s only in +Inf");
-        assert!((l.sum_s - (0.003 + 0.01 + 200.0)).abs() < 1e-9);
+        let (mut walked, mut folded) = (Latency::default(), Latency::default());
+        for v in h.iter_recorded() {
+            walked.add(h.lowest_equivalent(v.value_iterated_to()), v.count_at_value());
+        }
+        walked.sum_s = h
+            .iter_recorded()
+            .map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64)
+            .sum::<f64>()
+            / 1e6;
+        folded.add_hist(&h, None);
+        assert_eq!(folded.count, 20_000);
+        assert_eq!((folded.count, folded.zero), (walked.count, walked.zero));
+        assert_eq!(folded.buckets, walked.buckets);
+        let rel = (folded.sum_s - walked.sum_s).abs() / walked.sum_s;
+        assert!(rel < 0.003, "sum {} vs {} ({rel})", folded.sum_s, walked.sum_s);
+        let mut exact = Latency::default();
+        exact.add_hist(&h, Some(1_234_567));
+        assert_eq!(
+            (exact.buckets, exact.sum_s),
+            (folded.buckets, 1.234567),
+            "the recorder's sum when it has one"
+        );
     }
 }

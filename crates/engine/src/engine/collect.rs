@@ -119,6 +119,7 @@ impl PhaseCollector {
                 s.bytes_decoded += acc.bytes_decoded;
                 s.redirects += acc.redirects;
                 let _ = s.latency.add(&acc.latency);
+                s.latency_sum_us = s.latency_sum_us.map(|x| x + acc.latency_sum_us);
                 let _ = s.service.add(&acc.service);
                 for (kind, message) in acc.samples {
                     let kind = kind.name(|c| program.check_name(id, c));

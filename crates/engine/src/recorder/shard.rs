@@ -28,6 +28,8 @@ pub struct Sample {
 #[derive(Debug, Clone)]
 pub struct StepAcc {
     pub latency: Hist,
+    /// The latencies' exact sum (µs), beside the histogram's 0.1% buckets: a pushed `_sum`.
+    pub latency_sum_us: u64,
     pub service: Hist,
     pub requests: u64,
     pub errors: u64,
@@ -57,6 +59,7 @@ impl StepAcc {
     pub fn new() -> StepAcc {
         StepAcc {
             latency: new_hist(),
+            latency_sum_us: 0,
             service: new_hist(),
             requests: 0,
             errors: 0,
@@ -78,6 +81,7 @@ impl StepAcc {
 
     fn reset(&mut self) {
         self.latency.reset();
+        self.latency_sum_us = 0;
         self.service.reset();
         self.requests = 0;
         self.errors = 0;
@@ -187,6 +191,7 @@ impl Shard {
         };
         acc.requests += 1;
         acc.latency.saturating_record(s.latency_us.max(1));
+        acc.latency_sum_us += s.latency_us.max(1);
         acc.service.saturating_record(s.service_us.max(1));
         acc.bytes_in += s.bytes_in;
         acc.bytes_out += s.bytes_out;
