@@ -4,21 +4,32 @@
 
 use stampede_plan::{CmpOp, Load, Metric, Plan, Threshold};
 
-use crate::rundir::{LoadModel, PhaseMeta, ThresholdSpec};
+use crate::rundir::{InterleavedMeta, LoadModel, PhaseMeta, ThresholdSpec};
 
 /// A phase as `meta.json` records it.
 pub fn phase_meta(plan: &Plan, index: usize) -> PhaseMeta {
     let p = &plan.phases[index];
+    // An entry in interleaved variants lists each variant's scenario (`s[a] + s[b]`).
     let scenarios = p
         .mix
         .iter()
         .map(|w| {
-            let name = plan.scenarios[w.scenario].name.clone();
+            let names: Vec<&str> = w.scenarios().iter().map(|&s| plan.scenarios[s].name.as_str()).collect();
+            let name = names.join(" + ");
             if p.mix.len() > 1 {
                 format!("{name} (weight {})", w.weight)
             } else {
                 name
             }
+        })
+        .collect();
+    let interleaved = p
+        .mix
+        .iter()
+        .filter_map(|w| w.variants.as_ref())
+        .map(|v| InterleavedMeta {
+            scenario: v.of.clone(),
+            variants: v.names.clone(),
         })
         .collect();
     let stages_text = |start: f64, stages: &[stampede_plan::Stage], unit: &str| {
@@ -93,6 +104,7 @@ pub fn phase_meta(plan: &Plan, index: usize) -> PhaseMeta {
         peak,
         variant_of: p.variant.as_ref().map(|v| v.of.clone()),
         variant: p.variant.as_ref().map(|v| v.name.clone()),
+        interleaved,
     }
 }
 

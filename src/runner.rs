@@ -90,7 +90,7 @@ fn sql_preflight(plan: &Plan, phases: &[usize]) -> Result<Vec<engine::sql::Expla
     let mut scenarios: Vec<usize> = phases
         .iter()
         .filter_map(|i| plan.phases.get(*i))
-        .flat_map(|p| p.mix.iter().map(|w| w.scenario))
+        .flat_map(|p| p.mix.iter().flat_map(|w| w.scenarios().iter().copied()))
         .collect();
     scenarios.sort_unstable();
     scenarios.dedup();

@@ -84,6 +84,7 @@ pub fn write_run(dir: &Path, s: &Synthetic) -> Result<(), Box<dyn std::error::Er
                 peak: *vus as f64,
                 variant_of: None,
                 variant: None,
+                interleaved: Vec::new(),
             })
             .collect(),
         steps: steps.clone(),

@@ -192,7 +192,7 @@ impl Pass {
             summary.capacity_estimate = self.levels.finish(&meta);
         }
         if let Some(secs) = &self.seconds {
-            summary.variants = super::ab::tables(&meta, &summary, secs);
+            summary.variants = super::ab::tables(&meta, &summary, secs, &self.aggs);
         }
         let server = series::server_series(&self.joint.server, &self.charted);
         Analysis {

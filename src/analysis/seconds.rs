@@ -33,6 +33,9 @@ pub struct Latency {
     pub p50: f64,
     pub p95: f64,
     pub p99: f64,
+    /// How many latencies the second holds: what its average weighs when seconds of several
+    /// steps are put together (an interleaved variant's steps, `ab.rs`).
+    pub samples: u64,
 }
 
 /// A phase's seconds, whole and per step (steps in order of first appearance).
@@ -179,6 +182,7 @@ fn latency(buckets: &[(u64, u64)]) -> Option<Latency> {
         p50: ms(at[0]),
         p95: ms(at[1]),
         p99: ms(at[2]),
+        samples: n,
     })
 }
 

@@ -124,10 +124,7 @@ fn phase_for(opts: &SearchOptions, name: String, load: f64) -> Phase {
     };
     Phase {
         name,
-        mix: vec![Weighted {
-            scenario: opts.scenario_index,
-            weight: 1,
-        }],
+        mix: vec![Weighted::new(opts.scenario_index, 1)],
         load,
         grace: STEP_GRACE,
         variant: None,
@@ -324,10 +321,7 @@ pub async fn search(
         };
         let phase = Phase {
             name: "ramp-down".into(),
-            mix: vec![Weighted {
-                scenario: opts.scenario_index,
-                weight: 1,
-            }],
+            mix: vec![Weighted::new(opts.scenario_index, 1)],
             load,
             grace: STEP_GRACE,
             variant: None,

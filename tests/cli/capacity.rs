@@ -294,7 +294,7 @@ fn a_session_runs_phases_one_at_a_time_into_one_run_directory() {
     );
     let phase = |name: &str, vus: u32, secs: u64| Phase {
         name: name.into(),
-        mix: vec![Weighted { scenario: 0, weight: 1 }],
+        mix: vec![Weighted::new(0, 1)],
         load: Load::Closed {
             vus,
             duration: Duration::from_secs(secs),

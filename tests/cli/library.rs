@@ -67,7 +67,7 @@ pub fn plan(addr: std::net::SocketAddr, load: Load) -> Plan {
         }],
         phases: vec![Phase {
             name: "p".into(),
-            mix: vec![Weighted { scenario: 0, weight: 1 }],
+            mix: vec![Weighted::new(0, 1)],
             load,
             grace: Duration::from_secs(5),
             variant: None,

@@ -4,6 +4,7 @@
 mod server;
 mod sql;
 
+mod ab;
 mod alerts;
 mod bad_input;
 mod capacity;
@@ -151,4 +152,13 @@ pub fn step_named<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .iter()
         .find(|st| st["name"] == name)
         .unwrap_or_else(|| panic!("no step {name}: {s}"))
+}
+
+/// `stampede validate` on `plan`: exit 2, and its message.
+pub fn refused(plan: &str) -> String {
+    let d = tmp();
+    let p = write(d.path(), "plan.yaml", plan);
+    let out = stampede(&["validate", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

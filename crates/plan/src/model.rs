@@ -493,6 +493,7 @@ pub struct Phase {
 }
 
 /// A phase run once per variant, back to back: `<phase>[<variant>]`, the first the baseline.
+/// (Interleaved variants run in one phase: see [`Weighted::variants`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
     /// The phase's name in the plan.
@@ -502,10 +503,45 @@ pub struct Variant {
     pub index: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Weighted {
+    /// The scenario an iteration that picks this entry runs (with `variants`, the baseline's).
     pub scenario: usize,
     pub weight: u32,
+    /// Interleaved A/B variants (`interleave: true` on the phase, or `variants:` on the
+    /// scenario): an iteration that picks this entry runs one of them, taken in turn.
+    pub variants: Option<Interleaved>,
+}
+
+impl Weighted {
+    pub fn new(scenario: usize, weight: u32) -> Weighted {
+        Weighted {
+            scenario,
+            weight,
+            variants: None,
+        }
+    }
+
+    /// Every scenario this entry may run: its variants' or its one.
+    pub fn scenarios(&self) -> &[usize] {
+        match &self.variants {
+            Some(v) => &v.scenarios,
+            None => std::slice::from_ref(&self.scenario),
+        }
+    }
+}
+
+/// Variants that alternate within one phase: a VU (closed models) or a worker's arrivals
+/// (open models) run them in turn, iteration by iteration, so every second holds each
+/// variant's traffic in equal shares and whatever drifts over the phase drifts for all alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interleaved {
+    /// The plan's scenario they are variants of.
+    pub of: String,
+    /// The variants' names in the plan's order, the baseline first.
+    pub names: Vec<String>,
+    /// The scenario each variant runs (`<scenario>[<variant>]`), in the same order.
+    pub scenarios: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -138,6 +138,8 @@ pub struct RawScenario {
     pub think: Option<Any>,
     #[serde(default)]
     pub steps: Vec<S<RawStep>>,
+    /// A/B: every phase that runs this scenario runs it in these variants, interleaved.
+    pub variants: Option<S<Ordered<RawVariant>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,6 +279,8 @@ pub struct RawPhase {
     pub grace: Option<Any>,
     /// A/B: the phase runs once per variant, back to back, in the order written.
     pub variants: Option<S<Ordered<RawVariant>>>,
+    /// With `variants:`: one phase whose iterations alternate between the variants instead.
+    pub interleave: Option<S<bool>>,
 }
 
 /// What a variant changes in its phase's requests.
@@ -297,9 +301,10 @@ pub struct RawVariant {
     pub vars: BTreeMap<String, Any>,
 }
 
-/// A mapping in the order the plan writes it (variants: the first is the baseline).
+/// A mapping in the order the plan writes it (variants: the first is the baseline), each key
+/// with its place in the file.
 #[derive(Debug)]
-pub struct Ordered<V>(pub Vec<(String, V)>);
+pub struct Ordered<V>(pub Vec<(S<String>, V)>);
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -311,7 +316,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Ordered<V>, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, V>()? {
+                while let Some((k, v)) = m.next_entry::<S<String>, V>()? {
                     out.push((k, v));
                 }
                 Ok(Ordered(out))

@@ -31,8 +31,8 @@ mod writer;
 
 pub use interval::{admits, keep_sample, ErrorSample, Interval, StepInterval, SAMPLES_KEPT, SAMPLES_PER_INTERVAL};
 pub use meta::{
-    About, Generator, LoadModel, OutputStats, PhaseMeta, Resolved, RunMeta, RunStatus, Segment, ThresholdSpec,
-    RUN_SCHEMA,
+    About, Generator, InterleavedMeta, LoadModel, OutputStats, PhaseMeta, Resolved, RunMeta, RunStatus, Segment,
+    ThresholdSpec, RUN_SCHEMA,
 };
 pub use reader::{for_each_interval, read_capacity, read_meta, read_monitors, read_run, Intervals, Run};
 pub use writer::{write_atomic, write_json_atomic, IntervalLog, MonitorLog, RunWriter};

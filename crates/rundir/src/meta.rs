@@ -223,6 +223,20 @@ pub struct PhaseMeta {
     pub variant_of: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// Interleaved A/B variants within this phase (`interleave: true`, or `variants:` on a
+    /// scenario): per scenario that runs in variants, which, taken in turn iteration by
+    /// iteration; their steps are `<scenario>[<variant>]/<step>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interleaved: Vec<InterleavedMeta>,
+}
+
+/// One scenario of a phase run in interleaved variants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterleavedMeta {
+    /// The plan's scenario.
+    pub scenario: String,
+    /// The variants' names, the baseline first.
+    pub variants: Vec<String>,
 }
 
 /// A threshold as stored: enough to evaluate it again from the run directory alone.

@@ -104,11 +104,20 @@ pub struct CapacityEstimate {
 /// One variant against the baseline of its phase (the seed's with/without table).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AbTable {
-    /// The plan's phase; its variants ran as `<phase>[<variant>]`.
+    /// The plan's phase; back to back, its variants ran as `<phase>[<variant>]`; interleaved,
+    /// they ran in it.
     pub phase: String,
     pub baseline: String,
     pub variant: String,
-    /// The whole phase (`step` "all") first, then one row per step both ran.
+    /// The variants ran in one phase, iteration by iteration in turn (`interleave: true`, or
+    /// `variants:` on a scenario), so the rows compare within it, second by second.
+    #[serde(default)]
+    pub interleaved: bool,
+    /// Interleaved: the plan's scenarios that ran in these variants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<String>,
+    /// `step` "all" first: back to back the whole phase, interleaved every step of the
+    /// variants' scenarios; then one row per step both ran.
     pub rows: Vec<AbRow>,
 }
 

@@ -323,6 +323,7 @@ async fn open_vu(worker: Rc<Worker>, phase: usize, pool: Rc<RefCell<OpenPool>>, 
             mut summoned,
         } = me;
         let mut vu = Vu::new(&worker, id + 1);
+        vu.turns = pool.borrow().turns.clone();
         let mut used = false;
         worker.shard.borrow_mut().vus += 1;
         if !summoned {

@@ -16,6 +16,7 @@ pub mod sql {
     pub use super::step::sql::preflight::{preflight, Explained, PreflightError};
 }
 mod timer;
+mod turns;
 mod vu;
 mod worker;
 

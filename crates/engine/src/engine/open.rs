@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::schedule::{Arrivals, Share};
 use super::timer::COALESCE;
+use super::turns::Turns;
 
 /// Queued arrivals beyond this many are dropped (and counted), so a frozen target cannot make
 /// the generator run out of memory.
@@ -91,6 +92,8 @@ pub struct OpenPool {
     tolerance: Duration,
     /// Arrivals dropped because `max_waiting` were already waiting.
     dropped: u64,
+    /// Interleaved variants' turns, shared by the worker's VUs (see [`Turns`]).
+    pub turns: Turns,
 }
 
 impl OpenPool {
@@ -128,6 +131,7 @@ impl OpenPool {
             lag: Duration::ZERO,
             tolerance,
             dropped: 0,
+            turns: Turns::shared(first),
         };
         pool.due = pool.due_of(first);
         pool

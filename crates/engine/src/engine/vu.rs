@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cookies::Jar;
 use super::step::{self, Sessions};
+use super::turns::Turns;
 use super::worker::Worker;
 use crate::outcome::ErrorKind;
 
@@ -40,6 +41,9 @@ pub struct Vu {
     /// A wait the last response asked for (`http.on_429: wait` and its `Retry-After`), taken
     /// before the VU's next step.
     pub hold: Option<std::time::Duration>,
+    /// Which of a mix entry's interleaved variants the next iteration runs: the VU's own
+    /// (closed models), or its worker's, shared with the pool's other VUs (open models).
+    pub turns: Turns,
     /// Connect failures in a row (reset by any step that got through), for the back-off.
     connect_failures: u32,
     /// This iteration's row of each data feeder (`usize::MAX`: not drawn yet), so that all
@@ -81,6 +85,7 @@ impl Vu {
             jar: Jar::default(),
             hold: None,
             rows: vec![usize::MAX; program.plan.feeders.len()],
+            turns: Turns::own(id),
             connect_failures: 0,
         }
     }
@@ -157,22 +162,34 @@ impl Vu {
         sleep_unless(think_time(t, &mut self.rng), kill).await;
     }
 
+    /// The scenario of this iteration: a mix entry by weight, then, if it has interleaved
+    /// variants, the one whose turn it is.
     fn pick(&mut self, phase: &Phase) -> usize {
+        let i = self.pick_entry(phase);
+        let w = &phase.mix[i];
+        match &w.variants {
+            None => w.scenario,
+            Some(v) => v.scenarios[self.turns.take(i, v.scenarios.len())],
+        }
+    }
+
+    /// A mix entry by weight (its index).
+    fn pick_entry(&mut self, phase: &Phase) -> usize {
         if phase.mix.len() == 1 {
-            return phase.mix[0].scenario;
+            return 0;
         }
         let total: u64 = phase.mix.iter().map(|w| w.weight as u64).sum();
         if total == 0 {
-            return phase.mix[0].scenario;
+            return 0;
         }
         let mut x = self.rng.random_range(0..total);
-        for w in &phase.mix {
+        for (i, w) in phase.mix.iter().enumerate() {
             if x < w.weight as u64 {
-                return w.scenario;
+                return i;
             }
             x -= w.weight as u64;
         }
-        phase.mix[0].scenario
+        0
     }
 
     /// Fills data-feeder slots for this iteration.

@@ -351,12 +351,30 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
         let (sname, sc) = raw_scenarios[i];
         resolve_scenario(rs, sname, sc, names, target.as_ref(), &target_path, &slots_by_name)
     };
-    let mut phases: Vec<Phase> = Vec::new();
+    let plan_scenarios = variant::PlanScenarios {
+        resolved: &scenarios,
+        again: &resolve_again,
+    };
     // The scenarios A/B variants run, appended after the plan's own.
     let mut variant_scenarios: Vec<Scenario> = Vec::new();
+    let mut copies = variant::Copies {
+        plan: &plan_scenarios,
+        plan_target: target.as_ref(),
+        names: &names,
+        added: &mut variant_scenarios,
+    };
+    // A scenario's own variants, which every phase that runs it interleaves.
+    let mut scenario_variants: Vec<Option<Interleaved>> = Vec::new();
+    for (i, (_, sc)) in raw_scenarios.iter().enumerate() {
+        scenario_variants.push(match &sc.value.variants {
+            Some(v) => Some(variant::scenario(rs, i, v, &mut copies)?),
+            None => None,
+        });
+    }
+    let mut phases: Vec<Phase> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, p) in raw.phases.iter().enumerate() {
-        let phase = resolve_phase(rs, i, p, &scenario_names)?;
+        let mut phase = resolve_phase(rs, i, p, &scenario_names)?;
         if !seen.insert(phase.name.clone()) {
             let loc = p.value.name.as_ref().map(|n| n.referenced).unwrap_or(p.referenced);
             return Err(errs.at(
@@ -364,20 +382,52 @@ pub fn resolve(raw: RawPlan, rs: &Resolver, vars: &[(String, String)], source_na
                 format!("phase `{}` is defined twice; phase names must be unique", phase.name),
             ));
         }
+        let interleave = p.value.interleave.as_ref();
         match &p.value.variants {
-            None => phases.push(phase),
-            Some(v) => phases.extend(variant::expand(
-                rs,
-                &phase,
-                v,
-                target.as_ref(),
-                &variant::PlanScenarios {
-                    resolved: &scenarios,
-                    again: &resolve_again,
-                },
-                &mut variant_scenarios,
-                &names,
-            )?),
+            None => {
+                if let Some(flag) = interleave {
+                    return Err(errs.hint(
+                        &flag.referenced,
+                        format!("phase `{}`: `interleave:` without `variants:`", phase.name),
+                        "add the variants to interleave, e.g. variants: { without-cache: { headers: { Cache-Control: no-cache } }, with-cache: {} } (a scenario's own `variants:` are always interleaved)",
+                    ));
+                }
+                for w in &mut phase.mix {
+                    if let Some(v) = &scenario_variants[w.scenario] {
+                        *w = v.clone().weighted(w.weight);
+                    }
+                }
+                phases.push(phase);
+            }
+            Some(v) => {
+                if let Some(w) = phase.mix.iter().find(|w| scenario_variants[w.scenario].is_some()) {
+                    return Err(errs.hint(
+                        &v.referenced,
+                        format!(
+                            "phase `{}` has variants and runs scenario `{}`, which has variants of its own",
+                            phase.name, scenarios[w.scenario].name
+                        ),
+                        "give the variants in one place: on the phase or on the scenario",
+                    ));
+                }
+                if interleave.is_some_and(|f| f.value) {
+                    phases.push(variant::interleaved(rs, phase, v, &mut copies)?);
+                    continue;
+                }
+                for vp in variant::back_to_back(rs, &phase, v, &mut copies)? {
+                    if !seen.insert(vp.name.clone()) {
+                        return Err(errs.hint(
+                            &v.referenced,
+                            format!(
+                                "phase `{}`: its variant phase `{}` is the name of another phase",
+                                phase.name, vp.name
+                            ),
+                            "rename the variant or that phase",
+                        ));
+                    }
+                    phases.push(vp);
+                }
+            }
         }
     }
 

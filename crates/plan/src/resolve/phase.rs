@@ -24,10 +24,7 @@ pub(super) fn resolve_phase(rs: &Resolver, index: usize, p: &S<RawPhase>, scenar
         })
     };
     let mix = match (&r.scenario, &r.scenarios) {
-        (Some(s), None) => vec![Weighted {
-            scenario: find(s)?,
-            weight: 1,
-        }],
+        (Some(s), None) => vec![Weighted::new(find(s)?, 1)],
         (None, Some(list)) if !list.is_empty() => {
             let mut mix = Vec::new();
             for w in list {
@@ -35,10 +32,7 @@ pub(super) fn resolve_phase(rs: &Resolver, index: usize, p: &S<RawPhase>, scenar
                     Some(x) => rs.count(x, "weight", 1)? as u32,
                     None => 1,
                 };
-                mix.push(Weighted {
-                    scenario: find(&w.value.name)?,
-                    weight,
-                });
+                mix.push(Weighted::new(find(&w.value.name)?, weight));
             }
             mix
         }
