@@ -139,6 +139,30 @@ fn remote_write_counts_every_request_and_its_histograms_give_the_runs_p95() {
             within(prom_p95_ms, p95_ms, 0.05),
             "{histograms}: histogram_quantile gave {prom_p95_ms} ms, the run's p95 is {p95_ms} ms"
         );
+        if histograms == "classic" {
+            // The bucket series a late, slower or faster request added carry their past: the
+            // quantile of increases (every bucket's from the same first sample) is the same.
+            let sel = format!("{{run=\"{run}\",step=\"fixed\"}}");
+            let q =
+                format!("histogram_quantile(0.95, sum by (le) (increase(stampede_latency_seconds_bucket{sel}[5m])))");
+            let inc_p95_ms = query_eventually(&prom, &q) * 1000.0;
+            let series = query_eventually(&prom, &format!("count(stampede_latency_seconds_bucket{sel})"));
+            let mean_ms = query_eventually(
+                &prom,
+                &format!("sum(stampede_latency_seconds_sum{sel}) / sum(stampede_latency_seconds_count{sel})"),
+            ) * 1000.0;
+            let avg_ms = step["latency_ms"]["avg"].as_f64().unwrap();
+            eprintln!("classic: p95 of increases {inc_p95_ms:.3} ms; {series} bucket series; mean {mean_ms:.4} ms, run avg {avg_ms} ms");
+            assert!(within(inc_p95_ms, p95_ms, 0.05), "increase: {inc_p95_ms} vs {p95_ms}");
+            assert!(
+                series < 337.0,
+                "only the buckets the latencies reached, not all 337: {series}"
+            );
+            assert!(
+                within(mean_ms, avg_ms, 0.01),
+                "_sum / _count {mean_ms} vs the run's avg {avg_ms}"
+            );
+        }
     }
 }
 

@@ -101,23 +101,28 @@ impl EventBuilder {
     /// The event of `iv`, the latest interval of `phase` (whose aggregate includes it), with
     /// the monitors' latest samples.
     pub fn event<'a>(&mut self, iv: &Interval, phase: &PhaseView<'a>, monitors: &[MonitorRecord]) -> Event<'a> {
-        let mut latency = new_growable();
         let (mut requests, mut errors) = (0, 0);
         for s in &iv.steps {
-            s.add_latency_to(&mut latency);
             requests += s.requests;
             errors += s.errors;
         }
+        // One step (the common case) is its own total: no merge, no second scan of it.
+        let merged;
+        let latency = match iv.steps.as_slice() {
+            [one] if one.stored_latency_buckets().is_none() => &one.latency,
+            steps => {
+                let mut h = new_growable();
+                steps.iter().for_each(|s| s.add_latency_to(&mut h));
+                merged = h;
+                &merged
+            }
+        };
         self.requests_total += requests;
         self.errors_total += errors;
         let per_s = |n: u64| if iv.dur > 0.0 { round3(n as f64 / iv.dur) } else { 0.0 };
         let agg = phase.agg;
-        // The phase's latency, all steps merged into a histogram that grows to what it holds
-        // (not `PhaseAgg::merged`, which allocates full-range histograms every second).
-        let mut all = new_growable();
         let (mut phase_requests, mut phase_errors) = (0, 0);
         for s in &agg.steps {
-            let _ = all.add(&s.latency);
             phase_requests += s.requests;
             phase_errors += s.errors;
         }
@@ -127,20 +132,36 @@ impl EventBuilder {
                 *errors_by_kind.entry(k.clone()).or_default() += n;
             }
         }
+        let step_quantiles: Vec<[Option<f64>; 3]> = agg.steps.iter().map(|s| quantiles_ms(&s.latency)).collect();
+        // The phase's: one step (the common case) is its own; several are merged into a
+        // histogram that grows to what it holds (not `PhaseAgg::merged`, which allocates
+        // full-range histograms every second).
+        let phase_quantiles = match step_quantiles.as_slice() {
+            [one] => *one,
+            _ => {
+                let mut all = new_growable();
+                for s in &agg.steps {
+                    let _ = all.add(&s.latency);
+                }
+                quantiles_ms(&all)
+            }
+        };
         let steps = agg
             .steps
             .iter()
-            .map(|s| StepRow {
+            .zip(&step_quantiles)
+            .map(|(s, &[p50_ms, p95_ms, p99_ms])| StepRow {
                 name: s.name.clone(),
                 rps: per_s(iv.steps.iter().find(|x| x.name == s.name).map_or(0, |x| x.requests)),
                 requests: s.requests,
                 errors: s.errors,
                 error_rate: rate(s.errors, s.requests),
-                p50_ms: quantile_ms(&s.latency, 0.50),
-                p95_ms: quantile_ms(&s.latency, 0.95),
-                p99_ms: quantile_ms(&s.latency, 0.99),
+                p50_ms,
+                p95_ms,
+                p99_ms,
             })
             .collect();
+        let [p50_ms, p95_ms, p99_ms] = quantiles_ms(latency);
         Event {
             t: round3(iv.t + iv.dur),
             phase: phase.name,
@@ -152,12 +173,12 @@ impl EventBuilder {
             requests,
             errors,
             error_rate: rate(errors, requests),
-            p50_ms: quantile_ms(&latency, 0.50),
-            p95_ms: quantile_ms(&latency, 0.95),
-            p99_ms: quantile_ms(&latency, 0.99),
+            p50_ms,
+            p95_ms,
+            p99_ms,
             requests_total: self.requests_total,
             errors_total: self.errors_total,
-            phase_totals: totals(phase_requests, phase_errors, &all, agg.duration_s),
+            phase_totals: totals(phase_requests, phase_errors, phase_quantiles, agg.duration_s),
             errors_by_kind,
             steps,
             monitors: monitors.iter().map(monitor_row).collect(),
@@ -165,7 +186,7 @@ impl EventBuilder {
     }
 }
 
-fn totals(requests: u64, errors: u64, latency: &Hist, secs: f64) -> Totals {
+fn totals(requests: u64, errors: u64, [p50_ms, p95_ms, p99_ms]: [Option<f64>; 3], secs: f64) -> Totals {
     Totals {
         requests,
         errors,
@@ -175,9 +196,9 @@ fn totals(requests: u64, errors: u64, latency: &Hist, secs: f64) -> Totals {
         } else {
             0.0
         },
-        p50_ms: quantile_ms(latency, 0.50),
-        p95_ms: quantile_ms(latency, 0.95),
-        p99_ms: quantile_ms(latency, 0.99),
+        p50_ms,
+        p95_ms,
+        p99_ms,
     }
 }
 
@@ -204,9 +225,16 @@ fn rate(errors: u64, requests: u64) -> f64 {
     }
 }
 
-/// A quantile in milliseconds (histograms hold µs), `None` for an empty histogram.
-fn quantile_ms(h: &Hist, q: f64) -> Option<f64> {
-    (!h.is_empty()).then(|| round3(h.value_at_quantile(q) as f64 / 1000.0))
+/// p50, p95 and p99 in milliseconds (histograms hold µs), in one scan of the histogram (each
+/// `value_at_quantile` scans it again); `None` for an empty histogram.
+fn quantiles_ms(h: &Hist) -> [Option<f64>; 3] {
+    let mut out = [None; 3];
+    if !h.is_empty() {
+        for (o, v) in out.iter_mut().zip(h.value_at_quantiles([0.50, 0.95, 0.99])) {
+            *o = Some(round3(v as f64 / 1000.0));
+        }
+    }
+    out
 }
 
 fn round3(x: f64) -> f64 {

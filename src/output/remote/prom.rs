@@ -385,8 +385,11 @@ mod tests {
         }
     }
 
+    /// A `TimeSeries` read back: its labels and its samples (value, Unix ms).
+    type Series = (BTreeMap<String, String>, Vec<(f64, i64)>);
+
     /// A `WriteRequest` read back: each `TimeSeries`' labels and samples (histograms skipped).
-    fn decode(buf: &[u8]) -> Vec<(BTreeMap<String, String>, Vec<(f64, i64)>)> {
+    fn decode(buf: &[u8]) -> Vec<Series> {
         fn varint(b: &[u8], at: &mut usize) -> u64 {
             let (mut v, mut shift) = (0u64, 0);
             loop {
