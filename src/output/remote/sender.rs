@@ -51,6 +51,8 @@ pub struct Client {
     endpoint: Arc<Endpoint>,
     transport: Transport,
     conn: Option<http1::SendRequest<Full<Bytes>>>,
+    /// Kept: it holds the compressor's hash table, allocated once instead of every second.
+    snappy: snap::raw::Encoder,
 }
 
 impl Client {
@@ -64,6 +66,7 @@ impl Client {
             endpoint,
             transport: Transport::new(tls, Duration::from_secs(5)),
             conn: None,
+            snappy: snap::raw::Encoder::new(),
         }
     }
 
@@ -84,7 +87,8 @@ impl Client {
     async fn post_inner(&mut self, body: &[u8]) -> Result<(), Failure> {
         let e = &self.endpoint;
         let payload = match e.kind {
-            Kind::PrometheusRw => snap::raw::Encoder::new()
+            Kind::PrometheusRw => self
+                .snappy
                 .compress_vec(body)
                 .map_err(|err| Failure::Refused(format!("snappy: {err}")))?,
             Kind::Otlp => body.to_vec(),

@@ -32,6 +32,19 @@ fn last_us(bound_s: f64, from: u64) -> u64 {
     ((bound_s * 1e6).floor() as u64).max(from)
 }
 
+/// The last whole µs of bucket `i` (its upper bound, rounded down), from a table over every
+/// bucket a recorder value (1 µs to an hour) can fall in.
+fn upper_us(i: i32) -> u64 {
+    const LOW: i32 = -336;
+    const HIGH: i32 = 208;
+    static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| (LOW..=HIGH).map(|i| (upper_bound(i) * 1e6).floor() as u64).collect());
+    usize::try_from(i - LOW)
+        .ok()
+        .and_then(|k| table.get(k).copied())
+        .unwrap_or_else(|| (upper_bound(i) * 1e6).floor() as u64)
+}
+
 /// The OTLP bucket index of `seconds` (> 0): bucket `i` holds (base^i, base^(i+1)].
 pub fn bucket_index(seconds: f64) -> i32 {
     ((seconds.log2() * PER_OCTAVE).ceil() as i32) - 1
@@ -86,9 +99,13 @@ impl Latency {
         }
         let max = h.max();
         let mut v = h.min_nz();
+        let mut i = bucket_index(v as f64 / 1e6);
         while v <= max && v > 0 {
-            let i = bucket_index(v as f64 / 1e6);
-            let end = last_us(upper_bound(i), v);
+            // The walk goes up: the next bucket holding `v` is found from the table, not a log.
+            while upper_us(i) < v {
+                i += 1;
+            }
+            let end = upper_us(i).max(v);
             let n = h.count_between(v, end);
             if n > 0 {
                 self.count += n;
