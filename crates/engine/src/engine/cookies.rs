@@ -3,12 +3,13 @@
 //! `cookie` crate; the jar itself is a small `Vec` kept in the order its `Cookie` header lists
 //! cookies (longer paths first, then older first), one allocation per cookie. Ten thousand VUs
 //! each hold a jar, so it is a list rather than nested maps by domain, path and name (the
-//! `cookie_store` crate's, ~1.4 KiB a VU for one cookie; this is ~0.2 KiB): a VU holds a few
-//! cookies, and a look through a few is faster than hashing. Emptied (keeping the list's room)
-//! at each iteration unless the plan says `cookies: keep`.
+//! `cookie_store` crate's, which cost ~1 KiB a VU holding one cookie; this costs a few hundred
+//! bytes): a VU holds a few cookies, and a look through a few is faster than hashing. Emptied
+//! (keeping the list's room) at each iteration unless the plan says `cookies: keep`.
 //!
-//! As in `cookie_store` and browsers, no public-suffix list is applied, and a loopback or
-//! `localhost` origin counts as secure (Secure cookies are sent to it over plain HTTP).
+//! As `cookie_store` did (without its public-suffix feature), no public-suffix list is applied;
+//! as in browsers, a loopback or `localhost` origin counts as secure (Secure cookies are sent to
+//! it over plain HTTP).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
