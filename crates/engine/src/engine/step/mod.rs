@@ -113,8 +113,13 @@ pub async fn run(
             }
             sample.error
         }
-        Exec::Ws(prep) => ws::run(worker, vu, id, prep, started, stop, kill).await,
-        Exec::Sql(prep) => sql::run(worker, vu, id, prep, started, kill).await,
+        // Boxed: an async fn's future is as large as its largest arm, and each VU's task holds
+        // it for the whole run. A WebSocket session's and a PostgreSQL exchange's futures are
+        // many kilobytes; unboxed, every VU of every plan (HTTP only, too) would carry them,
+        // about 13 KiB a VU. One allocation per WebSocket session or SQL step is nothing
+        // beside the round trips they make.
+        Exec::Ws(prep) => Box::pin(ws::run(worker, vu, id, prep, started, stop, kill)).await,
+        Exec::Sql(prep) => Box::pin(sql::run(worker, vu, id, prep, started, kill)).await,
         Exec::Part => None,
     }
 }

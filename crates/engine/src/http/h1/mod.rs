@@ -25,9 +25,17 @@ use crate::transport::Stream;
 
 /// A response head larger than this is a protocol error (hyper's limit is of the same order).
 const MAX_HEAD: usize = 256 * 1024;
-/// Reads ask for at least this much room: small enough that 10,000 idle connections stay
-/// small, and a large body just takes more reads.
-const READ_ROOM: usize = 4096;
+/// A new connection's read room: a typical response head and small body fit in one read, and
+/// 100,000 idle connections hold 512 bytes each (the buffer is kept between exchanges: the
+/// head stays there for checks, and a request should not pay an allocation).
+const READ_ROOM: usize = 512;
+/// The read room grows (doubling whenever a read fills it) up to this, so a large body is read
+/// in a few large reads rather than many small ones.
+const MAX_ROOM: usize = 64 * 1024;
+/// A buffer grown beyond this by a large response is given back once the exchange is over (the
+/// head is kept): an idle connection keeps a small buffer, whatever it received last. The
+/// room it learned stays, so the next large body is read as fast.
+const KEEP: usize = 16 * 1024;
 
 /// A failed read of a response: a malformed one (with what was wrong) or another kind.
 enum Fault {
@@ -52,6 +60,9 @@ impl From<ErrorKind> for Fault {
 pub struct Conn {
     io: Stream,
     buf: Vec<u8>,
+    /// How much free room a read asks for: [`READ_ROOM`] at first, doubled by each read that
+    /// filled it, at most [`MAX_ROOM`].
+    room: u32,
     spans: Vec<Span>,
     head_len: usize,
     /// The last response's `Content-Encoding` value (its place in `buf`) and whether it set a
@@ -88,6 +99,7 @@ impl Conn {
         Conn {
             io,
             buf: Vec::new(),
+            room: READ_ROOM as u32,
             spans: Vec::new(),
             head_len: 0,
             content_encoding: None,
@@ -279,6 +291,9 @@ impl Conn {
             },
         };
         self.reusable = head.keep_alive && !leftover;
+        if self.buf.capacity() > KEEP {
+            self.buf.shrink_to(self.buf.len().max(READ_ROOM));
+        }
         Ok((head.status, sink.bytes_in))
     }
 
@@ -291,12 +306,18 @@ impl Conn {
     }
 
     async fn read(&mut self) -> Result<usize, ErrorKind> {
-        if self.buf.capacity() - self.buf.len() < READ_ROOM / 2 {
-            self.buf.reserve(READ_ROOM);
+        let room = self.room as usize;
+        if self.buf.capacity() - self.buf.len() < room / 2 {
+            self.buf.reserve(room);
         }
+        let spare = self.buf.capacity() - self.buf.len();
         match self.io.read_buf(&mut self.buf).await {
             Ok(n) => {
                 self.received += n as u64;
+                if n == spare && room < MAX_ROOM {
+                    // The socket may hold more: read more at a time.
+                    self.room = (room * 2) as u32;
+                }
                 Ok(n)
             }
             // A TLS peer that closes without close_notify: the end of the stream all the same.
@@ -311,5 +332,47 @@ fn io_error(e: io::Error) -> ErrorKind {
         io::ErrorKind::TimedOut => ErrorKind::Timeout,
         io::ErrorKind::InvalidData => ErrorKind::Protocol,
         _ => ErrorKind::Reset,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A server on loopback that answers each request on one connection with the next body.
+    async fn serve(bodies: Vec<usize>) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 1024];
+            for len in bodies {
+                let _ = s.read(&mut req).await.unwrap();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                s.write_all(head.as_bytes()).await.unwrap();
+                s.write_all(&vec![b'x'; len]).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_read_buffer_grows_for_a_large_body_and_shrinks_back_after_it() {
+        let addr = serve(vec![3, 1_000_000, 3]).await;
+        let mut conn = Conn::new(Stream::Tcp(TcpStream::connect(addr).await.unwrap()));
+        let mut body = Vec::new();
+        let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(conn.exchange(get, false, 16, &mut body).await, Ok((200, 3)));
+        assert!(conn.buf.capacity() <= READ_ROOM, "{}", conn.buf.capacity());
+        assert_eq!(conn.exchange(get, false, 16, &mut body).await, Ok((200, 1_000_000)));
+        assert_eq!(body.len(), 16);
+        // Large reads were asked for, and the buffer given back once the body was read.
+        assert_eq!(conn.room as usize, MAX_ROOM);
+        assert!(conn.buf.capacity() <= READ_ROOM, "{}", conn.buf.capacity());
+        assert_eq!(conn.headers().get("content-length"), Some(&b"1000000"[..]));
+        assert_eq!(conn.exchange(get, false, 16, &mut body).await, Ok((200, 3)));
+        assert_eq!(body, b"xxx");
     }
 }
