@@ -9,7 +9,7 @@
 #
 # CPU time on a shared machine is noisy, so CALLGRIND=1 counts instructions instead (valgrind's
 # callgrind, the whole process, every thread): repeatable, but valgrind slows the load threads,
-# so keep RATE at what they sustain under it (e.g. 500); fewer requests per second make the
+# so keep RATE at what they sustain under it (500 and 1,000 do); fewer requests per second make the
 # dashboard's once-a-second cost a larger share, so this errs against the dashboard. It runs
 # each variant for SECS and for 2×SECS seconds: the difference is the steady cost of a request
 # (the per-second work included), without what a run pays once (start-up, the analysis after
