@@ -95,11 +95,18 @@ fn query_variants_reach_the_target_with_their_parameters() {
         "name: query-ab\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: GET /fixed?x=1 }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{ query: {{ ms: 40 }} }}\n      fast: {{ query: {{ ms: 2 }} }}\n",
         t.url
     );
-    let (out, run) = run_plan(d.path(), &p, &[]);
+    slow_then_fast(d.path(), &p);
+}
+
+/// Runs `plan`, whose phase `q` has variants `slow` then `fast` of step `s/d`: they run back to
+/// back, the slow one at 40 ms or more, the fast one under 20, significantly apart.
+fn slow_then_fast(dir: &std::path::Path, plan: &str) {
+    let (out, run) = run_plan(dir, plan, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let s = summary_json(&run);
     assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
     let (slow, fast, row) = ab_row(&s, "s/d");
+    eprintln!("variants: slow {slow} ms, fast {fast} ms, p {}", row["p_value"]);
     assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
     assert_eq!(row["significant"], true, "{row}");
 }
@@ -115,14 +122,7 @@ fn vars_variants_resolve_the_scenario_with_their_values() {
         "name: vars-ab\ntarget: {}\nvars:\n  ms: 40\nscenarios:\n  s:\n    steps:\n      - {{ name: d, request: \"GET /fixed?ms={{{{ ms }}}}\" }}\nphases:\n  - name: q\n    scenario: s\n    vus: 2\n    duration: 8s\n    variants:\n      slow: {{}}\n      fast: {{ vars: {{ ms: 2 }} }}\n",
         t.url
     );
-    let (out, run) = run_plan(d.path(), &p, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let s = summary_json(&run);
-    assert_eq!(phase_names(&s), ["q[slow]", "q[fast]"]);
-    let (slow, fast, row) = ab_row(&s, "s/d");
-    eprintln!("vars variants: slow {slow} ms, fast {fast} ms, p {}", row["p_value"]);
-    assert!(slow >= 40.0 && fast < 20.0, "slow {slow} fast {fast}");
-    assert_eq!(row["significant"], true, "{row}");
+    slow_then_fast(d.path(), &p);
 
     let bad = p.replace("vars: { ms: 2 }", "vars: { msec: 2 }");
     let bad_dir = d.path().join("bad");
