@@ -239,18 +239,7 @@ pub async fn run_plan_with(
         None => rules,
     };
     session.add_output(Box::new(rules));
-    if !opts.remote.is_empty() {
-        let endpoints = opts
-            .remote
-            .iter()
-            .map(|e| match opts.segment.count {
-                // Each share pushes its own series; Prometheus sums them across `segment`.
-                n if n > 1 => e.clone().with_label("segment", &opts.segment.index.to_string()),
-                _ => e.clone(),
-            })
-            .collect();
-        session.add_output(Box::new(crate::output::remote::Remote::start(endpoints)));
-    }
+    session.add_remote_outputs(&opts);
     // A run directory that stops taking writes (a full disk) stops the run; what was measured
     // is still summarised, and the failure travels with the outcome.
     let unwritten = match session.wait_for_start().await {
@@ -317,6 +306,24 @@ pub struct PhaseRun {
 }
 
 impl Session {
+    /// Starts the `--output` receivers (`opts.remote`), if any: `run` and `capacity` alike.
+    /// Must be called on the run's runtime (the posting tasks are spawned on it).
+    pub fn add_remote_outputs(&mut self, opts: &RunnerOptions) {
+        if opts.remote.is_empty() {
+            return;
+        }
+        let endpoints = opts
+            .remote
+            .iter()
+            .map(|e| match opts.segment.count {
+                // Each share pushes its own series; Prometheus sums them across `segment`.
+                n if n > 1 => e.clone().with_label("segment", &opts.segment.index.to_string()),
+                _ => e.clone(),
+            })
+            .collect();
+        self.add_output(Box::new(crate::output::remote::Remote::start(endpoints)));
+    }
+
     /// Creates the run directory (refusing an existing run) with no phases yet, for phases
     /// chosen one at a time with [`Session::run_phase`]. Starts the plan's monitors.
     pub fn create(

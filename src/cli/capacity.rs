@@ -74,6 +74,11 @@ pub struct CapacityArgs {
     /// No live progress.
     #[arg(long, short)]
     quiet: bool,
+    /// Push the search's numbers while it goes, one phase per load level, as `run --output`
+    /// does: `prometheus-rw=URL` or `otlp=URL`, options after commas (repeatable;
+    /// docs/outputs.md).
+    #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
+    outputs: Vec<crate::output::remote::Endpoint>,
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {
@@ -191,13 +196,14 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         )],
         http_debug: None,
         note: None,
-        remote: Vec::new(),
+        remote: a.outputs.clone(),
     };
     let verbose = !a.quiet && !a.json;
     let run = |controls: Controls, host| async move {
         let interrupted = controls.stop.clone();
         let result = async {
             let mut session = Session::create(plan, &runner, host, controls, host::now_rfc3339)?;
+            session.add_remote_outputs(&runner);
             session.set_thresholds(opts.slo.clone())?;
             let searched = search(&mut session, &opts, |row| {
                 if verbose {

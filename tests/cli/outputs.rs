@@ -166,6 +166,61 @@ fn remote_write_counts_every_request_and_its_histograms_give_the_runs_p95() {
     }
 }
 
+/// `capacity --output`: each load level is a phase, pushed as a run's are.
+#[test]
+fn a_capacity_search_pushes_every_level() {
+    let prom = env_url("STAMPEDE_TEST_PROMETHEUS_URL");
+    let t = start_target("test");
+    let d = tmp();
+    let run = unique("capacity");
+    let plan = write(
+        d.path(),
+        "plan.yaml",
+        &format!("name: cap\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: fixed, request: GET /fixed?ms=2 }}\n", t.url),
+    );
+    let out_dir = d.path().join("run");
+    let spec = format!("prometheus-rw={prom}/api/v1/write,label=run={run}");
+    let o = stampede(&[
+        "capacity",
+        plan.to_str().unwrap(),
+        "--scenario",
+        "s",
+        "--slo",
+        "p95 < 500ms",
+        "--min",
+        "2",
+        "--max-vus",
+        "4",
+        "--step-duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--ramp-down",
+        "0s",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--output",
+        &spec,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = summary_json(&out_dir);
+    let requests = total_requests(&s);
+    let levels = s["phases"].as_array().unwrap().len();
+    let counted = query_eventually(&prom, &format!("sum(stampede_requests_total{{run=\"{run}\"}})"));
+    let phases = query_eventually(
+        &prom,
+        &format!("count(count by (phase) (stampede_requests_total{{run=\"{run}\"}}))"),
+    );
+    eprintln!("capacity: {levels} levels, {requests} requests; Prometheus {counted} in {phases} phases");
+    assert!(levels >= 2, "{levels} levels");
+    assert_eq!(counted as u64, requests);
+    assert_eq!(phases as usize, levels);
+    assert_eq!(outputs_of(&out_dir)[0]["dropped"], 0);
+}
+
 /// `scripts/otlp-receiver.py` on a free port, decoding into `out`.
 fn otlp_receiver(out: &std::path::Path) -> (Child, u16) {
     let python = env_url("STAMPEDE_TEST_OTLP_PYTHON");
