@@ -8,11 +8,12 @@ use clap::{Args, ValueEnum};
 use super::host;
 use super::run::{default_out, parse_duration_arg};
 use super::{load_plan, parse_var, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
+use crate::analysis::Capacity;
 use crate::capacity::{conclude, search, Model, SearchOptions};
 use crate::engine::Controls;
 use crate::report::terminal::{render_capacity, render_capacity_step};
 use crate::rundir::ThresholdSpec;
-use crate::runner::{RunError, RunnerOptions, Session};
+use crate::runner::{RunError, RunOutcome, RunnerOptions, Session};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModelArg {
@@ -79,6 +80,13 @@ pub struct CapacityArgs {
     /// docs/outputs.md).
     #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
     outputs: Vec<crate::output::remote::Endpoint>,
+    /// Serve a live dashboard of the search at ADDR (default 127.0.0.1:5665), as `run
+    /// --dashboard` does: each load level is a phase.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::output::dashboard::DEFAULT_ADDR, value_parser = super::dashboard::parse_addr)]
+    dashboard: Option<std::net::SocketAddr>,
+    /// With --dashboard: keep serving after the search ends, until Ctrl-C.
+    #[arg(long, requires = "dashboard")]
+    dashboard_linger: bool,
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {
@@ -199,11 +207,24 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         remote: a.outputs.clone(),
     };
     let verbose = !a.quiet && !a.json;
+    // Bound before anything is created or sent: an address in use is exit 2 before any load.
+    let dash = match a.dashboard {
+        Some(addr) => match super::dashboard::open(addr, a.dashboard_linger) {
+            Ok(d) => Some(d),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let run = |controls: Controls, host| async move {
         let interrupted = controls.stop.clone();
+        let serving = dash.and_then(super::dashboard::LiveDashboard::serve);
         let result = async {
             let mut session = Session::create(plan, &runner, host, controls, host::now_rfc3339)?;
             session.add_remote_outputs(&runner);
+            if let Some(s) = &serving {
+                // The number of levels is the search's to find: findings after each of them.
+                s.attach(&mut session, None);
+            }
             session.set_thresholds(opts.slo.clone())?;
             let searched = search(&mut session, &opts, |row| {
                 if verbose {
@@ -218,20 +239,38 @@ pub fn capacity(a: CapacityArgs) -> u8 {
             Ok::<_, RunError>((cap, outcome))
         }
         .await;
-        (result, interrupted.is_cancelled())
+        (result, interrupted.is_cancelled(), serving)
     };
-    let (result, interrupted) =
-        match super::live::with_run_runtime("finishing requests in flight and keeping what was measured", run) {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
+    let json = a.json;
+    let then = |(result, interrupted, serving): (
+        Result<(Capacity, RunOutcome), RunError>,
+        bool,
+        Option<super::dashboard::Serving>,
+    )| async move {
+        if let (Some(s), Ok((_, outcome))) = (&serving, &result) {
+            s.publish_final(&outcome.summary);
+        }
+        let code = show(json, result, interrupted);
+        if let Some(s) = serving {
+            s.end(code != EXIT_INVALID).await;
+        }
+        code
+    };
+    match super::live::with_run_runtime_then("finishing requests in flight and keeping what was measured", run, then) {
+        Ok(code) => code,
+        Err(code) => code,
+    }
+}
+
+/// Prints the search's outcome (the table or JSON, the paths) and gives the exit code.
+fn show(json: bool, result: Result<(Capacity, RunOutcome), RunError>, interrupted: bool) -> u8 {
     match result {
         // The environment (an `--out` that exists, is read-only or full): exit 2, as for `run`.
         Err(e) => invalid(e.to_string()),
         Ok((cap, outcome)) => {
             // The report gains its Capacity section from capacity.json.
             let reports = super::live::write_reports(&outcome, crate::report::lang::Lang::En);
-            if a.json {
+            if json {
                 let mut v = match serde_json::to_value(&cap) {
                     Ok(v) => v,
                     Err(e) => return invalid(format!("the capacity result cannot be written as JSON: {e}")),

@@ -42,6 +42,68 @@ pub struct LiveDashboard {
     pub linger: bool,
 }
 
+/// A live dashboard served on the run's runtime: what `run` and `capacity` share.
+pub(crate) struct Serving {
+    server: dashboard::Server,
+    url: String,
+    linger: bool,
+}
+
+impl LiveDashboard {
+    /// Starts serving on the current runtime; if it cannot, a warning and no dashboard (the
+    /// load goes on without it).
+    pub(crate) fn serve(self) -> Option<Serving> {
+        match dashboard::start(self.listener) {
+            Ok(server) => Some(Serving {
+                server,
+                url: self.url,
+                linger: self.linger,
+            }),
+            Err(e) => {
+                eprintln!("warning: the dashboard cannot be served: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Serving {
+    /// Feeds the dashboard from `session`'s seconds; `last_phase` (when known) is the phase
+    /// after which the run's own summary, not a re-read, carries the findings.
+    pub(crate) fn attach(&self, session: &mut crate::runner::Session, last_phase: Option<usize>) {
+        let out = dashboard::Dashboard::new(
+            self.server.hub.clone(),
+            session.monitors_latest(),
+            Some(session.dir()),
+            last_phase,
+        );
+        session.add_output(Box::new(out));
+    }
+
+    /// The run's final summary, the page's last word.
+    pub(crate) fn publish_final(&self, summary: &crate::analysis::Summary) {
+        self.server
+            .hub
+            .publish_summary(&dashboard::summary_json(summary, None, true), true);
+    }
+
+    /// After the run: with `--dashboard-linger` (and a run that showed), serves until Ctrl-C;
+    /// says how many slow clients were cut off.
+    pub(crate) async fn end(self, shown: bool) {
+        if self.linger && shown {
+            eprintln!("dashboard: the run has ended; lingering at {} until Ctrl-C", self.url);
+            super::live::wait_for_stop().await;
+        }
+        let st = self.server.hub.stats();
+        if st.slow_dropped > 0 {
+            eprintln!(
+                "dashboard: {} slow client(s) were disconnected (the run did not wait for them)",
+                st.slow_dropped
+            );
+        }
+    }
+}
+
 /// Binds `addr` and prints its URL on stderr, or says why not (exit 2).
 pub(crate) fn open(addr: SocketAddr, linger: bool) -> Result<LiveDashboard, u8> {
     let listener = dashboard::bind(addr).map_err(|e| {

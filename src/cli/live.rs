@@ -12,19 +12,11 @@ use super::{host, EXIT_INVALID};
 use crate::engine::Controls;
 use crate::runner::{HostFacts, RunOutcome};
 
-/// Runs `run` on a fresh runtime with signal handling. `interrupted` is printed on the first
-/// signal. Returns the exit code `EXIT_INVALID` (the environment) when the runtime cannot
-/// start.
-pub fn with_run_runtime<T, F>(interrupted: &'static str, run: impl FnOnce(Controls, HostFacts) -> F) -> Result<T, u8>
-where
-    F: Future<Output = T>,
-{
-    with_run_runtime_then(interrupted, run, |t| async move { t })
-}
-
-/// [`with_run_runtime`], then `then` on the run's result on the same runtime once the run's
-/// signal handling has ended: what a dashboard that lingers after the run needs (its server
+/// Runs `run` on a fresh runtime with signal handling (`interrupted` is printed on the first
+/// signal), then `then` on the run's result on the same runtime once the run's signal
+/// handling has ended: what a dashboard that lingers after the run needs (its server
 /// stays up while `then` runs, and a Ctrl-C then is [`wait_for_stop`]'s, not the run's).
+/// `Err(EXIT_INVALID)` (the environment) when the runtime cannot start.
 pub fn with_run_runtime_then<T, U, F, G>(
     interrupted: &'static str,
     run: impl FnOnce(Controls, HostFacts) -> F,

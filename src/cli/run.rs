@@ -7,7 +7,6 @@ use super::dashboard::LiveDashboard;
 use super::host;
 use super::{load_plan, parse_var, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
 use crate::analysis::Verdict;
-use crate::output::dashboard;
 use crate::report::terminal::render_summary;
 use crate::rundir::{RunStatus, Segment};
 use crate::runner::{run_plan_with, RunOutcome, RunnerOptions};
@@ -299,42 +298,22 @@ fn execute_outcome_with(
     super::live::with_run_runtime_then(
         "finishing requests in flight",
         |controls, host| async move {
-            let server = dash.and_then(|d| match dashboard::start(d.listener) {
-                Ok(s) => Some((s, d.url, d.linger)),
-                Err(e) => {
-                    eprintln!("warning: the dashboard cannot be served: {e}");
-                    None
-                }
-            });
-            let hub = server.as_ref().map(|(s, _, _)| s.hub.clone());
+            let serving = dash.and_then(LiveDashboard::serve);
             let result = run_plan_with(plan, opts, host, controls, host::now_rfc3339, |session| {
-                if let Some(hub) = hub {
-                    let out =
-                        dashboard::Dashboard::new(hub, session.monitors_latest(), Some(session.dir()), last_phase);
-                    session.add_output(Box::new(out));
+                if let Some(s) = &serving {
+                    s.attach(session, last_phase);
                 }
             })
             .await;
-            (result, server)
+            (result, serving)
         },
-        |(result, server)| async move {
-            if let (Some((s, _, _)), Ok(outcome)) = (&server, &result) {
-                s.hub
-                    .publish_summary(&dashboard::summary_json(&outcome.summary, None, true), true);
+        |(result, serving)| async move {
+            if let (Some(s), Ok(outcome)) = (&serving, &result) {
+                s.publish_final(&outcome.summary);
             }
             let shown = show(result, lang);
-            if let Some((s, url, linger)) = server {
-                if linger && shown.is_ok() {
-                    eprintln!("dashboard: the run has ended; lingering at {url} until Ctrl-C");
-                    super::live::wait_for_stop().await;
-                }
-                let st = s.hub.stats();
-                if st.slow_dropped > 0 {
-                    eprintln!(
-                        "dashboard: {} slow client(s) were disconnected (the run did not wait for them)",
-                        st.slow_dropped
-                    );
-                }
+            if let Some(s) = serving {
+                s.end(shown.is_ok()).await;
             }
             shown
         },

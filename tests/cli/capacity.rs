@@ -13,6 +13,42 @@ fn plan(url: &str) -> String {
     format!("name: pool\ntarget: {url}\nscenarios:\n  work:\n    steps:\n      - {{ name: w, request: GET /work }}\n")
 }
 
+/// A two-level search (2 and 4 VUs, 2 s each) of `GET /fixed?ms=2` on `url`, written in
+/// `dir`: the arguments of `stampede capacity` up to `--out dir/run` and the run directory,
+/// for tests of what a search feeds (outputs, the dashboard) rather than what it finds.
+pub fn quick_search(dir: &std::path::Path, url: &str) -> (Vec<String>, std::path::PathBuf) {
+    let plan = write(
+        dir,
+        "plan.yaml",
+        &format!("name: cap\ntarget: {url}\nscenarios:\n  s:\n    steps:\n      - {{ name: fixed, request: GET /fixed?ms=2 }}\n"),
+    );
+    let out = dir.join("run");
+    let args = [
+        "capacity",
+        plan.to_str().unwrap(),
+        "--scenario",
+        "s",
+        "--slo",
+        "p95 < 500ms",
+        "--min",
+        "2",
+        "--max-vus",
+        "4",
+        "--step-duration",
+        "2s",
+        "--warmup",
+        "0s",
+        "--ramp-down",
+        "0s",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    (args.map(String::from).to_vec(), out)
+}
+
 fn capacity_args<'a>(plan: &'a str, out: &'a str, slo: &'a str) -> Vec<&'a str> {
     vec![
         "capacity",

@@ -165,6 +165,18 @@ fn read_events(url: &str, last: Option<u64>, limit: Duration) -> Vec<(u64, Strin
         .collect()
 }
 
+/// The last event: the final summary, with the run's verdict.
+fn final_summary<'a>(events: &'a [(u64, String, Value)], summary: &Value) -> &'a (u64, String, Value) {
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.1.as_str(), &last.2["final"]),
+        ("summary", &Value::Bool(true)),
+        "{last:?}"
+    );
+    assert_eq!(last.2["verdict"], summary["verdict"]);
+    last
+}
+
 /// The whole response to `GET path` with this `Host` (HTTP/1.0: the server closes after it).
 fn raw_get(addr: &str, path: &str, host: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -286,13 +298,7 @@ fn events_carry_the_design_fields_and_a_late_client_gets_the_whole_run() {
         seconds.last().unwrap()["steps"][0]["requests"].as_u64().unwrap(),
         requests
     );
-    let last = events.last().unwrap();
-    assert_eq!(
-        (last.1.as_str(), &last.2["final"]),
-        ("summary", &Value::Bool(true)),
-        "{last:?}"
-    );
-    assert_eq!(last.2["verdict"], summary["verdict"]);
+    let last = final_summary(&events, &summary);
     assert_eq!(last.2["thresholds"][0]["expr"], "p95 < 2s");
     assert!(last.2["findings"].is_array());
     // A browser that reconnects with Last-Event-ID gets only what it missed.
@@ -412,4 +418,45 @@ fn findings_and_thresholds_come_after_each_phase_before_the_end() {
     assert_eq!(last["verdict"], "failed");
     run.wait_for("lingering at", Duration::from_secs(30));
     assert_eq!(run.interrupt(), Some(1));
+}
+
+/// `capacity --dashboard`: every load level is a phase of the live page, and the search's
+/// summary is its last event; the address is checked before any load, as for `run`.
+#[test]
+fn a_capacity_search_is_served_live_level_by_level() {
+    let t = start_target("test");
+    let d = tmp();
+    let (search, out) = crate::capacity::quick_search(d.path(), &t.url);
+    let args = |addr: &str| {
+        let mut a = search.clone();
+        a.extend(["--dashboard", addr, "--dashboard-linger"].map(String::from));
+        a
+    };
+    let mut run = Running::start(&args("127.0.0.1:0").iter().map(String::as_str).collect::<Vec<_>>());
+    let url = run.url();
+    let addr = url.trim_start_matches("http://").to_string();
+    // While it serves, the same address is refused before anything runs.
+    let busy = stampede(&args(&addr).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(busy.status.code(), Some(2), "{}", text(&busy));
+    run.wait_for("lingering at", Duration::from_secs(60));
+    let events = read_events(&url, None, Duration::from_secs(10));
+    let summary = summary_json(&out);
+    let levels: Vec<&str> = summary["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let mut shown: Vec<&str> = Vec::new();
+    for e in events.iter().filter(|e| e.1 == "message") {
+        let phase = e.2["phase"].as_str().unwrap();
+        if shown.last() != Some(&phase) {
+            shown.push(phase);
+        }
+    }
+    eprintln!("capacity levels {levels:?}; the page showed {shown:?}");
+    assert!(levels.len() >= 2, "{levels:?}");
+    assert_eq!(shown, levels, "each level, in order");
+    final_summary(&events, &summary);
+    assert_eq!(run.interrupt(), Some(0));
 }

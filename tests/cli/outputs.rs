@@ -173,38 +173,10 @@ fn a_capacity_search_pushes_every_level() {
     let t = start_target("test");
     let d = tmp();
     let run = unique("capacity");
-    let plan = write(
-        d.path(),
-        "plan.yaml",
-        &format!("name: cap\ntarget: {}\nscenarios:\n  s:\n    steps:\n      - {{ name: fixed, request: GET /fixed?ms=2 }}\n", t.url),
-    );
-    let out_dir = d.path().join("run");
+    let (mut args, out_dir) = crate::capacity::quick_search(d.path(), &t.url);
     let spec = format!("prometheus-rw={prom}/api/v1/write,label=run={run}");
-    let o = stampede(&[
-        "capacity",
-        plan.to_str().unwrap(),
-        "--scenario",
-        "s",
-        "--slo",
-        "p95 < 500ms",
-        "--min",
-        "2",
-        "--max-vus",
-        "4",
-        "--step-duration",
-        "2s",
-        "--warmup",
-        "0s",
-        "--ramp-down",
-        "0s",
-        "--workers",
-        "1",
-        "--quiet",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--output",
-        &spec,
-    ]);
+    args.extend(["--output".to_string(), spec]);
+    let o = stampede(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let s = summary_json(&out_dir);
     let requests = total_requests(&s);
