@@ -75,18 +75,8 @@ pub struct CapacityArgs {
     /// No live progress.
     #[arg(long, short)]
     quiet: bool,
-    /// Push the search's numbers while it goes, one phase per load level, as `run --output`
-    /// does: `prometheus-rw=URL` or `otlp=URL`, options after commas (repeatable;
-    /// docs/outputs.md).
-    #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
-    outputs: Vec<crate::output::remote::Endpoint>,
-    /// Serve a live dashboard of the search at ADDR (default 127.0.0.1:5665), as `run
-    /// --dashboard` does: each load level is a phase.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::output::dashboard::DEFAULT_ADDR, value_parser = super::dashboard::parse_addr)]
-    dashboard: Option<std::net::SocketAddr>,
-    /// With --dashboard: keep serving after the search ends, until Ctrl-C.
-    #[arg(long, requires = "dashboard")]
-    dashboard_linger: bool,
+    #[command(flatten)]
+    live: super::dashboard::LiveArgs,
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {
@@ -204,16 +194,12 @@ pub fn capacity(a: CapacityArgs) -> u8 {
         )],
         http_debug: None,
         note: None,
-        remote: a.outputs.clone(),
+        remote: a.live.outputs.clone(),
     };
     let verbose = !a.quiet && !a.json;
-    // Bound before anything is created or sent: an address in use is exit 2 before any load.
-    let dash = match a.dashboard {
-        Some(addr) => match super::dashboard::open(addr, a.dashboard_linger) {
-            Ok(d) => Some(d),
-            Err(code) => return code,
-        },
-        None => None,
+    let dash = match a.live.open_dashboard() {
+        Ok(d) => d,
+        Err(code) => return code,
     };
     let run = |controls: Controls, host| async move {
         let interrupted = controls.stop.clone();

@@ -35,6 +35,32 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The live options `run` and `capacity` share (flattened into both): remote outputs and the
+/// dashboard. In a capacity search each load level is a phase of both.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Push the numbers while the load runs: `prometheus-rw=URL` (Prometheus remote write 1.0)
+    /// or `otlp=URL` (OTLP/HTTP), options after commas: `header=NAME:VALUE`, `label=NAME=VALUE`,
+    /// `histograms=classic|native` (repeatable; docs/outputs.md).
+    #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
+    pub outputs: Vec<crate::output::remote::Endpoint>,
+    /// Serve a live dashboard at ADDR while the load runs (default 127.0.0.1:5665): the page at
+    /// `/`, one JSON event per second at `/events`.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADDR, value_parser = parse_addr)]
+    pub dashboard: Option<SocketAddr>,
+    /// With --dashboard: keep serving after the run ends, until Ctrl-C.
+    #[arg(long, requires = "dashboard")]
+    pub dashboard_linger: bool,
+}
+
+impl LiveArgs {
+    /// Binds the dashboard's address, if asked for, before anything is created or sent: an
+    /// address in use is exit 2 before any load.
+    pub(crate) fn open_dashboard(&self) -> Result<Option<LiveDashboard>, u8> {
+        self.dashboard.map(|addr| open(addr, self.dashboard_linger)).transpose()
+    }
+}
+
 /// A bound dashboard address for `run`, and whether it stays up after the run.
 pub struct LiveDashboard {
     pub listener: std::net::TcpListener,

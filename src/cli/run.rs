@@ -61,18 +61,8 @@ pub struct RunArgs {
     /// 2 KiB), with credentials, cookies and secret values masked.
     #[arg(long, value_name = "full", num_args = 0..=1, require_equals = true, default_missing_value = "heads", value_parser = ["heads", "full"])]
     http_debug: Option<String>,
-    /// Push the run's numbers while it goes: `prometheus-rw=URL` (Prometheus remote write 1.0)
-    /// or `otlp=URL` (OTLP/HTTP), options after commas: `header=NAME:VALUE`, `label=NAME=VALUE`,
-    /// `histograms=classic|native` (repeatable; docs/outputs.md).
-    #[arg(long = "output", value_name = "KIND=URL[,OPTION]...", value_parser = crate::output::remote::Endpoint::parse)]
-    outputs: Vec<crate::output::remote::Endpoint>,
-    /// Serve a live dashboard at ADDR during the run (default 127.0.0.1:5665): the page at `/`,
-    /// one JSON event per second at `/events`.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::output::dashboard::DEFAULT_ADDR, value_parser = super::dashboard::parse_addr)]
-    dashboard: Option<std::net::SocketAddr>,
-    /// With --dashboard: keep serving after the run ends, until Ctrl-C.
-    #[arg(long, requires = "dashboard")]
-    dashboard_linger: bool,
+    #[command(flatten)]
+    live: super::dashboard::LiveArgs,
 }
 
 /// How many exchanges `--http-debug` prints.
@@ -218,15 +208,11 @@ pub fn run(a: RunArgs) -> u8 {
             ))
         }),
         note: a.note.clone(),
-        remote: a.outputs.clone(),
+        remote: a.live.outputs.clone(),
     };
-    // Bound before anything is created or sent: an address in use is exit 2 before any load.
-    let dash = match a.dashboard {
-        Some(addr) => match super::dashboard::open(addr, a.dashboard_linger) {
-            Ok(d) => Some(d),
-            Err(code) => return code,
-        },
-        None => None,
+    let dash = match a.live.open_dashboard() {
+        Ok(d) => d,
+        Err(code) => return code,
     };
     if let Some(at) = a.start_at {
         let wait = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
