@@ -1,5 +1,12 @@
-"""Turns bench/run.sh's results into BENCHMARKS.md: a table per case, ratios against peers."""
-import json, os, platform, subprocess, sys
+"""Turns bench/run.sh's results into BENCHMARKS.md: a table per case, ratios against peers.
+
+Usage: report.py RESULTS SECS [CURRENT]: CURRENT (the BENCHMARKS.md being replaced) keeps every
+`## ` section this script does not write itself (what other benchmark scripts and hand-run
+measurements wrote there), in its order, after the ones it writes.
+"""
+import io, json, os, platform, re, subprocess, sys
+
+out, sys.stdout = sys.stdout, io.StringIO()
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 secs = sys.argv[2]
@@ -73,3 +80,14 @@ if os.path.isdir(sections):
     for name in sorted(os.listdir(sections)):
         if name.endswith(".md"):
             print(open(os.path.join(sections, name)).read().rstrip("\n") + "\n")
+
+# Every other section of the file being replaced, as it was.
+written = sys.stdout.getvalue()
+sys.stdout = out
+print(written, end="")
+if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
+    mine = set(re.findall(r"^## (.+)$", written, re.M))
+    for part in re.split(r"(?m)^(?=## )", open(sys.argv[3]).read()):
+        m = re.match(r"## (.+)\n", part)
+        if m and m.group(1) not in mine:
+            print(part.rstrip("\n") + "\n")

@@ -169,5 +169,7 @@ print(p['requests'], l['p50'], l['p99'], l['avg'])")
 record multi-step stampede "$req" "$p50" "$p99" "$mean" "2 requests per iteration"
 
 cp "$results" bench/last-run.jsonl  # BENCHMARKS.md can be re-rendered: bench/report.py bench/last-run.jsonl SECS
-python3 bench/report.py "$results" "$secs" > BENCHMARKS.md
+# Written aside, then moved: the sections other scripts wrote are read from the file it replaces.
+python3 bench/report.py "$results" "$secs" BENCHMARKS.md > "$work/BENCHMARKS.md"
+mv "$work/BENCHMARKS.md" BENCHMARKS.md
 cat BENCHMARKS.md
