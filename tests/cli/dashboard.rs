@@ -56,6 +56,26 @@ impl Running {
         Running { child, stderr }
     }
 
+    /// `stampede run plan --out out` with the dashboard on a free port (one load thread, quiet),
+    /// lingering after the run when asked.
+    fn run_with_dashboard(plan: &Path, out: &Path, linger: bool) -> Running {
+        let mut args = vec![
+            "run",
+            plan.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+            "--dashboard",
+            "127.0.0.1:0",
+        ];
+        if linger {
+            args.push("--dashboard-linger");
+        }
+        Running::start(&args)
+    }
+
     fn line(&mut self) -> String {
         let mut l = String::new();
         self.stderr.read_line(&mut l).unwrap();
@@ -208,17 +228,7 @@ fn the_live_page_renders_in_chromium_without_errors_and_its_numbers_move_each_se
     let d = tmp();
     let p = write(d.path(), "plan.yaml", &plan(&t.url, 8, true));
     let out = d.path().join("run");
-    let mut run = Running::start(&[
-        "run",
-        p.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--workers",
-        "1",
-        "--dashboard",
-        "127.0.0.1:0",
-    ]);
+    let mut run = Running::run_with_dashboard(&p, &out, false);
     let url = run.url();
     let v = browse(&format!("{url}/"), 2);
     assert_eq!(v["errors"], serde_json::json!([]), "console errors: {v}");
@@ -252,18 +262,7 @@ fn events_carry_the_design_fields_and_a_late_client_gets_the_whole_run() {
     let d = tmp();
     let p = write(d.path(), "plan.yaml", &plan(&t.url, 3, false));
     let out = d.path().join("run");
-    let mut run = Running::start(&[
-        "run",
-        p.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--workers",
-        "1",
-        "--dashboard",
-        "127.0.0.1:0",
-        "--dashboard-linger",
-    ]);
+    let mut run = Running::run_with_dashboard(&p, &out, true);
     let url = run.url();
     // Connected only after the run: everything comes from the replay buffer.
     run.wait_for("lingering at", Duration::from_secs(30));
@@ -375,18 +374,7 @@ fn findings_and_thresholds_come_after_each_phase_before_the_end() {
         ),
     );
     let out = d.path().join("run");
-    let mut run = Running::start(&[
-        "run",
-        p.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--workers",
-        "1",
-        "--dashboard",
-        "127.0.0.1:0",
-        "--dashboard-linger",
-    ]);
+    let mut run = Running::run_with_dashboard(&p, &out, true);
     let url = run.url();
     // Connected before the first phase ends, so the phase's summary event is seen as it comes.
     let events = read_events(&url, None, Duration::from_secs(30));
